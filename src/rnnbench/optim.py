@@ -1,0 +1,67 @@
+"""Per-model gradient clipping and optimizers for ensembles (every tensor has a leading model axis).
+
+Each model is clipped with its own mode and threshold, and only the models still active (not
+diverged) are updated: a NaN in one model's gradient never reaches another model's weights.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from .spec import TrainSpec
+
+CLIP_MODES = {"none": 0, "norm": 1, "value": 2}
+
+
+def grad_norm(grads: list[torch.Tensor]) -> torch.Tensor:
+    """Global L2 norm over all parameters, per model, in float64: (E,)."""
+    return torch.stack([g.double().pow(2).flatten(1).sum(1) for g in grads]).sum(0).sqrt()
+
+
+def clip(grads: list[torch.Tensor], modes: torch.Tensor, thresholds: torch.Tensor):
+    """Clip each model's gradient in place; returns (pre-clip norm (E,), clipped (E,) bool).
+
+    norm: g <- g * threshold / ||g|| when ||g|| > threshold (Pascanu et al. 2013);
+    value: each entry clamped to [-threshold, threshold]. modes holds CLIP_MODES codes, (E,).
+    """
+    norm = grad_norm(grads)
+    is_norm, is_value = modes == CLIP_MODES["norm"], modes == CLIP_MODES["value"]
+    clip_norm = is_norm & (norm > thresholds)
+    scale = torch.where(clip_norm, thresholds / norm, torch.ones_like(norm))
+    clip_value = torch.zeros_like(is_value)
+    for g in grads:
+        shape = (-1,) + (1,) * (g.dim() - 1)
+        thr = thresholds.to(g.dtype).view(shape)
+        over = is_value & (g.abs().flatten(1) > thresholds[:, None].to(g.dtype)).any(1)
+        clip_value |= over
+        g.mul_(scale.to(g.dtype).view(shape))
+        g.copy_(torch.where(is_value.view(shape), torch.maximum(torch.minimum(g, thr), -thr), g))
+    return norm, clip_norm | clip_value
+
+
+class EnsembleOptimizer:
+    """SGD (momentum), Adam or RMSprop with PyTorch's update rules, masked per model."""
+
+    def __init__(self, params: list[torch.Tensor], spec: TrainSpec):
+        self.params, self.spec, self.t = params, spec, 0
+        self.state = [[torch.zeros_like(p) for _ in range(2)] for p in params]
+
+    @torch.no_grad()
+    def step(self, grads: list[torch.Tensor], active: torch.Tensor) -> None:
+        """Update the parameters of models where active (E,) is True."""
+        self.t += 1
+        s, t = self.spec, self.t
+        for p, g, (m, v) in zip(self.params, grads, self.state, strict=True):
+            mask = active.view((-1,) + (1,) * (p.dim() - 1))
+            g = torch.where(mask, g, torch.zeros_like(g))
+            if s.optimizer == "sgd":
+                m.mul_(s.momentum).add_(g)
+                update = m
+            elif s.optimizer == "adam":
+                m.mul_(0.9).add_(g, alpha=0.1)
+                v.mul_(0.999).addcmul_(g, g, value=0.001)
+                update = (m / (1 - 0.9**t)) / ((v / (1 - 0.999**t)).sqrt() + 1e-8)
+            else:  # rmsprop
+                v.mul_(0.99).addcmul_(g, g, value=0.01)
+                update = g / (v.sqrt() + 1e-8)
+            p.sub_(torch.where(mask, update * s.lr, torch.zeros_like(update)))

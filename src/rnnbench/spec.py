@@ -1,0 +1,225 @@
+"""Validated experiment specs: the YAML a user writes for `rnnbench train` / `rnnbench probe`.
+
+Every field carries a `help` text, its unit, and its constraints in the dataclass metadata; `parse`
+checks a plain dict against them and raises `SpecError` with one line naming the offending field.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+
+class SpecError(ValueError):
+    """A spec or config value is invalid; the message is one line naming the field."""
+
+
+def opt(default, help: str, choices=None, min=None, gt=None, max=None, lt=None):
+    """A dataclass field with its documentation and constraints."""
+    meta = dict(help=help, choices=choices, min=min, gt=gt, max=max, lt=lt)
+    if isinstance(default, list):
+        return field(default_factory=lambda: list(default), metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+CELL_NAMES = ("rnn", "lstm", "gru")
+NONLINEARITY_NAMES = ("linear", "tanh", "sigmoid", "relu")
+INIT_NAMES = ("default", "orthogonal", "gaussian", "identity")
+TASK_NAMES = ("adding", "copy", "temporal_order", "digits", "digits_permuted")
+OPTIMIZER_NAMES = ("sgd", "adam", "rmsprop")
+CLIP_NAMES = ("none", "norm", "value")
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    cell: str = opt("rnn", "recurrent cell", choices=CELL_NAMES)
+    nonlinearity: str = opt(
+        "tanh", "f in h_t = f(W h_{t-1} + U x_t + b); rnn only", choices=NONLINEARITY_NAMES
+    )
+    init: str = opt(
+        "default", "recurrent-weight init (each gate block for lstm/gru)", choices=INIT_NAMES
+    )
+    rho: float = opt(1.0, "spectral radius the init scales W to (ignored by 'default')", gt=0)
+    hidden_size: int = opt(64, "hidden units H", min=1)
+    forget_bias: float = opt(1.0, "initial forget-gate bias (lstm only; Jozefowicz et al. 2015)")
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    name: str = opt("adding", "task generator", choices=TASK_NAMES)
+    seq_len: int = opt(50, "T: time steps of the task (copy adds 20; digits needs 64)", min=1)
+    eval_size: int = opt(512, "examples in the fixed held-out set", min=1)
+    solved_loss_fraction: float = opt(
+        0.1, "adding/copy are solved when held-out loss <= this x baseline", gt=0
+    )
+    solved_accuracy: float = opt(
+        0.99, "classification tasks are solved at held-out accuracy >= this", gt=0, max=1
+    )
+
+
+@dataclass(frozen=True)
+class ClipSpec:
+    mode: str = opt("none", "gradient clipping (norm: Pascanu et al. 2013)", choices=CLIP_NAMES)
+    threshold: float = opt(1.0, "clip threshold; ignored by 'none'", gt=0)
+
+    @property
+    def effective_threshold(self) -> float:
+        return math.inf if self.mode == "none" else self.threshold
+
+
+@dataclass(frozen=True)
+class TrainSpec:
+    optimizer: str = opt("adam", "optimizer", choices=OPTIMIZER_NAMES)
+    lr: float = opt(1e-3, "learning rate", gt=0)
+    momentum: float = opt(0.9, "momentum (sgd only)", min=0, lt=1)
+    batch_size: int = opt(64, "examples per step per model", min=1)
+    steps: int = opt(500, "optimizer steps", min=0)
+    log_every: int = opt(50, "steps between logged evaluations", min=1)
+    profile_every: int = opt(
+        0, "steps between gradient-through-time profiles (0: first and last step only)", min=0
+    )
+    seeds: list[int] = opt([0], "one model per seed and clip setting")
+    clipping: list[ClipSpec] = opt([ClipSpec()], "clip settings trained side by side")
+
+
+@dataclass(frozen=True)
+class RuntimeSpec:
+    threads: int = opt(1, "torch intra-op threads for this process", min=1)
+    device: str = opt(
+        "cpu", "cpu, cuda or auto (cuda when available)", choices=("cpu", "cuda", "auto")
+    )
+    dtype: str = opt("float32", "training precision", choices=("float32", "float64"))
+
+
+@dataclass(frozen=True)
+class CellSpec:
+    """One grid cell: a task x model x T x H, trained for every seed and clip setting at once."""
+
+    task: TaskSpec = opt(TaskSpec(), "the task")
+    model: ModelSpec = opt(ModelSpec(), "the model")
+    train: TrainSpec = opt(TrainSpec(), "optimisation, seeds and clipping")
+    runtime: RuntimeSpec = opt(RuntimeSpec(), "threads, device and precision")
+
+
+@dataclass(frozen=True)
+class ProbeSpec:
+    """Gradient-through-time profiles at initialisation (no training)."""
+
+    task: TaskSpec = opt(TaskSpec(), "the task whose last-step loss E_T is differentiated")
+    model: ModelSpec = opt(ModelSpec(), "the model")
+    seeds: list[int] = opt([0], "one model per seed")
+    batch_size: int = opt(64, "examples in the probe batch", min=1)
+    runtime: RuntimeSpec = opt(RuntimeSpec(), "threads and device")
+
+
+def parse(cls, data, where: str = ""):
+    """Build dataclass `cls` from a plain dict, checking keys, types and bounds."""
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise SpecError(f"{where or 'spec'}: expected a mapping, got {type(data).__name__}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(map(str, data)) - set(fields))
+    if unknown:
+        raise SpecError(
+            f"{_join(where, unknown[0])}: unknown key (expected one of: {', '.join(fields)})"
+        )
+    hints = typing.get_type_hints(cls)
+    values = {
+        name: _value(hints[name], fields[name], data[name], _join(where, name))
+        for name in fields
+        if name in data
+    }
+    return cls(**values)
+
+
+def _join(where: str, name) -> str:
+    return f"{where}.{name}" if where else str(name)
+
+
+def _value(tp, f: dataclasses.Field, value, where: str):
+    if dataclasses.is_dataclass(tp):
+        return parse(tp, value, where)
+    origin = typing.get_origin(tp)
+    if origin is list:
+        if not isinstance(value, list) or not value:
+            raise SpecError(f"{where}: expected a non-empty list, got {value!r}")
+        (item,) = typing.get_args(tp)
+        items = [_value(item, f, v, f"{where}[{i}]") for i, v in enumerate(value)]
+        if len(set(items)) != len(items):
+            raise SpecError(f"{where}: duplicate entries in {value!r}")
+        return items
+    if isinstance(tp, types.UnionType):
+        raise TypeError(f"unsupported field type {tp}")
+    return _check(_scalar(tp, value, where), f.metadata, where)
+
+
+def _scalar(tp, value, where: str):
+    ok = {
+        int: isinstance(value, int) and not isinstance(value, bool),
+        float: isinstance(value, int | float) and not isinstance(value, bool),
+        str: isinstance(value, str),
+        bool: isinstance(value, bool),
+    }[tp]
+    if not ok:
+        raise SpecError(f"{where}: expected {tp.__name__}, got {type(value).__name__} {value!r}")
+    if tp is float:
+        value = float(value)
+        if not math.isfinite(value):
+            raise SpecError(f"{where}: must be finite, got {value!r}")
+    return value
+
+
+def _check(value, meta, where: str):
+    if meta.get("choices") and value not in meta["choices"]:
+        raise SpecError(
+            f"{where}: unknown value {value!r} (expected one of: {', '.join(meta['choices'])})"
+        )
+    for key, test, word in (
+        ("min", lambda v, b: v >= b, ">="),
+        ("gt", lambda v, b: v > b, ">"),
+        ("max", lambda v, b: v <= b, "<="),
+        ("lt", lambda v, b: v < b, "<"),
+    ):
+        bound = meta.get(key)
+        if bound is not None and not test(value, bound):
+            raise SpecError(f"{where}: must be {word} {bound}, got {value!r}")
+    return value
+
+
+def load(cls, path: str | Path):
+    """Read a YAML spec file and validate it as `cls`."""
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise SpecError(f"{path}: spec file not found") from None
+    except yaml.YAMLError as err:
+        line = getattr(getattr(err, "problem_mark", None), "line", None)
+        at = f" (line {line + 1})" if line is not None else ""
+        raise SpecError(f"{path}: not valid YAML{at}") from None
+    return parse(cls, data)
+
+
+def to_dict(spec) -> dict:
+    """Plain nested dict of a spec (for YAML/JSON records)."""
+    return dataclasses.asdict(spec)
+
+
+def describe(cls, prefix: str = "") -> list[tuple[str, str, object]]:
+    """(key, help, default) for every field, nested keys dotted: documentation for humans."""
+    rows = []
+    for f in dataclasses.fields(cls):
+        key = _join(prefix, f.name)
+        default = f.default_factory() if f.default is dataclasses.MISSING else f.default
+        if dataclasses.is_dataclass(default):
+            rows += describe(type(default), key)
+        else:
+            rows.append((key, f.metadata["help"], default))
+    return rows

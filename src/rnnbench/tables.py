@@ -1,0 +1,80 @@
+"""Tidy result tables: spec fields as columns, atomic Parquet + CSV writing, and safe reading.
+
+Every written table carries its provenance (spec, seeds, package versions) in the Parquet schema
+metadata under the key `rnnbench` and in a `<name>.meta.json` beside it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+
+class CorruptFileError(RuntimeError):
+    """An intermediate file cannot be read; the message names it and the remedy."""
+
+
+def spec_columns(spec) -> dict:
+    """Flatten the scalar fields of a (nested) spec into table columns; task.name -> task."""
+    out = {}
+    for f in dataclasses.fields(spec):
+        value = getattr(spec, f.name)
+        if dataclasses.is_dataclass(value):
+            for key, inner in spec_columns(value).items():
+                out["task" if (f.name, key) == ("task", "name") else key] = inner
+        elif not isinstance(value, list):
+            out[f.name] = value
+    return out
+
+
+def write_table(df: pd.DataFrame, path: str | Path, meta: dict) -> None:
+    """Write df to path.parquet and path.csv (each via a temporary name, then an atomic rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    table = pa.Table.from_pandas(df, preserve_index=False)
+    provenance = json.dumps(meta, sort_keys=True, default=str)
+    table = table.replace_schema_metadata(
+        {**(table.schema.metadata or {}), b"rnnbench": provenance}
+    )
+    _atomic(path.with_suffix(".parquet"), lambda tmp: pq.write_table(table, tmp))
+    _atomic(path.with_suffix(".csv"), lambda tmp: df.to_csv(tmp, index=False))
+    _atomic(path.with_suffix(".meta.json"), lambda tmp: Path(tmp).write_text(provenance + "\n"))
+
+
+def _atomic(path: Path, write) -> None:
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def read_table(path: str | Path) -> pd.DataFrame:
+    """Read a Parquet table written by `write_table`; a damaged file raises CorruptFileError."""
+    path = Path(path)
+    try:
+        return pq.read_table(path).to_pandas()
+    except FileNotFoundError:
+        raise CorruptFileError(f"{path}: missing; rerun the step that writes it") from None
+    except (pa.ArrowException, OSError) as err:
+        raise CorruptFileError(
+            f"{path}: unreadable Parquet ({type(err).__name__}); delete it and rerun "
+            "(snakemake recreates it with --rerun-incomplete / --forcerun)"
+        ) from None
+
+
+def read_meta(path: str | Path) -> dict:
+    """The provenance record of a table written by `write_table`."""
+    meta = pq.read_schema(Path(path)).metadata or {}
+    if b"rnnbench" not in meta:
+        raise CorruptFileError(
+            f"{path}: no rnnbench provenance record; rerun the step that writes it"
+        )
+    return json.loads(meta[b"rnnbench"])
