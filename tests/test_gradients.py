@@ -1,0 +1,112 @@
+"""Gradient probes against autograd, the closed form rho^(T-k), and the BPTT bound."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from rnnbench.gradients import gradient_profile
+from rnnbench.models import Ensemble
+from rnnbench.spec import ModelSpec
+from rnnbench.tasks import TASKS
+
+CASES = [("rnn", f) for f in ("linear", "tanh", "sigmoid", "relu")] + [
+    ("lstm", "tanh"),
+    ("gru", "tanh"),
+]
+
+
+def _data(task, seq_len, n_models, batch, seed=0):
+    rng = np.random.default_rng(seed)
+    xs, ys = zip(*(task.sample(batch, seq_len, rng) for _ in range(n_models)), strict=True)
+    return torch.from_numpy(np.stack(xs, 1)).double(), torch.from_numpy(np.stack(ys, -2))
+
+
+def autograd_profile(model, task, x, y):
+    """log10 norms of dE_T/dh_k by retaining every hidden state's gradient: (E, L+1) x 2."""
+    state = tuple(s.requires_grad_(True) for s in model.initial_state(x.shape[2]))
+    hs = [state[0]]
+    states = [state]
+    for xp_t in model.input_projection(x).unbind(0):
+        state = model.step(state, xp_t)
+        states.append(state)
+        hs.append(state[0])
+    for h in hs:
+        h.retain_grad()
+    loss = task.last_step_loss(model.readout(hs[-1]), y.double() if task.regression else y)
+    loss.sum().backward()
+    g = torch.stack([h.grad for h in hs], -1)  # (E, B, H, L+1)
+    mean = torch.log10(g.mean(1).norm(dim=1))
+    median = torch.log10(g.norm(dim=2)).median(1).values
+    return mean.detach().numpy(), median.detach().numpy()
+
+
+@pytest.mark.parametrize("cell,f", CASES)
+@pytest.mark.parametrize("task_name", ["adding", "copy", "temporal_order"])
+def test_profile_matches_autograd(cell, f, task_name):
+    task = TASKS[task_name]
+    spec = ModelSpec(cell=cell, nonlinearity=f, init="gaussian", rho=1.1, hidden_size=6)
+    model = Ensemble(spec, task.input_size, task.output_size, [0, 1], torch.float64)
+    x, y = _data(task, 12, 2, 5)
+    prof = gradient_profile(model, task, x, y)
+    mean, median = autograd_profile(model, task, x, y)
+    np.testing.assert_allclose(prof.log10_grad_norm, mean, rtol=0, atol=1e-9)
+    np.testing.assert_allclose(prof.log10_grad_norm_median, median, rtol=0, atol=1e-9)
+
+
+@pytest.mark.parametrize("rho", [0.5, 1.0, 1.5])
+def test_linear_orthogonal_profile_is_rho_to_the_distance(rho):
+    task = TASKS["adding"]
+    spec = ModelSpec(nonlinearity="linear", init="orthogonal", rho=rho, hidden_size=16)
+    model = Ensemble(spec, task.input_size, task.output_size, [0, 1, 2])
+    x, y = _data(task, 300, 3, 8)
+    prof = gradient_profile(model, task, x, y)
+    d = prof.distances()
+    for series in (prof.log10_grad_norm, prof.log10_grad_norm_median):
+        start = series[:, -1:]  # distance 0
+        np.testing.assert_allclose(series - start, d * math.log10(rho) + 0 * start, atol=1e-6)
+    if rho == 0.5:  # the far end is ~1e-90 of the start: float32 would report 0 (-inf)
+        assert np.all(prof.log10_grad_norm[:, 0] - prof.log10_grad_norm[:, -1] < -89)
+
+
+def test_profile_is_exact_beyond_float64_range():
+    task = TASKS["adding"]
+    # 0.1^400 = 1e-400 is below float64's range; 1.5^600 = 1e+105.7 (the forward stays finite)
+    for rho, seq_len in ((0.1, 400), (1.5, 600)):
+        spec = ModelSpec(nonlinearity="linear", init="orthogonal", rho=rho, hidden_size=8)
+        model = Ensemble(spec, task.input_size, task.output_size, [3])
+        x, y = _data(task, seq_len, 1, 4)
+        prof = gradient_profile(model, task, x, y)
+        span = prof.log10_grad_norm[0, 0] - prof.log10_grad_norm[0, -1]
+        assert span == pytest.approx(seq_len * math.log10(rho), abs=1e-6)
+
+
+@pytest.mark.parametrize("f", ["linear", "tanh", "sigmoid", "relu"])
+@pytest.mark.parametrize(
+    "init,rho", [("orthogonal", 0.9), ("gaussian", 1.5), ("default", 1.0), ("identity", 1.0)]
+)
+def test_profile_never_exceeds_bound(f, init, rho):
+    task = TASKS["adding"]
+    spec = ModelSpec(nonlinearity=f, init=init, rho=rho, hidden_size=12)
+    model = Ensemble(spec, task.input_size, task.output_size, [0, 1, 2, 3])
+    x, y = _data(task, 60, 4, 16)
+    prof = gradient_profile(model, task, x, y)
+    assert np.isfinite(prof.log10_bound).all()
+    assert (prof.log10_grad_norm <= prof.log10_bound + 1e-9).all()
+    factor = prof.log10_bound_factor[:, None] * prof.distances()
+    assert (
+        prof.log10_grad_norm_median <= prof.log10_grad_norm_median[:, -1:] + factor + 1e-9
+    ).all()
+
+
+def test_sigmoid_vanishes_faster_than_tanh():
+    task = TASKS["adding"]
+    slopes = {}
+    for f in ("sigmoid", "tanh"):
+        spec = ModelSpec(nonlinearity=f, init="orthogonal", rho=1.0, hidden_size=32)
+        model = Ensemble(spec, task.input_size, task.output_size, [0, 1])
+        x, y = _data(task, 100, 2, 16)
+        prof = gradient_profile(model, task, x, y)
+        slopes[f] = np.polyfit(prof.distances(), prof.log10_grad_norm.mean(0), 1)[0]
+    assert slopes["sigmoid"] < slopes["tanh"] < 0

@@ -1,0 +1,64 @@
+"""Ensemble optimizers and clipping against torch.optim and torch.nn.utils on single models."""
+
+import pytest
+import torch
+
+from rnnbench.optim import CLIP_MODES, EnsembleOptimizer, clip, grad_norm
+from rnnbench.spec import TrainSpec
+
+
+@pytest.mark.parametrize("name,lr", [("sgd", 0.1), ("adam", 0.01), ("rmsprop", 0.01)])
+def test_matches_torch_optim_per_model(name, lr):
+    gen = torch.Generator().manual_seed(0)
+    p = torch.randn(3, 4, 5, dtype=torch.float64, generator=gen)  # 3 models
+    ours = [p.clone()]
+    refs = [torch.nn.Parameter(p[e].clone()) for e in range(3)]
+    ctor = {
+        "sgd": lambda ps: torch.optim.SGD(ps, lr=lr, momentum=0.9),
+        "adam": lambda ps: torch.optim.Adam(ps, lr=lr),
+        "rmsprop": lambda ps: torch.optim.RMSprop(ps, lr=lr),
+    }[name]
+    torch_opts = [ctor([r]) for r in refs]
+    opt = EnsembleOptimizer(ours, TrainSpec(optimizer=name, lr=lr, momentum=0.9))
+    active = torch.tensor([True, True, True])
+    for _ in range(5):
+        g = torch.randn(3, 4, 5, dtype=torch.float64, generator=gen)
+        opt.step([g.clone()], active)
+        for e in range(3):
+            refs[e].grad = g[e].clone()
+            torch_opts[e].step()
+    for e in range(3):
+        torch.testing.assert_close(ours[0][e], refs[e].detach(), rtol=1e-12, atol=1e-14)
+
+
+def test_frozen_model_is_untouched_by_nan():
+    p = torch.ones(2, 3)
+    opt = EnsembleOptimizer([p], TrainSpec(optimizer="adam", lr=0.1))
+    g = torch.tensor([[float("nan")] * 3, [1.0] * 3])
+    opt.step([g], torch.tensor([False, True]))
+    assert torch.equal(p[0], torch.ones(3)) and torch.isfinite(p).all()
+    assert (p[1] < 1).all()
+
+
+def test_clip_per_model_matches_torch_utils():
+    gen = torch.Generator().manual_seed(1)
+    grads = [
+        torch.randn(4, 6, 3, dtype=torch.float64, generator=gen) * 5,
+        torch.randn(4, 6, dtype=torch.float64, generator=gen) * 5,
+    ]
+    modes = torch.tensor([CLIP_MODES[m] for m in ("none", "norm", "value", "norm")])
+    thresholds = torch.tensor([1.0, 1.0, 0.5, 1e6], dtype=torch.float64)
+    originals = [g.clone() for g in grads]
+    norm, clipped = clip(grads, modes, thresholds)
+    torch.testing.assert_close(norm, grad_norm(originals))
+    assert clipped.tolist() == [False, True, True, False]
+    for e, mode in enumerate(("none", "norm", "value", "norm")):
+        ref = [torch.nn.Parameter(torch.zeros_like(g[e])) for g in originals]
+        for r, g in zip(ref, originals, strict=True):
+            r.grad = g[e].clone()
+        if mode == "norm":
+            torch.nn.utils.clip_grad_norm_(ref, thresholds[e].item())
+        elif mode == "value":
+            torch.nn.utils.clip_grad_value_(ref, thresholds[e].item())
+        for r, g in zip(ref, grads, strict=True):
+            torch.testing.assert_close(g[e], r.grad, rtol=1e-6, atol=1e-12)

@@ -1,0 +1,95 @@
+"""Task generators against their definitions and closed-form baselines (Monte Carlo)."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from rnnbench.spec import SpecError, TaskSpec
+from rnnbench.tasks import TASKS
+
+
+def test_adding_baseline_is_one_sixth():
+    x, y = TASKS["adding"].sample(200_000, 30, np.random.default_rng(0))
+    assert x.shape == (30, 200_000, 2)
+    assert (x[:, :, 1].sum(0) == 1 + 1).all()  # one marker in each half
+    assert (x[:15, :, 1].sum(0) == 1).all()
+    np.testing.assert_allclose(y, (x[..., 0] * x[..., 1]).sum(0), rtol=1e-6)
+    mse = np.mean((y - 1.0) ** 2)
+    assert mse == pytest.approx(1 / 6, abs=2e-3)
+    assert TASKS["adding"].baseline_loss(30) == 1 / 6
+
+
+@pytest.mark.parametrize("seq_len", [5, 50])
+def test_copy_memoryless_baseline(seq_len):
+    task = TASKS["copy"]
+    x, y = task.sample(50_000, seq_len, np.random.default_rng(1))
+    length = seq_len + 20
+    assert x.shape == (length, 50_000, 10) and y.shape == (length, 50_000)
+    tokens = x.argmax(-1)
+    np.testing.assert_array_equal(tokens[:10], y[-10:])  # recall = the first 10 symbols
+    assert (tokens[seq_len + 9] == 9).all() and (tokens[10 : seq_len + 9] == 0).all()
+    # The best input-independent predictor uses each step's marginal: its loss is the mean entropy.
+    entropy = 0.0
+    for t in range(length):
+        p = np.bincount(y[t], minlength=9) / y.shape[1]
+        entropy -= np.sum(p[p > 0] * np.log(p[p > 0]))
+    assert entropy / length == pytest.approx(task.baseline_loss(seq_len), rel=2e-3)
+    assert task.baseline_loss(seq_len) == 10 * math.log(8) / (seq_len + 20)
+
+
+@pytest.mark.parametrize("seq_len", [10, 100])
+def test_temporal_order_markers_and_classes(seq_len):
+    x, y = TASKS["temporal_order"].sample(40_000, seq_len, np.random.default_rng(2))
+    tokens = x.argmax(-1)  # (T, n)
+    markers = tokens < 2
+    assert (markers.sum(0) == 2).all()
+    pos = np.sort(np.argwhere(markers.T)[:, 1].reshape(-1, 2), axis=1)
+    assert (pos[:, 0] >= int(0.1 * seq_len)).all() and (
+        pos[:, 0] < max(int(0.2 * seq_len), 2)
+    ).all()
+    assert (pos[:, 1] >= int(0.5 * seq_len)).all() and (pos[:, 1] < int(0.6 * seq_len) + 1).all()
+    first, second = tokens[pos[:, 0], np.arange(len(y))], tokens[pos[:, 1], np.arange(len(y))]
+    np.testing.assert_array_equal(y, 2 * first + second)
+    freq = np.bincount(y, minlength=4) / len(y)
+    np.testing.assert_allclose(freq, 0.25, atol=0.01)  # best guess is right 25% of the time
+
+
+def test_digits_fixed_split_and_permutation():
+    plain, perm = TASKS["digits"], TASKS["digits_permuted"]
+    xa, ya = plain.eval_set(64, 0)
+    xb, yb = perm.eval_set(64, 0)
+    assert xa.shape == (64, 297, 1) and len(ya) == 297
+    np.testing.assert_array_equal(ya, yb)
+    np.testing.assert_array_equal(np.sort(xa[:, :, 0], 0), np.sort(xb[:, :, 0], 0))
+    assert not np.array_equal(xa, xb)
+    x, y = plain.sample(32, 64, np.random.default_rng(0))
+    assert x.shape == (64, 32, 1) and 0 <= x.min() and x.max() <= 1 and set(y) <= set(range(10))
+    with pytest.raises(SpecError, match="task.seq_len"):
+        plain.check(100)
+
+
+@pytest.mark.parametrize("name", sorted(TASKS))
+def test_generators_are_pure(name):
+    task = TASKS[name]
+    seq_len = 64 if name.startswith("digits") else 20
+    a = task.sample(8, seq_len, np.random.default_rng(7))
+    b = task.sample(8, seq_len, np.random.default_rng(7))
+    for u, v in zip(a, b, strict=True):
+        np.testing.assert_array_equal(u, v)
+
+
+def test_losses_metrics_and_solved():
+    copy = TASKS["copy"]
+    x, y = copy.sample(16, 5, np.random.default_rng(0))
+    y = torch.from_numpy(y)[:, None]  # (L, E=1, B)
+    perfect = torch.nn.functional.one_hot(y, 9).double() * 50  # (L, 1, B, 9)
+    assert copy.metric(perfect, y).item() == 1.0
+    assert copy.example_loss(perfect, y).max() < 1e-15
+    uniform = torch.zeros(25, 1, 16, 9, dtype=torch.float64)
+    assert copy.example_loss(uniform, y).mean().item() == pytest.approx(math.log(9))
+    spec = TaskSpec(name="copy", seq_len=5)
+    assert copy.solved(0.09 * copy.baseline_loss(5), 0.0, spec)
+    assert not copy.solved(0.11 * copy.baseline_loss(5), 1.0, spec)
+    assert TASKS["temporal_order"].solved(99.0, 0.995, spec)
