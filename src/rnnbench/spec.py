@@ -95,6 +95,8 @@ class RuntimeSpec:
         "cpu", "cpu, cuda or auto (cuda when available)", choices=("cpu", "cuda", "auto")
     )
     dtype: str = opt("float32", "training precision", choices=("float32", "float64"))
+    checkpoint_every: int = opt(0, "steps between training checkpoints (0: none)", min=0)
+    max_mem_mb: int = opt(16000, "refuse a cell whose estimated memory exceeds this (MB)", min=1)
 
 
 @dataclass(frozen=True)

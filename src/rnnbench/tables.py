@@ -20,11 +20,16 @@ class CorruptFileError(RuntimeError):
     """An intermediate file cannot be read; the message names it and the remedy."""
 
 
+NOT_RECORDED = ("checkpoint_every", "max_mem_mb")  # settings that never change a number
+
+
 def spec_columns(spec) -> dict:
     """Flatten the scalar fields of a (nested) spec into table columns; task.name -> task."""
     out = {}
     for f in dataclasses.fields(spec):
         value = getattr(spec, f.name)
+        if f.name in NOT_RECORDED:
+            continue
         if dataclasses.is_dataclass(value):
             for key, inner in spec_columns(value).items():
                 out["task" if (f.name, key) == ("task", "name") else key] = inner

@@ -7,9 +7,11 @@ step, while the others go on. Results per model equal training that model alone 
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -19,12 +21,13 @@ from . import runtime
 from .gradients import gradient_profile
 from .models import Ensemble
 from .optim import CLIP_MODES, EnsembleOptimizer, clip
-from .spec import CellSpec, ProbeSpec, to_dict
-from .tables import spec_columns
+from .spec import CellSpec, ProbeSpec, SpecError, to_dict
+from .tables import NOT_RECORDED, CorruptFileError, spec_columns
 from .tasks import TASKS, Task
 
 DATA_STREAM, PROBE_STREAM = 1, 2  # second word of each model's numpy seed: independent streams
 EVAL_CHUNK = 256  # held-out examples per forward pass: bounds evaluation memory
+BASE_MB = 600  # resident size of a Python process with torch, pandas and the task data
 
 
 @dataclass
@@ -35,92 +38,187 @@ class CellResult:
     meta: dict  # spec, versions
 
 
-def train_cell(spec: CellSpec, progress: Callable[[str], None] | None = None) -> CellResult:
-    """Train all seeds and clip settings of one grid cell; see the module docstring."""
+def train_cell(
+    spec: CellSpec,
+    progress: Callable[[str], None] | None = None,
+    checkpoint: str | Path | None = None,
+) -> CellResult:
+    """Train all seeds and clip settings of one grid cell; see the module docstring.
+
+    With `checkpoint` and `runtime.checkpoint_every > 0`, the full training state (weights,
+    optimizer, data streams, logs) is saved there every that many steps; a later call with the
+    same spec resumes from it and ends with exactly the numbers of an uninterrupted run. The file
+    is deleted when training finishes.
+    """
     device = runtime.setup(spec.runtime.threads, spec.runtime.device)
     dtype = getattr(torch, spec.runtime.dtype)
     task = TASKS[spec.task.name]
     task.check(spec.task.seq_len)
+    check_memory(spec)
     tr = spec.train
     members = [(c, seed) for c in tr.clipping for seed in tr.seeds]  # model e = members[e]
     seeds = [seed for _, seed in members]
+    n = len(members)
     model = Ensemble(spec.model, task.input_size, task.output_size, seeds, dtype).to(device)
     params = list(model.parameters())
     optimizer = EnsembleOptimizer(params, tr)
     modes = torch.tensor([CLIP_MODES[c.mode] for c, _ in members], device=device)
     thresholds = torch.tensor([c.threshold for c, _ in members], dtype=torch.float64, device=device)
-    rngs = [np.random.default_rng([seed, DATA_STREAM]) for seed in seeds]
     x_eval, y_eval = task.eval_set(spec.task.seq_len, spec.task.eval_size)
+    st = _State(
+        rngs=[np.random.default_rng([seed, DATA_STREAM]) for seed in seeds],
+        active=torch.ones(n, dtype=torch.bool, device=device),
+        diverged_step=np.full(n, -1),
+        max_norm=np.zeros(n),
+    )
+    if checkpoint is not None and Path(checkpoint).exists():
+        st = _resume(Path(checkpoint), spec, model, optimizer, device)
 
-    n = len(members)
-    active = torch.ones(n, dtype=torch.bool, device=device)
-    diverged_step = np.full(n, -1)
-    max_norm = np.zeros(n)
-    rows, profile_rows = [], []
-    start = time.perf_counter()
-    for step in range(tr.steps + 1):
-        x, y = _batch(task, rngs, tr.batch_size, spec.task.seq_len, device, dtype)
-        loss = task.example_loss(model(x, task.every_step), y).mean(1)  # (E,)
-        grads = torch.autograd.grad(torch.where(active, loss, 0).sum(), params)
-        grads = [g.clone() for g in grads]
+    clock = time.perf_counter() - st.elapsed
+    for step in range(st.step, tr.steps + 1):
+        x, y = _batch(task, st.rngs, tr.batch_size, spec.task.seq_len, device, dtype)
+        loss, grads = loss_and_grads(model, task, x, y, st.active)
         norm, clipped = clip(grads, modes, thresholds)
         loss_np, norm_np = loss.detach().double().cpu().numpy(), norm.cpu().numpy()
-        was_active = active.cpu().numpy()
+        was_active = st.active.cpu().numpy()
         newly = was_active & ~(np.isfinite(loss_np) & np.isfinite(norm_np))
-        diverged_step[newly] = step
-        max_norm = np.where(
-            was_active, np.fmax(max_norm, np.nan_to_num(norm_np, nan=np.inf)), max_norm
-        )
-        active &= torch.from_numpy(~newly).to(device)
+        st.diverged_step[newly] = step
+        seen = np.fmax(st.max_norm, np.nan_to_num(norm_np, nan=np.inf))
+        st.max_norm = np.where(was_active, seen, st.max_norm)
+        st.active &= torch.from_numpy(~newly).to(device)
 
-        if step % tr.log_every == 0 or step == tr.steps or newly.any():
-            logged = was_active if (step % tr.log_every == 0 or step == tr.steps) else newly
+        scheduled = step % tr.log_every == 0 or step == tr.steps
+        if scheduled or newly.any():
             ev_loss, ev_metric = evaluate(model, task, x_eval, y_eval, device, dtype)
             radius, sigma = (t.cpu().numpy() for t in model.spectral_stats())
-            for e in np.flatnonzero(logged):
-                rows.append(
-                    dict(
-                        model=e,
-                        step=step,
-                        train_loss=loss_np[e],
-                        eval_loss=ev_loss[e],
-                        eval_metric=ev_metric[e],
-                        grad_norm=norm_np[e],
-                        clipped=bool(clipped[e]),
-                        spectral_radius=radius[e],
-                        sigma_max=sigma[e],
-                    )
-                )
+            for e in np.flatnonzero(was_active if scheduled else newly):
+                st.rows.append(dict(
+                    model=int(e), step=step, train_loss=float(loss_np[e]),
+                    eval_loss=float(ev_loss[e]), eval_metric=float(ev_metric[e]),
+                    grad_norm=float(norm_np[e]), clipped=bool(clipped[e]),
+                    spectral_radius=float(radius[e]), sigma_max=float(sigma[e]),
+                ))  # fmt: skip
         if _profile_due(step, tr.steps, tr.profile_every):
-            probe_x, probe_y = x_eval[:, : tr.batch_size], y_eval[..., : tr.batch_size]
-            px, py = _broadcast(probe_x, probe_y, n, device, dtype)
-            prof = gradient_profile(model, task, px, py)
-            for e in np.flatnonzero(active.cpu().numpy()):
-                profile_rows += _profile_rows(prof, e, step=step)
+            probe = _broadcast(x_eval[:, : tr.batch_size], y_eval[..., : tr.batch_size], n, device,
+                               dtype)  # fmt: skip
+            prof = gradient_profile(model, task, *probe)
+            for e in np.flatnonzero(st.active.cpu().numpy()):
+                st.profile_rows += _profile_rows(prof, e, step=step)
         if step < tr.steps:
-            optimizer.step(grads, active)
+            optimizer.step(grads, st.active)
+        st.step, st.elapsed = step + 1, time.perf_counter() - clock
+        every = spec.runtime.checkpoint_every
+        if checkpoint is not None and every and st.step % every == 0 and step < tr.steps:
+            _save(Path(checkpoint), spec, model, optimizer, st)
         if progress and (step % max(1, tr.steps // 20) == 0 or step == tr.steps):
-            elapsed = time.perf_counter() - start
-            left = elapsed / (step + 1) * (tr.steps - step)
-            progress(
-                f"step {step}/{tr.steps} mean_loss={np.nanmean(loss_np):.4g} "
-                f"active={int(active.sum())}/{n} elapsed={elapsed:.1f}s left={left:.1f}s"
-            )
+            left = st.elapsed / st.step * (tr.steps - step)
+            progress(f"step {step}/{tr.steps} mean_loss={np.nanmean(loss_np):.4g} "
+                     f"active={int(st.active.sum())}/{n} elapsed={st.elapsed:.1f}s "
+                     f"left={left:.1f}s")  # fmt: skip
 
-    wall = time.perf_counter() - start
     final_loss, final_metric = evaluate(model, task, x_eval, y_eval, device, dtype)
-    return _tables(
-        spec,
-        task,
-        members,
-        rows,
-        profile_rows,
-        diverged_step,
-        max_norm,
-        final_loss,
-        final_metric,
-        wall,
-    )
+    if checkpoint is not None:
+        Path(checkpoint).unlink(missing_ok=True)
+    return _tables(spec, task, members, st, final_loss, final_metric)
+
+
+def loss_and_grads(model: Ensemble, task: Task, x, y, active: torch.Tensor):
+    """Per-model training loss (E,) and the gradients of the active models' summed loss."""
+    loss = task.example_loss(model(x, task.every_step), y).mean(1)  # (E,)
+    grads = torch.autograd.grad(torch.where(active, loss, 0).sum(), list(model.parameters()))
+    return loss, list(grads)
+
+
+@dataclass
+class _State:
+    """Everything a resumed run needs besides the weights and the optimizer."""
+
+    rngs: list[np.random.Generator]  # one data stream per model
+    active: torch.Tensor  # (E,) bool: not diverged
+    diverged_step: np.ndarray  # (E,) -1 while active
+    max_norm: np.ndarray  # (E,) largest pre-clip gradient norm so far
+    rows: list[dict] = field(default_factory=list)
+    profile_rows: list[dict] = field(default_factory=list)
+    step: int = 0  # next step to run
+    elapsed: float = 0.0  # seconds spent so far
+
+
+def _save(path: Path, spec, model, optimizer, st: _State) -> None:
+    blob = dict(
+        spec=_identity(spec), step=st.step, elapsed=st.elapsed, model=model.state_dict(),
+        opt_t=optimizer.t, opt_state=[list(s) for s in optimizer.state],
+        rngs=[r.bit_generator.state for r in st.rngs], active=st.active.cpu(),
+        diverged_step=torch.from_numpy(st.diverged_step), max_norm=torch.from_numpy(st.max_norm),
+        rows=st.rows, profile_rows=st.profile_rows,
+    )  # fmt: skip
+    tmp = path.with_name(f".{path.name}.tmp")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(blob, tmp)
+    os.replace(tmp, path)
+
+
+def _identity(spec: CellSpec) -> dict:
+    """The spec minus the settings that never change a number (a resume may change those)."""
+    out = to_dict(spec)
+    out["runtime"] = {k: v for k, v in out["runtime"].items() if k not in NOT_RECORDED}
+    return out
+
+
+def _resume(path: Path, spec, model, optimizer, device) -> _State:
+    try:
+        blob = torch.load(path, weights_only=True, map_location=device)
+        if blob["spec"] != _identity(spec):
+            raise CorruptFileError(
+                f"{path}: checkpoint of a different spec; delete it to start over"
+            )
+        model.load_state_dict(blob["model"])
+        optimizer.t = blob["opt_t"]
+        for mine, saved in zip(optimizer.state, blob["opt_state"], strict=True):
+            for a, b in zip(mine, saved, strict=True):
+                a.copy_(b)
+        rngs = []
+        for state in blob["rngs"]:
+            rng = np.random.default_rng()
+            rng.bit_generator.state = state
+            rngs.append(rng)
+        return _State(
+            rngs=rngs, active=blob["active"].to(device),
+            diverged_step=blob["diverged_step"].numpy(), max_norm=blob["max_norm"].numpy(),
+            rows=blob["rows"], profile_rows=blob["profile_rows"], step=blob["step"],
+            elapsed=blob["elapsed"],
+        )  # fmt: skip
+    except CorruptFileError:
+        raise
+    except Exception as err:  # truncated or garbled file: any unpickling error
+        raise CorruptFileError(
+            f"{path}: unreadable checkpoint ({type(err).__name__}); delete it to restart the job"
+        ) from None
+
+
+def estimate_mem_mb(spec: CellSpec) -> int:
+    """Peak memory of a training job from its shape: activations kept for BPTT + a base process."""
+    task = TASKS[spec.task.name]
+    n = len(spec.train.seeds) * len(spec.train.clipping)
+    steps = task.length(spec.task.seq_len)
+    # floats kept per example and step, measured with autograd on torch 2.13 (peak RSS)
+    width = {"rnn": 5, "lstm": 17, "gru": 13}[spec.model.cell] * spec.model.hidden_size
+    per_step = n * spec.train.batch_size * (width + 2 * task.input_size + 2 * task.output_size)
+    eval_size = min(spec.task.eval_size, EVAL_CHUNK)
+    size = {"float32": 4, "float64": 8}[spec.runtime.dtype]
+    train_bytes = 3 * steps * per_step * size  # graph, its gradients and the input batch
+    eval_bytes = n * eval_size * steps * (task.output_size + task.input_size) * size
+    return int(BASE_MB + (train_bytes + eval_bytes) / 2**20)
+
+
+def check_memory(spec: CellSpec) -> None:
+    need = estimate_mem_mb(spec)
+    if need > spec.runtime.max_mem_mb:
+        raise SpecError(
+            f"runtime.max_mem_mb: this cell needs ~{need} MB "
+            f"({len(spec.train.seeds) * len(spec.train.clipping)} models x batch "
+            f"{spec.train.batch_size} x {spec.task.seq_len} steps x hidden "
+            f"{spec.model.hidden_size}), above the limit of {spec.runtime.max_mem_mb} MB"
+        )
 
 
 def evaluate(model: Ensemble, task: Task, x: np.ndarray, y: np.ndarray, device, dtype):
@@ -164,12 +262,12 @@ def _profile_due(step: int, steps: int, every: int) -> bool:
 def _profile_rows(prof, e: int, **extra) -> list[dict]:
     return [
         dict(
-            model=e,
+            model=int(e),
             **extra,
             distance=int(d),
-            log10_grad_norm=g,
-            log10_grad_norm_median=m,
-            log10_bound=b,
+            log10_grad_norm=float(g),
+            log10_grad_norm_median=float(m),
+            log10_bound=float(b),
         )
         for d, g, m, b in zip(
             prof.distances(),
@@ -192,14 +290,12 @@ def _member_columns(spec, members) -> pd.DataFrame:
     )
 
 
-def _tables(
-    spec, task, members, rows, profile_rows, diverged_step, max_norm, final_loss, final_metric, wall
-) -> CellResult:
+def _tables(spec, task, members, st: _State, final_loss, final_metric) -> CellResult:
     info = _member_columns(spec, members)
     baseline = task.baseline_loss(spec.task.seq_len)
     status = [
         "diverged"
-        if diverged_step[e] >= 0
+        if st.diverged_step[e] >= 0
         else "solved"
         if task.solved(final_loss[e], final_metric[e], spec.task)
         else "unsolved"
@@ -207,18 +303,18 @@ def _tables(
     ]
     runs = info.assign(
         status=status,
-        diverged_step=pd.array([d if d >= 0 else None for d in diverged_step], dtype="Int64"),
+        diverged_step=pd.array([d if d >= 0 else None for d in st.diverged_step], dtype="Int64"),
         final_loss=final_loss,
         baseline_loss=baseline,
         final_metric=final_metric,
         baseline_metric=task.baseline_metric(),
-        max_grad_norm=max_norm,
-        wall_seconds=wall / len(members),
+        max_grad_norm=st.max_norm,
+        wall_seconds=st.elapsed / len(members),
     )
-    curves = info.merge(pd.DataFrame(rows), on="model").sort_values(
+    curves = info.merge(pd.DataFrame(st.rows), on="model").sort_values(
         ["model", "step"], kind="stable"
     )
-    profiles = info.merge(pd.DataFrame(profile_rows), on="model")
+    profiles = info.merge(pd.DataFrame(st.profile_rows), on="model")
     meta = dict(spec=to_dict(spec), seeds=list(spec.train.seeds), versions=runtime.versions())
     return CellResult(runs, curves.reset_index(drop=True), profiles, meta)
 

@@ -1,0 +1,99 @@
+"""Checkpoints resume to exactly the uninterrupted numbers; damaged files and oversize cells fail
+with one line naming the file or key."""
+
+import pandas as pd
+import pytest
+import torch
+
+from rnnbench import train as train_mod
+from rnnbench.spec import CellSpec, SpecError, parse
+from rnnbench.tables import CorruptFileError, read_table, write_table
+from rnnbench.train import estimate_mem_mb, train_cell
+
+SPEC = dict(
+    task=dict(name="adding", seq_len=15, eval_size=32),
+    model=dict(cell="lstm", hidden_size=6),
+    train=dict(
+        optimizer="adam",
+        lr=0.02,
+        steps=12,
+        log_every=3,
+        profile_every=6,
+        batch_size=8,
+        seeds=[0, 1],
+        clipping=[{"mode": "none"}, {"mode": "norm", "threshold": 0.1}],
+    ),
+    runtime=dict(checkpoint_every=4),
+)
+
+
+class Killed(Exception):
+    pass
+
+
+def test_resume_after_kill_equals_uninterrupted(tmp_path, monkeypatch):
+    spec = parse(CellSpec, SPEC)
+    reference = train_cell(spec)
+    ckpt = tmp_path / "cell.ckpt"
+    real_save = train_mod._save
+    calls = []
+
+    def save_then_die(path, *args):
+        real_save(path, *args)
+        calls.append(path)
+        if len(calls) == 2:  # killed right after the second checkpoint (step 8)
+            raise Killed
+
+    monkeypatch.setattr(train_mod, "_save", save_then_die)
+    with pytest.raises(Killed):
+        train_cell(spec, checkpoint=ckpt)
+    assert ckpt.exists()
+    monkeypatch.setattr(train_mod, "_save", real_save)
+    resumed = train_cell(spec, checkpoint=ckpt)
+    assert not ckpt.exists()  # deleted when the job finishes
+    timing = ["wall_seconds"]
+    pd.testing.assert_frame_equal(
+        resumed.runs.drop(columns=timing), reference.runs.drop(columns=timing)
+    )
+    pd.testing.assert_frame_equal(resumed.curves, reference.curves)
+    pd.testing.assert_frame_equal(resumed.profiles, reference.profiles)
+
+
+def test_corrupt_checkpoint_names_file(tmp_path):
+    spec = parse(CellSpec, SPEC)
+    ckpt = tmp_path / "cell.ckpt"
+    ckpt.write_bytes(b"\x00garbage")
+    with pytest.raises(CorruptFileError, match=r"cell.ckpt: unreadable checkpoint .* delete it"):
+        train_cell(spec, checkpoint=ckpt)
+    other = parse(CellSpec, {**SPEC, "train": {**SPEC["train"], "lr": 0.5}})
+    torch.save({"spec": {"other": 1}}, ckpt)
+    with pytest.raises(CorruptFileError, match="checkpoint of a different spec"):
+        train_cell(other, checkpoint=ckpt)
+
+
+def test_truncated_parquet_names_file(tmp_path):
+    write_table(pd.DataFrame({"a": [1.0, 2.0]}), tmp_path / "runs", {"seed": 0})
+    path = tmp_path / "runs.parquet"
+    assert read_table(path).a.tolist() == [1.0, 2.0]
+    path.write_bytes(path.read_bytes()[:20])
+    with pytest.raises(CorruptFileError, match=r"runs.parquet: unreadable Parquet .* rerun"):
+        read_table(path)
+    with pytest.raises(CorruptFileError, match="missing"):
+        read_table(tmp_path / "absent.parquet")
+
+
+def test_oversize_cell_refused_before_training():
+    big = parse(
+        CellSpec,
+        dict(
+            task=dict(name="adding", seq_len=1000),
+            model=dict(cell="lstm", hidden_size=512),
+            train=dict(seeds=list(range(16))),
+            runtime=dict(max_mem_mb=8000),
+        ),
+    )
+    assert estimate_mem_mb(big) > 8000
+    with pytest.raises(SpecError, match=r"runtime.max_mem_mb: this cell needs ~\d+ MB"):
+        train_cell(big)
+    small = parse(CellSpec, SPEC)
+    assert estimate_mem_mb(small) < estimate_mem_mb(big)
