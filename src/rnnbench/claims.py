@@ -412,6 +412,7 @@ def scorecard(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
             measurement, measured, verdict, value = fn(tables)
         except Missing as why:
             measurement, measured, verdict, value = "not measured", str(why), INCONCLUSIVE, math.nan
-        rows.append(asdict(Claim(cid, text, source, measurement, expected, measured, verdict,
-                                 float(value))))  # fmt: skip
+        rows.append(
+            asdict(Claim(cid, text, source, measurement, expected, measured, verdict, float(value)))
+        )
     return pd.DataFrame(rows)

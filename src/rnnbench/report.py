@@ -110,10 +110,13 @@ def e1_section(t: dict) -> Section:
         )
     gated = rates[rates["cell"] != "rnn"]
     if not gated.empty:
-        parts = [f"{r.cell.upper()}{_bias(r)}: {fmt(r.slope_log10_per_step, 2)}"
-                 for r in gated.itertuples()]  # fmt: skip
-        s.paragraphs.append("Gated cells at PyTorch's default init (decades per step): "
-                            + "; ".join(parts) + ".")  # fmt: skip
+        parts = [
+            f"{r.cell.upper()}{_bias(r)}: {fmt(r.slope_log10_per_step, 2)}"
+            for r in gated.itertuples()
+        ]
+        s.paragraphs.append(
+            "Gated cells at PyTorch's default init (decades per step): " + "; ".join(parts) + "."
+        )
     return s
 
 
@@ -126,8 +129,12 @@ def e2_section(t: dict) -> Section:
     s = Section(EXPERIMENTS["e2_clipping"], figures=FIGURE_OF["e2_clipping"])
     if runs.empty:
         return _absent(s)
-    runs = runs.assign(setting=[_clip_label(c, th) for c, th in zip(runs["clip"], runs["clip_threshold"], strict=True)],
-                       diverged=runs["status"] == "diverged")  # fmt: skip
+    runs = runs.assign(
+        setting=[
+            _clip_label(c, th) for c, th in zip(runs["clip"], runs["clip_threshold"], strict=True)
+        ],
+        diverged=runs["status"] == "diverged",
+    )
     table = runs.pivot_table(index="setting", columns="seq_len", values="diverged", aggfunc="mean")
     table.columns = [f"T = {c}" for c in table.columns]
     s.table = (table * 100).round(0).reset_index()
@@ -138,9 +145,10 @@ def e2_section(t: dict) -> Section:
     s.paragraphs.append(
         f"Without clipping {pct(none['diverged'].mean())} of {len(none)} runs diverged"
         + (f", at a median step of {fmt(float(steps.median()))}" if len(steps) else "")
-        + f"; the largest gradient norm seen before clipping was {fmt(float(runs['max_grad_norm'].max()), 2)}. "
+        + "; the largest gradient norm seen before clipping was "
+        + f"{fmt(float(runs['max_grad_norm'].max()), 2)}. "
         f"With norm clipping {pct(norm['diverged'].mean())} of {len(norm)} runs diverged."
-    )  # fmt: skip
+    )
     return s
 
 
@@ -155,14 +163,17 @@ def e3_section(t: dict) -> Section:
         return _absent(s)
     best = h.groupby(["variant", "task"])["horizon"].max().astype("Float64").unstack("task")
     s.table = best.reset_index()
-    s.table_caption = ("Horizon: the largest T solved by at least half of the seeds "
-                       "(– : no T in the grid was).")  # fmt: skip
+    s.table_caption = (
+        "Horizon: the largest T solved by at least half of the seeds (– : no T in the grid was)."
+    )
     longest = h["seq_len"].max()
     at_max = h[h["seq_len"] == longest].groupby("variant")["success_rate"].mean()
     s.paragraphs.append(
-        f"At the longest sequence (T = {fmt(int(longest))}) the success rate, averaged over tasks, is "
-        + "; ".join(f"{v} {pct(r)}" for v, r in at_max.sort_values(ascending=False).items()) + "."
-    )  # fmt: skip
+        f"At the longest sequence (T = {fmt(int(longest))}) the success rate, "
+        "averaged over tasks, is "
+        + "; ".join(f"{v} {pct(r)}" for v, r in at_max.sort_values(ascending=False).items())
+        + "."
+    )
     return s
 
 
@@ -179,8 +190,9 @@ def e4_section(t: dict) -> Section:
     first, last = table.iloc[0], table.iloc[-1]
     s.paragraphs.append(
         "Decay slope at the first and last profiled step: "
-        + "; ".join(f"{v} {fmt(first[v], 2)} → {fmt(last[v], 2)}" for v in table.columns) + "."
-    )  # fmt: skip
+        + "; ".join(f"{v} {fmt(first[v], 2)} → {fmt(last[v], 2)}" for v in table.columns)
+        + "."
+    )
     return s
 
 
@@ -210,8 +222,13 @@ def _absent(s: Section) -> Section:
 # ------------------------------------------------------------------------------------ whole report
 
 
-def build_report(tables_dir: str | Path, figures_dir: str | Path, captions_dir: str | Path,
-                 config: dict, out_dir: str | Path) -> pd.DataFrame:  # fmt: skip
+def build_report(
+    tables_dir: str | Path,
+    figures_dir: str | Path,
+    captions_dir: str | Path,
+    config: dict,
+    out_dir: str | Path,
+) -> pd.DataFrame:
     """Write claims.{csv,parquet} beside the tables and report.md / report.html into out_dir."""
     tables_dir, figures_dir, out_dir = Path(tables_dir), Path(figures_dir), Path(out_dir)
     tables = {name: read_table(tables_dir / f"{name}.parquet") for name in TABLES}
@@ -221,10 +238,14 @@ def build_report(tables_dir: str | Path, figures_dir: str | Path, captions_dir: 
 
     sections = [setup_section(config, tables, provenance)]
     sections += [fn(tables) for fn in (e1_section, e2_section, e3_section, e4_section, e5_section)]
-    sections += [claims_section(score), published_section(tables, score),
-                 limitations_section(config, tables)]  # fmt: skip
-    captions = {stem: _caption(Path(captions_dir) / f"{stem}.rst")
-                for s in sections for stem in s.figures}  # fmt: skip
+    sections += [
+        claims_section(score),
+        published_section(tables, score),
+        limitations_section(config, tables),
+    ]
+    captions = {
+        stem: _caption(Path(captions_dir) / f"{stem}.rst") for s in sections for stem in s.figures
+    }
     abstract = abstract_text(score, tables)
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "figures").mkdir(exist_ok=True)
@@ -238,8 +259,9 @@ def build_report(tables_dir: str | Path, figures_dir: str | Path, captions_dir: 
 def setup_facts(config: dict, tables: dict) -> dict:
     canonical = json.dumps(config, sort_keys=True, default=str).encode()
     try:
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
-                                text=True, check=True).stdout.strip()  # fmt: skip
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True
+        ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         commit = "unknown (not a git checkout)"
     return {
@@ -253,7 +275,8 @@ def setup_facts(config: dict, tables: dict) -> dict:
 def setup_section(config: dict, tables: dict, facts: dict) -> Section:
     runs = tables["runs"]
     profiles = tables["gradient_profiles"]
-    n_probe = profiles.groupby(["experiment", "cell_id", "seed"]).ngroups if len(profiles) else 0
+    e1 = profiles[profiles["experiment"] == "e1_init"]
+    n_probe = e1.groupby(["cell_id", "seed"]).ngroups if len(e1) else 0
     v = facts["versions"]
     rows = []
     for exp, title in EXPERIMENTS.items():
@@ -261,18 +284,25 @@ def setup_section(config: dict, tables: dict, facts: dict) -> Section:
         if not sec:
             continue
         train = sec.get("train", {})
-        rows.append({
-            "experiment": title.split(" ", 1)[0],
-            "tasks": ", ".join(sec.get("tasks", [])),
-            "T": ", ".join(str(x) for x in sec.get("seq_len", [])),
-            "H": ", ".join(str(x) for x in sec.get("hidden_size", [])),
-            "optimizer": f"{train.get('optimizer', '–')} lr {fmt(train.get('lr'))}" if train else "– (no training)",
-            "steps": fmt(train.get("steps")) if train else "0",
-            "seeds": str(len(train.get("seeds", sec.get("seeds", [])))),
-            "runs": str(int((runs["experiment"] == exp).sum())) if train else str(n_probe // max(1, 1)),
-        })  # fmt: skip
+        rows.append(
+            {
+                "experiment": title.split(" ", 1)[0],
+                "tasks": ", ".join(sec.get("tasks", [])),
+                "T": ", ".join(str(x) for x in sec.get("seq_len", [])),
+                "H": ", ".join(str(x) for x in sec.get("hidden_size", [])),
+                "optimizer": f"{train.get('optimizer', '–')} lr {fmt(train.get('lr'))}"
+                if train
+                else "– (no training)",
+                "steps": fmt(train.get("steps")) if train else "0",
+                "seeds": str(len(train.get("seeds", sec.get("seeds", [])))),
+                "runs": str(int((runs["experiment"] == exp).sum())) if train else str(n_probe),
+            }
+        )
     s = Section("Setup", table=pd.DataFrame(rows))
-    s.table_caption = "The grid: every task × T × H × model variant is one job; runs = trained models (E1: probed models)."
+    s.table_caption = (
+        "The grid: every task × T × H × model variant is one job; "
+        "runs = trained models (E1: probed models)."
+    )
     s.paragraphs = [
         "Models: vanilla RNNs h_t = f(W h_{t−1} + U x_t + b) with f ∈ {linear, tanh, sigmoid, "
         "ReLU} and a linear read-out, with W orthogonal or Gaussian scaled to spectral radius rho, "
@@ -292,7 +322,10 @@ def setup_section(config: dict, tables: dict, facts: dict) -> Section:
 def claims_section(score: pd.DataFrame) -> Section:
     s = Section("Claims scorecard")
     s.table = score[["claim", "source", "measurement", "expected", "measured", "verdict"]]
-    s.table_caption = "Each claim of the seed text and its anchor papers, tested on this run's tables (results/tables/claims.csv)."
+    s.table_caption = (
+        "Each claim of the seed text and its anchor papers, tested on this run's tables "
+        "(results/tables/claims.csv)."
+    )
     counts = score["verdict"].value_counts()
     s.paragraphs.append(
         f"{counts.get('reproduced', 0)} claims reproduced, {counts.get('not reproduced', 0)} "
@@ -305,19 +338,41 @@ def published_section(tables: dict, score: pd.DataFrame) -> Section:
     """Paper numbers beside ours, only where the grid runs the same setting."""
     s = Section("Comparison with published numbers")
     value = score.set_index("id")["value"]
-    rows = [{"quantity": "adding problem, MSE of always predicting 1",
-             "paper": "0.167", "source": "Arjovsky et al. 2016; Le et al. 2015",
-             "ours": fmt(value.get("adding_baseline"), 4)}]  # fmt: skip
+    rows = [
+        {
+            "quantity": "adding problem, MSE of always predicting 1",
+            "paper": "0.167",
+            "source": "Arjovsky et al. 2016; Le et al. 2015",
+            "ours": fmt(value.get("adding_baseline"), 4),
+        }
+    ]
     runs = tables["runs"]
     to = runs[(runs["task"] == "temporal_order") & (runs["status"] != "solved")]
     if len(to):
-        rows.append({"quantity": "temporal order, accuracy of a model that does not learn the task (median of unsolved runs)",
-                     "paper": "0.25 (chance)", "source": "Hochreiter & Schmidhuber 1997",
-                     "ours": fmt(float(to["final_metric"].median()), 3)})  # fmt: skip
+        rows.append(
+            {
+                "quantity": "temporal order, held-out accuracy of unsolved runs (median)",
+                "paper": "0.25 (chance)",
+                "source": "Hochreiter & Schmidhuber 1997",
+                "ours": fmt(float(to["final_metric"].median()), 3),
+            }
+        )
     for seq_len in sorted(runs.loc[runs["task"] == "copy", "seq_len"].unique()):
-        rows.append({"quantity": f"copy, memoryless baseline cross-entropy at T = {seq_len}",
-                     "paper": fmt(10 * math.log(8) / (seq_len + 20), 4), "source": "Arjovsky et al. 2016",
-                     "ours": fmt(float(runs.loc[(runs["task"] == "copy") & (runs["seq_len"] == seq_len), "baseline_loss"].iloc[0]), 4)})  # fmt: skip
+        rows.append(
+            {
+                "quantity": f"copy, memoryless baseline cross-entropy at T = {seq_len}",
+                "paper": fmt(10 * math.log(8) / (seq_len + 20), 4),
+                "source": "Arjovsky et al. 2016",
+                "ours": fmt(
+                    float(
+                        runs.loc[
+                            (runs["task"] == "copy") & (runs["seq_len"] == seq_len), "baseline_loss"
+                        ].iloc[0]
+                    ),
+                    4,
+                ),
+            }
+        )
     s.table = pd.DataFrame(rows)
     s.paragraphs.append(
         "The papers' headline learning results (e.g. LSTM on temporal order at T = 1000, IRNN on "
@@ -334,15 +389,18 @@ def limitations_section(config: dict, tables: dict) -> Section:
     seeds = runs.groupby(["experiment", "cell_id", "clip", "clip_threshold"], dropna=False)[
         "seed"
     ].nunique()
-    return Section("Limitations", paragraphs=[
-        f"Trained sequences reach T = {max_t} with at most {steps} optimizer steps and "
-        f"{int(seeds.min()) if len(seeds) else 0}–{int(seeds.max()) if len(seeds) else 0} seeds "
-        "per setting, so a horizon is a lower bound on what more training would reach, and "
-        "success rates move in steps of one seed.",
-        "Training runs in float32 on the CPU (probes in float64); a different BLAS or thread "
-        "count changes the last bits, not the conclusions. Success is a threshold on held-out "
-        "loss or accuracy, recorded with every run.",
-    ])  # fmt: skip
+    return Section(
+        "Limitations",
+        paragraphs=[
+            f"Trained sequences reach T = {max_t} with at most {steps} optimizer steps and "
+            f"{fmt(seeds.min())}–{fmt(seeds.max())} seeds "
+            "per setting, so a horizon is a lower bound on what more training would reach, and "
+            "success rates move in steps of one seed.",
+            "Training runs in float32 on the CPU (probes in float64); a different BLAS or thread "
+            "count changes the last bits, not the conclusions. Success is a threshold on held-out "
+            "loss or accuracy, recorded with every run.",
+        ],
+    )
 
 
 def abstract_text(score: pd.DataFrame, tables: dict) -> str:
@@ -395,25 +453,32 @@ def render_markdown(abstract: str, sections: list[Section], captions: dict[str, 
     return "\n".join(out)
 
 
-def render_html(abstract: str, sections: list[Section], captions: dict[str, str],
-                figures_dir: Path) -> str:  # fmt: skip
+def render_html(
+    abstract: str, sections: list[Section], captions: dict[str, str], figures_dir: Path
+) -> str:
     e = html.escape
-    body = [f"<h1>Exploding and vanishing gradients in RNNs, measured</h1>",
-            f"<p class='abstract'><b>Abstract.</b> {e(abstract)}</p>"]  # fmt: skip
+    body = [
+        "<h1>Exploding and vanishing gradients in RNNs, measured</h1>",
+        f"<p class='abstract'><b>Abstract.</b> {e(abstract)}</p>",
+    ]
     for s in sections:
         body.append(f"<h2>{e(s.title)}</h2>")
         body += [f"<p>{e(p)}</p>" for p in s.paragraphs]
         for stem in s.figures:
             data = base64.b64encode((figures_dir / f"{stem}.png").read_bytes()).decode()
-            body.append(f"<figure><img alt='{e(stem)}' src='data:image/png;base64,{data}'>"
-                        f"<figcaption>{e(captions[stem])}</figcaption></figure>")  # fmt: skip
+            body.append(
+                f"<figure><img alt='{e(stem)}' src='data:image/png;base64,{data}'>"
+                f"<figcaption>{e(captions[stem])}</figcaption></figure>"
+            )
         if s.table is not None and len(s.table):
             head, rows = _cells(s.table)
             cells = "".join(f"<th>{e(h)}</th>" for h in head)
             trs = "".join("<tr>" + "".join(f"<td>{e(c)}</td>" for c in r) + "</tr>" for r in rows)
             cls = " class='verdicts'" if "verdict" in head else ""
-            body.append(f"<table{cls}><thead><tr>{cells}</tr></thead><tbody>{trs}</tbody></table>"
-                        + (f"<p class='caption'>{e(s.table_caption)}</p>" if s.table_caption else ""))  # fmt: skip
+            body.append(
+                f"<table{cls}><thead><tr>{cells}</tr></thead><tbody>{trs}</tbody></table>"
+                + (f"<p class='caption'>{e(s.table_caption)}</p>" if s.table_caption else "")
+            )
     return HTML.format(body="\n".join(body))
 
 
