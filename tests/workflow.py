@@ -1,0 +1,21 @@
+"""Shared helpers for tests that run the Snakemake workflow in a scratch copy."""
+
+import shutil
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+TABLES = ["gradient_profiles", "decay_rates", "runs", "curves", "horizons"]
+TIMING_COLUMNS = ["wall_seconds"]  # the only columns allowed to differ between identical runs
+WORKFLOW_FILES = ("Snakefile", "workflow", "config", ".test", "src", "profiles")
+
+
+def copy_workflow(dest: Path) -> Path:
+    """The workflow (Snakefile, rules, configs, profiles, library sources) copied to dest."""
+    dest.mkdir(parents=True, exist_ok=True)
+    for name in WORKFLOW_FILES:
+        source = ROOT / name
+        if source.is_dir():
+            shutil.copytree(source, dest / name, ignore=shutil.ignore_patterns("__pycache__"))
+        elif source.exists():
+            shutil.copy(source, dest / name)
+    return dest
