@@ -1,12 +1,466 @@
-"""`rnnbench bench`: the suite's trainer against the naive baseline (filled in by the performance work)."""
+"""`rnnbench bench`: the suite's ensemble trainer step against the naive per-seed baseline.
+
+Everything is measured in one process, in interleaved rounds, so that machine load hits every
+implementation alike; a rate is the fastest of the rounds (as `timeit` recommends), and so is the
+sgemm peak measured in the same run. One trainer step = forward, backward, clipping and an Adam
+update, on one fixed batch of the adding task (data generation is left out on both sides).
+
+- `naive`: one `nn.RNN` / `nn.LSTM` + `nn.Linear` read-out per seed, autograd, `torch.optim.Adam`,
+  at torch's default thread count, the seeds one after another.
+- `ensemble`: the suite's trainer: every seed in one `Ensemble`, gradients from the hand-written
+  BPTT (`bptt.loss_and_grads`), per-model clipping and `EnsembleOptimizer`.
+- `autograd`: the same ensemble with autograd through the time loop (optional, for reference).
+
+GFLOP/s count 6 B H^2 T per model step for the vanilla RNN (forward W h, backward dh and dW), four
+times that for the LSTM; input projections and elementwise work are not counted.
+
+Also: `gradient_profile` (float64, renormalised every step) timed against one trainer step, and
+the trainer's cost against T and against the hidden size.
+"""
 
 from __future__ import annotations
 
+import argparse
+import math
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+COLUMNS = [
+    "impl",
+    "cell",
+    "hidden_size",
+    "batch_size",
+    "seq_len",
+    "models",
+    "threads",
+    "model_steps_per_s",
+    "gflops",
+    "peak_gflops",
+    "peak_fraction",
+    "speedup_vs_naive",
+]
+GATE_FACTOR = {"rnn": 1, "lstm": 4}  # matmul work per step relative to the vanilla RNN
+TASK = "adding"  # D = 2 inputs, one regression output: the recurrence dominates the cost
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    cells: tuple[str, ...] = ("rnn", "lstm")
+    hidden_sizes: tuple[int, ...] = (64, 128)
+    seq_lens: tuple[int, ...] = (100, 500)
+    batch_size: int = 64
+    models: int = 16  # seeds trained at once (the naive baseline trains them one by one)
+    threads: tuple[int, ...] = (2,)  # for the ensemble; the first also for profile and scaling
+    naive_threads: tuple[int, ...] = (0,)  # 0: torch's default thread count (the baseline)
+    impls: tuple[str, ...] = ("naive", "ensemble")
+    rounds: int = 3  # timed rounds per implementation (after one warm-up step); the fastest counts
+    device: str = "cpu"
+    profile_seq_len: int = 500  # gradient_profile vs one training step, 0 to skip
+    scaling_seq_lens: tuple[int, ...] = (50, 100, 200, 400, 800)  # at the first hidden size
+    scaling_hidden_sizes: tuple[int, ...] = (32, 64, 128, 256)  # at the first T
+    out_dir: Path = field(default=Path("results/benchmarks"))
+
+
+QUICK = dict(hidden_sizes=(64,), seq_lens=(100,), rounds=2, profile_seq_len=100)
+QUICK_SCALING = dict(scaling_seq_lens=(50, 100), scaling_hidden_sizes=(32, 64))
+
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("bench", help="measure training speed against the naive per-seed baseline")
-    p.add_argument("--out", default="results/benchmarks/training.csv", help="CSV to write")
+    p = sub.add_parser(
+        "bench",
+        help="measure training speed against the naive per-seed baseline",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    d = BenchConfig()
+    p.add_argument("--cells", nargs="+", default=list(d.cells), choices=["rnn", "lstm"])
+    p.add_argument("--hidden-sizes", nargs="+", type=int, default=list(d.hidden_sizes))
+    p.add_argument("--seq-lens", nargs="+", type=int, default=list(d.seq_lens), help="T")
+    p.add_argument("--batch-size", type=int, default=d.batch_size)
+    p.add_argument("--models", type=int, default=d.models, help="seeds trained at once")
+    p.add_argument("--threads", nargs="+", type=int, default=list(d.threads), help="ensemble")
+    p.add_argument(
+        "--naive-threads", nargs="+", type=int, default=[0], help="0: torch's default (baseline)"
+    )
+    p.add_argument(
+        "--impls", nargs="+", default=list(d.impls), choices=["naive", "ensemble", "autograd"]
+    )
+    p.add_argument("--rounds", type=int, default=d.rounds, help="timed rounds; fastest counts")
+    p.add_argument("--device", default="cpu", choices=["cpu", "cuda", "auto"])
+    p.add_argument(
+        "--profile-seq-len", type=int, default=d.profile_seq_len, help="0: skip the profile timing"
+    )
+    p.add_argument("--no-scaling", action="store_true", help="skip the cost-scaling table")
+    p.add_argument("--quick", action="store_true", help="H=64, T=100, small scaling table")
+    p.add_argument("--out", type=Path, default=None, help="CSV (default results/benchmarks/...)")
+
+
+def config_from_args(args) -> BenchConfig:
+    cfg = BenchConfig(
+        cells=tuple(args.cells),
+        hidden_sizes=tuple(args.hidden_sizes),
+        seq_lens=tuple(args.seq_lens),
+        batch_size=args.batch_size,
+        models=args.models,
+        threads=tuple(args.threads),
+        naive_threads=tuple(args.naive_threads),
+        impls=tuple(args.impls),
+        rounds=args.rounds,
+        device=args.device,
+        profile_seq_len=args.profile_seq_len,
+        out_dir=Path(args.out).parent if args.out else BenchConfig().out_dir,
+    )
+    if args.quick:  # smaller defaults; options given explicitly win
+        defaults = BenchConfig()
+        quick = {
+            k: v
+            for k, v in {**QUICK, **QUICK_SCALING}.items()
+            if getattr(cfg, k) == getattr(defaults, k)
+        }
+        cfg = replace(cfg, **quick)
+    if args.no_scaling:
+        cfg = replace(cfg, scaling_seq_lens=(), scaling_hidden_sizes=())
+    return cfg
 
 
 def run(args) -> int:
-    raise NotImplementedError("rnnbench bench is not implemented yet")
+    cfg = config_from_args(args)
+    tables = benchmark(cfg, log=lambda line: print(line, file=sys.stderr, flush=True))
+    out = Path(args.out) if args.out else cfg.out_dir / "training.csv"
+    paths = write_tables(tables, out)
+    print(format_table(tables["training"]))
+    if "profile" in tables:
+        print(tables["profile"].to_string(index=False))
+    if "scaling" in tables:
+        print(tables["scaling"].to_string(index=False))
+    print("wrote " + ", ".join(map(str, paths)))
+    return 0
+
+
+# --- measurement -----------------------------------------------------------------------------
+
+
+def benchmark(cfg: BenchConfig, log: Callable[[str], None] = lambda line: None) -> dict:
+    """All tables of one run: training (COLUMNS), peak, profile, scaling (pandas DataFrames)."""
+    import pandas as pd
+    import torch
+
+    from . import runtime
+
+    default_threads = torch.get_num_threads()  # torch's choice, before setup() overrides it
+    naive_threads = [n or default_threads for n in cfg.naive_threads]  # [0]: the baseline
+    device = runtime.setup(cfg.threads[0], cfg.device)
+    thread_counts = sorted({1, 2, *naive_threads, *cfg.threads})
+    peaks = {n: sgemm_peak(n, device) for n in thread_counts}
+    log("sgemm peak GFLOP/s: " + ", ".join(f"{n} threads {p:.0f}" for n, p in peaks.items()))
+    rows = []
+    for cell in cfg.cells:
+        for hidden in cfg.hidden_sizes:
+            for seq_len in cfg.seq_lens:
+                shape = dict(cell=cell, hidden_size=hidden, seq_len=seq_len)
+                rows += _compare(cfg, shape, naive_threads, peaks, device, log)
+    tables = {
+        "training": pd.DataFrame(rows, columns=COLUMNS),
+        "peak": pd.DataFrame(
+            [dict(threads=n, peak_gflops=p, device=str(device)) for n, p in peaks.items()]
+        ),
+    }
+    if cfg.profile_seq_len:
+        tables["profile"] = pd.DataFrame(_profile_rows(cfg, device, log))
+    if cfg.scaling_seq_lens or cfg.scaling_hidden_sizes:
+        tables["scaling"] = pd.DataFrame(_scaling_rows(cfg, device, log))
+    return tables
+
+
+def _compare(cfg: BenchConfig, shape: dict, naive_threads: list, peaks: dict, device, log):
+    """Interleaved rounds of every implementation on one shape -> one row per impl x threads."""
+    import torch
+
+    b, e = cfg.batch_size, cfg.models
+    runners = {}  # (impl, threads) -> one step of all `models` seeds
+    for impl in cfg.impls:
+        for n in naive_threads if impl == "naive" else cfg.threads:
+            runners[(impl, n)] = STEPS[impl](
+                shape["cell"], shape["hidden_size"], b, shape["seq_len"], e, device
+            )
+    best = {key: math.inf for key in runners}
+    for key, step in runners.items():  # warm-up: allocation, first-touch, MKL kernel choice
+        torch.set_num_threads(key[1])
+        step()
+    for _ in range(cfg.rounds):
+        for key, step in runners.items():
+            torch.set_num_threads(key[1])
+            best[key] = min(best[key], _seconds(step, device))
+    flop_per_model_step = 6 * b * shape["hidden_size"] ** 2 * shape["seq_len"]
+    flop_per_model_step *= GATE_FACTOR[shape["cell"]]
+    naive_rate = e / best.get(("naive", naive_threads[0]), math.nan)  # the baseline
+    rows = []
+    for (impl, n), seconds in best.items():
+        rate = e / seconds
+        gflops = rate * flop_per_model_step / 1e9
+        peak = peaks.get(n, math.nan)
+        rows.append(
+            dict(
+                impl=impl,
+                **_row_shape(shape, b, e),
+                threads=n,
+                model_steps_per_s=rate,
+                gflops=gflops,
+                peak_gflops=peak,
+                peak_fraction=gflops / peak,
+                speedup_vs_naive=rate / naive_rate,
+            )
+        )
+        log(
+            f"{impl:9s} {shape['cell']:4s} H={shape['hidden_size']:<4d} T={shape['seq_len']:<4d} "
+            f"threads={n} {rate:8.1f} model-steps/s {gflops:6.1f} GFLOP/s "
+            f"({gflops / peak:.0%} of peak) x{rate / naive_rate:.2f} vs naive"
+        )
+    return rows
+
+
+def _row_shape(shape: dict, batch: int, models: int) -> dict:
+    return dict(
+        cell=shape["cell"],
+        hidden_size=shape["hidden_size"],
+        batch_size=batch,
+        seq_len=shape["seq_len"],
+        models=models,
+    )
+
+
+def _seconds(fn: Callable[[], object], device) -> float:
+    import torch
+
+    start = time.perf_counter()
+    fn()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return time.perf_counter() - start
+
+
+def sgemm_peak(threads: int, device, size: int = 2048, repeats: int = 5) -> float:
+    """Fastest single-precision square matmul rate, GFLOP/s, at this thread count."""
+    import torch
+
+    torch.set_num_threads(threads)
+    gen = torch.Generator().manual_seed(0)
+    a = torch.randn(size, size, generator=gen).to(device)
+    b = torch.randn(size, size, generator=gen).to(device)
+    out = torch.empty(size, size, device=device)
+    torch.mm(a, b, out=out)
+    best = min(_seconds(lambda: torch.mm(a, b, out=out), device) for _ in range(repeats))
+    return 2 * size**3 / best / 1e9
+
+
+def _batch(seq_len: int, batch: int, models: int, device):
+    """One adding-task batch per model: x (T, E, B, 2), y (E, B), float32."""
+    import numpy as np
+    import torch
+
+    from .tasks import TASKS
+
+    rng = np.random.default_rng(0)
+    xs, ys = zip(*(TASKS[TASK].sample(batch, seq_len, rng) for _ in range(models)), strict=True)
+    return torch.from_numpy(np.stack(xs, 1)).to(device), torch.from_numpy(np.stack(ys)).to(device)
+
+
+def naive_step(cell: str, hidden: int, batch: int, seq_len: int, models: int, device):
+    """One autograd training step of `models` separate torch.nn models, one after another."""
+    import torch
+    from torch import nn
+
+    x, y = _batch(seq_len, batch, models, device)
+    rnn_cls = {"rnn": nn.RNN, "lstm": nn.LSTM}[cell]
+    nets = []
+    for seed in range(models):
+        torch.manual_seed(seed)
+        rnn, head = rnn_cls(2, hidden).to(device), nn.Linear(hidden, 1).to(device)
+        params = [*rnn.parameters(), *head.parameters()]
+        nets.append((rnn, head, params, torch.optim.Adam(params, lr=1e-3)))
+
+    def step():
+        for e, (rnn, head, params, opt) in enumerate(nets):
+            out, _ = rnn(x[:, e])  # (T, B, H)
+            loss = ((head(out[-1]).squeeze(-1) - y[e]) ** 2).mean()
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(params, 1.0)  # as the suite: norm clipping
+            opt.step()
+
+    return step
+
+
+def ensemble_step(cell, hidden, batch, seq_len, models, device, autograd: bool = False):
+    """One step of the suite's trainer (train.train_cell's inner loop) for all seeds at once."""
+    import torch
+
+    from . import bptt
+    from .models import Ensemble
+    from .optim import CLIP_MODES, EnsembleOptimizer, clip
+    from .spec import ModelSpec, TrainSpec
+    from .tasks import TASKS
+
+    task = TASKS[TASK]
+    spec = ModelSpec(cell=cell, hidden_size=hidden)
+    model = Ensemble(spec, task.input_size, task.output_size, list(range(models))).to(device)
+    optimizer = EnsembleOptimizer(list(model.parameters()), TrainSpec(optimizer="adam"))
+    modes = torch.full((models,), CLIP_MODES["norm"], device=device)
+    thresholds = torch.full((models,), 1.0, dtype=torch.float64, device=device)
+    active = torch.ones(models, dtype=torch.bool, device=device)
+    x, y = _batch(seq_len, batch, models, device)
+    workspace = bptt.Workspace()
+
+    def step():
+        if autograd:
+            _, grads = bptt.autograd_loss_and_grads(model, task, x, y, active)
+        else:
+            _, grads = bptt.loss_and_grads(model, task, x, y, active, workspace)
+        clip(grads, modes, thresholds)
+        optimizer.step(grads, active)
+
+    return step
+
+
+STEPS = {
+    "naive": naive_step,
+    "ensemble": ensemble_step,
+    "autograd": lambda *a: ensemble_step(*a, autograd=True),
+}
+
+
+def _profile_rows(cfg: BenchConfig, device, log) -> list[dict]:
+    """gradient_profile of `models` models at T = profile_seq_len against one trainer step."""
+    import torch
+
+    from .gradients import gradient_profile
+    from .models import Ensemble
+    from .spec import ModelSpec
+    from .tasks import TASKS
+
+    task, seq_len, b, e = TASKS[TASK], cfg.profile_seq_len, cfg.batch_size, cfg.models
+    n = cfg.threads[0]
+    torch.set_num_threads(n)
+    x, y = _batch(seq_len, b, e, device)
+    rows = []
+    for cell in cfg.cells:
+        for hidden in cfg.hidden_sizes:
+            model = Ensemble(ModelSpec(cell=cell, hidden_size=hidden), 2, 1, list(range(e)))
+            model = model.to(device)
+            step = ensemble_step(cell, hidden, b, seq_len, e, device)
+            step()
+            train_s = min(_seconds(step, device) for _ in range(cfg.rounds))
+            profile_s = _seconds(lambda m=model: gradient_profile(m, task, x, y), device)
+            rows.append(
+                dict(
+                    cell=cell,
+                    hidden_size=hidden,
+                    batch_size=b,
+                    seq_len=seq_len,
+                    models=e,
+                    threads=n,
+                    train_step_seconds=train_s,
+                    profile_seconds=profile_s,
+                    profile_over_step=profile_s / train_s,
+                )
+            )
+            log(
+                f"gradient_profile {cell} H={hidden} T={seq_len}: {profile_s:.2f} s, "
+                f"one trainer step {train_s:.2f} s ({profile_s / train_s:.1f}x)"
+            )
+    return rows
+
+
+def _scaling_rows(cfg: BenchConfig, device, log) -> list[dict]:
+    """Seconds per trainer step (all models) against T and against H, per cell."""
+    import torch
+
+    n, b, e = cfg.threads[0], cfg.batch_size, cfg.models
+    torch.set_num_threads(n)
+    grid = [("seq_len", cfg.hidden_sizes[0], t) for t in cfg.scaling_seq_lens]
+    grid += [("hidden_size", h, cfg.seq_lens[0]) for h in cfg.scaling_hidden_sizes]
+    rows = []
+    for cell in cfg.cells:
+        for axis, hidden, seq_len in grid:
+            step = ensemble_step(cell, hidden, b, seq_len, e, device)
+            step()
+            seconds = min(_seconds(step, device) for _ in range(cfg.rounds))
+            flop = 6 * b * hidden**2 * seq_len * GATE_FACTOR[cell] * e
+            rows.append(
+                dict(
+                    axis=axis,
+                    cell=cell,
+                    hidden_size=hidden,
+                    batch_size=b,
+                    seq_len=seq_len,
+                    models=e,
+                    threads=n,
+                    step_seconds=seconds,
+                    model_step_ms=1e3 * seconds / e,
+                    gflops=flop / seconds / 1e9,
+                )
+            )
+            log(f"scaling {cell} H={hidden} T={seq_len}: {1e3 * seconds / e:.2f} ms per model-step")
+    return rows
+
+
+# --- output ----------------------------------------------------------------------------------
+
+
+def write_tables(tables: dict, training_csv: Path) -> list[Path]:
+    """training.csv where asked, the other tables beside it; scaling also as a figure."""
+    training_csv.parent.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for name, table in tables.items():
+        path = training_csv if name == "training" else training_csv.with_name(f"{name}.csv")
+        table.to_csv(path, index=False)
+        paths.append(path)
+    if "scaling" in tables and len(tables["scaling"]):
+        paths.append(plot_scaling(tables["scaling"], training_csv.with_name("scaling.png")))
+    return paths
+
+
+def plot_scaling(scaling, path: Path) -> Path:
+    """Two panels: ms per model-step against T and against H, one line per cell."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(8, 3.2))
+    for ax, axis in zip(axes, ("seq_len", "hidden_size"), strict=True):
+        part = scaling[scaling.axis == axis]
+        for cell, rows in part.groupby("cell"):
+            ax.plot(rows[axis], rows.model_step_ms, marker="o", label=cell)
+        ax.set(xscale="log", yscale="log", xlabel=axis, ylabel="ms per model-step")
+        ax.set_xticks(sorted(set(part[axis])), [str(v) for v in sorted(set(part[axis]))])
+        ax.minorticks_off()
+        ax.legend()
+    fixed = scaling.iloc[0]
+    fig.suptitle(
+        f"ensemble trainer, {fixed.models} models, batch {fixed.batch_size}, "
+        f"{fixed.threads} threads"
+    )
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def format_table(training) -> str:
+    """The comparison as a fixed-width table."""
+    cols = [
+        "impl",
+        "cell",
+        "hidden_size",
+        "seq_len",
+        "threads",
+        "model_steps_per_s",
+        "gflops",
+        "peak_fraction",
+        "speedup_vs_naive",
+    ]
+    return training[cols].to_string(index=False, float_format=lambda v: f"{v:.3g}")

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from . import bptt
 from .models import Ensemble
 from .tasks import Task
 
@@ -37,18 +38,14 @@ def gradient_profile(model: Ensemble, task: Task, x: torch.Tensor, y: torch.Tens
     x = x.to(model.W.device, torch.float64)
     y = y.to(model.W.device)
     y = y.double() if task.regression else y
-    with torch.no_grad():
-        xp = model.input_projection(x).unbind(0)  # L x (E, B, G*H)
-        states = [model.initial_state(x.shape[2])]
-        for xp_t in xp:
-            states.append(model.step(states[-1], xp_t))
+    last, vjp = _forward(model, x)
 
-    last = tuple(s.clone().requires_grad_(True) for s in states[-1])
+    last = tuple(s.clone().requires_grad_(True) for s in last)
     loss = task.last_step_loss(model.readout(last[0]), y)  # (E, B)
     grad = torch.autograd.grad(loss.sum(), last, allow_unused=True)
     grad = tuple(torch.zeros_like(s) if g is None else g for s, g in zip(last, grad, strict=True))
 
-    n_models, steps = model.n_models, len(xp)
+    n_models, steps = model.n_models, x.shape[0]
     log_scale = torch.zeros(n_models, dtype=torch.float64, device=x.device)  # (E,)
     mean_norm = torch.empty(n_models, steps + 1, dtype=torch.float64, device=x.device)
     median_norm = torch.empty_like(mean_norm)
@@ -63,7 +60,8 @@ def gradient_profile(model: Ensemble, task: Task, x: torch.Tensor, y: torch.Tens
             top = per_example.amax(1)  # log10 mean_b 10^v, computed without overflow
             start_mean = top + torch.log10((10 ** (per_example - top[:, None])).mean(1))
         if k > 0:
-            grad = _vjp_step(model, states[k - 1], xp[k - 1], grad)
+            with torch.no_grad():
+                grad = vjp(k, grad)
 
     factor = torch.log10(model.bound_factor())  # (E,)
     distance = torch.arange(steps, -1, -1, dtype=torch.float64, device=x.device)
@@ -74,6 +72,20 @@ def gradient_profile(model: Ensemble, task: Task, x: torch.Tensor, y: torch.Tens
         log10_bound=bound.cpu().numpy(),
         log10_bound_factor=factor.cpu().numpy(),
     )
+
+
+def _forward(model: Ensemble, x: torch.Tensor):
+    """Run x (L, E, B, D) forward, keeping every state; -> (last state, vjp(k, grad_k))."""
+    with torch.no_grad():
+        if model.spec.cell in bptt.FORWARD:  # hand-written VJP on the stored states: one bmm
+            cache = bptt.FORWARD[model.spec.cell](model, x, bptt.Workspace())
+            last = tuple(cache[k][:, -1] for k in ("h", "c") if k in cache)
+            return last, lambda k, grad: bptt.step_vjp(model, cache, k, grad)
+        xp = model.input_projection(x).unbind(0)  # L x (E, B, G*H)
+        states = [model.initial_state(x.shape[2])]
+        for xp_t in xp:
+            states.append(model.step(states[-1], xp_t))
+    return states[-1], lambda k, grad: _vjp_step(model, states[k - 1], xp[k - 1], grad)
 
 
 def _renormalise(grad: tuple[torch.Tensor, ...], log_scale: torch.Tensor):

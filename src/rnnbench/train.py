@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from . import runtime
+from . import bptt, runtime
 from .gradients import gradient_profile
 from .models import Ensemble
 from .optim import CLIP_MODES, EnsembleOptimizer, clip
@@ -65,6 +65,7 @@ def train_cell(
     modes = torch.tensor([CLIP_MODES[c.mode] for c, _ in members], device=device)
     thresholds = torch.tensor([c.threshold for c, _ in members], dtype=torch.float64, device=device)
     x_eval, y_eval = task.eval_set(spec.task.seq_len, spec.task.eval_size)
+    workspace = bptt.Workspace()  # training buffers, allocated once per job
     st = _State(
         rngs=[np.random.default_rng([seed, DATA_STREAM]) for seed in seeds],
         active=torch.ones(n, dtype=torch.bool, device=device),
@@ -77,7 +78,7 @@ def train_cell(
     clock = time.perf_counter() - st.elapsed
     for step in range(st.step, tr.steps + 1):
         x, y = _batch(task, st.rngs, tr.batch_size, spec.task.seq_len, device, dtype)
-        loss, grads = loss_and_grads(model, task, x, y, st.active)
+        loss, grads = bptt.loss_and_grads(model, task, x, y, st.active, workspace)
         norm, clipped = clip(grads, modes, thresholds)
         loss_np, norm_np = loss.detach().double().cpu().numpy(), norm.cpu().numpy()
         was_active = st.active.cpu().numpy()
@@ -120,13 +121,6 @@ def train_cell(
     if checkpoint is not None:
         Path(checkpoint).unlink(missing_ok=True)
     return _tables(spec, task, members, st, final_loss, final_metric)
-
-
-def loss_and_grads(model: Ensemble, task: Task, x, y, active: torch.Tensor):
-    """Per-model training loss (E,) and the gradients of the active models' summed loss."""
-    loss = task.example_loss(model(x, task.every_step), y).mean(1)  # (E,)
-    grads = torch.autograd.grad(torch.where(active, loss, 0).sum(), list(model.parameters()))
-    return loss, list(grads)
 
 
 @dataclass

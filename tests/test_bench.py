@@ -1,0 +1,58 @@
+"""A tiny run of `rnnbench bench`: the tables have their columns and finite positive numbers.
+
+Timings are never asserted here (machine load makes them noisy); the benchmark reports them.
+"""
+
+import math
+
+import pandas as pd
+
+from rnnbench import bench
+from rnnbench.cli import main
+
+
+def _tiny(tmp_path, **kw) -> bench.BenchConfig:
+    return bench.BenchConfig(
+        cells=("rnn", "lstm"),
+        hidden_sizes=(8,),
+        seq_lens=(5,),
+        batch_size=4,
+        models=2,
+        threads=(1,),
+        naive_threads=(1,),
+        impls=("naive", "ensemble", "autograd"),
+        rounds=1,
+        profile_seq_len=5,
+        scaling_seq_lens=(3, 6),
+        scaling_hidden_sizes=(4, 8),
+        out_dir=tmp_path,
+        **kw,
+    )
+
+
+def test_benchmark_tables(tmp_path):
+    tables = bench.benchmark(_tiny(tmp_path))
+    training = tables["training"]
+    assert list(training.columns) == bench.COLUMNS
+    assert len(training) == 2 * 3  # cells x impls
+    numeric = training.drop(columns=["impl", "cell"])
+    assert (numeric > 0).all().all() and numeric.map(math.isfinite).all().all()
+    naive = training[training.impl == "naive"]
+    assert (naive.speedup_vs_naive == 1).all()
+    assert set(tables["profile"].cell) == {"rnn", "lstm"}
+    assert (tables["profile"][["profile_over_step"]] > 0).all().all()
+    assert set(tables["scaling"].axis) == {"seq_len", "hidden_size"}
+    paths = bench.write_tables(tables, tmp_path / "training.csv")
+    assert (tmp_path / "scaling.png").exists() and len(paths) == len(tables) + 1
+
+
+def test_cli_writes_csv(tmp_path, capsys):
+    out = tmp_path / "bench" / "training.csv"
+    argv = ["bench", "--quick", "--cells", "rnn", "--hidden-sizes", "8", "--seq-lens", "4"]
+    argv += ["--models", "2", "--batch-size", "3", "--threads", "1", "--rounds", "1"]
+    argv += ["--profile-seq-len", "0", "--no-scaling", "--out", str(out)]
+    assert main(argv) == 0
+    table = pd.read_csv(out)
+    assert list(table.columns) == bench.COLUMNS
+    assert set(table.impl) == {"naive", "ensemble"}
+    assert "speedup_vs_naive" in capsys.readouterr().out
