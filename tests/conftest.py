@@ -22,12 +22,12 @@ def test_run(tmp_path_factory):
     """The .test config run end to end by `snakemake --cores 2`, once per test session."""
     import subprocess
 
-    from tests.workflow import copy_workflow
+    from tests.workflow import copy_workflow, isolated_env
 
     work = copy_workflow(tmp_path_factory.mktemp("test_run"))
     result = subprocess.run(
         ["snakemake", "--cores", "2", "--configfile", ".test/config/config.yaml"],
-        cwd=work, capture_output=True, text=True, timeout=900,
+        cwd=work, capture_output=True, text=True, timeout=900, env=isolated_env(work),
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
     return work

@@ -1,5 +1,6 @@
 """Shared helpers for tests that run the Snakemake workflow in a scratch copy."""
 
+import os
 import shutil
 from pathlib import Path
 
@@ -19,3 +20,8 @@ def copy_workflow(dest: Path) -> Path:
         elif source.exists():
             shutil.copy(source, dest / name)
     return dest
+
+
+def isolated_env(work: Path) -> dict[str, str]:
+    """Jobs import rnnbench from the copy, so an edit to the checkout mid-run cannot leak in."""
+    return {**os.environ, "PYTHONPATH": str(work / "src")}

@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from tests.workflow import TABLES, TIMING_COLUMNS, copy_workflow
+from tests.workflow import TABLES, TIMING_COLUMNS, copy_workflow, isolated_env
 
 CONFIG = ".test/config/config.yaml"  # inside the copied workflow
 KILLS = 5
@@ -21,6 +21,7 @@ def start(workdir: Path, *args: str) -> subprocess.Popen:
     return subprocess.Popen(
         ["snakemake", "--cores", "2", "--configfile", CONFIG, *args],
         cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        env=isolated_env(workdir),
         start_new_session=True,  # its own process group: the kill takes the jobs with it
     )  # fmt: skip
 
