@@ -23,8 +23,7 @@ import numpy as np
 import pandas as pd
 
 from . import claims as claims_mod
-from .runtime import versions
-from .tables import read_table, write_table
+from .tables import read_table, versions, write_table
 
 TABLES = ["gradient_profiles", "decay_rates", "runs", "curves", "horizons"]
 EXPERIMENTS = {

@@ -1,9 +1,6 @@
-"""Process set-up shared by every entry point: threads, denormals, device, and version records."""
+"""Process set-up shared by every entry point: threads, denormals and the device."""
 
 from __future__ import annotations
-
-import platform
-from importlib import metadata
 
 import torch
 
@@ -23,15 +20,3 @@ def setup(threads: int, device: str = "cpu") -> torch.device:
 
         raise SpecError("runtime.device: 'cuda' requested but torch.cuda.is_available() is False")
     return torch.device(device)
-
-
-def versions() -> dict[str, str]:
-    """Versions of everything that can change a number in the tables."""
-    out = {"python": platform.python_version(), "torch": torch.__version__}
-    for pkg in ("rnnbench", "numpy", "pandas", "scikit-learn"):
-        try:
-            out[pkg] = metadata.version(pkg)
-        except metadata.PackageNotFoundError:
-            out[pkg] = "unknown"
-    out["machine"] = platform.machine()
-    return out

@@ -9,6 +9,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import platform
+from importlib import metadata
 from pathlib import Path
 
 import pandas as pd
@@ -36,6 +38,22 @@ def spec_columns(spec) -> dict:
         elif not isinstance(value, list):
             out[f.name] = value
     return out
+
+
+def versions() -> dict[str, str]:
+    """Versions of everything that can change a number in the tables (without importing them)."""
+    out = {"python": platform.python_version(), "machine": platform.machine()}
+    for pkg in ("rnnbench", "torch", "numpy", "pandas", "scikit-learn"):
+        try:
+            out[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            out[pkg] = "unknown"
+    return out
+
+
+def provenance(smk, table: str) -> dict:
+    """What a pipeline table is made from: its name, the config (seeds included), versions."""
+    return {"table": table, "config": dict(smk.config), "versions": versions()}
 
 
 def write_table(df: pd.DataFrame, path: str | Path, meta: dict) -> None:

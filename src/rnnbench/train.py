@@ -21,13 +21,12 @@ from . import bptt, runtime
 from .gradients import gradient_profile
 from .models import Ensemble
 from .optim import CLIP_MODES, EnsembleOptimizer, clip
-from .spec import CellSpec, ProbeSpec, SpecError, to_dict
-from .tables import NOT_RECORDED, CorruptFileError, spec_columns
+from .resources import EVAL_CHUNK, check_memory
+from .spec import CellSpec, ProbeSpec, to_dict
+from .tables import NOT_RECORDED, CorruptFileError, spec_columns, versions
 from .tasks import TASKS, Task
 
 DATA_STREAM, PROBE_STREAM = 1, 2  # second word of each model's numpy seed: independent streams
-EVAL_CHUNK = 256  # held-out examples per forward pass: bounds evaluation memory
-BASE_MB = 600  # resident size of a Python process with torch, pandas and the task data
 
 
 @dataclass
@@ -73,7 +72,10 @@ def train_cell(
         max_norm=np.zeros(n),
     )
     if checkpoint is not None and Path(checkpoint).exists():
-        st = _resume(Path(checkpoint), spec, model, optimizer, device)
+        st = _resume(Path(checkpoint), spec, model, optimizer, device) or st
+        if progress:
+            progress(f"resumed at step {st.step} from {checkpoint}" if st.step else
+                     f"ignored {checkpoint}: saved for a different spec")  # fmt: skip
 
     clock = time.perf_counter() - st.elapsed
     for step in range(st.step, tr.steps + 1):
@@ -158,13 +160,11 @@ def _identity(spec: CellSpec) -> dict:
     return out
 
 
-def _resume(path: Path, spec, model, optimizer, device) -> _State:
+def _resume(path: Path, spec, model, optimizer, device) -> _State | None:
     try:
         blob = torch.load(path, weights_only=True, map_location=device)
         if blob["spec"] != _identity(spec):
-            raise CorruptFileError(
-                f"{path}: checkpoint of a different spec; delete it to start over"
-            )
+            return None  # left by an earlier version of this cell: start over
         model.load_state_dict(blob["model"])
         optimizer.t = blob["opt_t"]
         for mine, saved in zip(optimizer.state, blob["opt_state"], strict=True):
@@ -187,32 +187,6 @@ def _resume(path: Path, spec, model, optimizer, device) -> _State:
         raise CorruptFileError(
             f"{path}: unreadable checkpoint ({type(err).__name__}); delete it to restart the job"
         ) from None
-
-
-def estimate_mem_mb(spec: CellSpec) -> int:
-    """Peak memory of a training job from its shape: activations kept for BPTT + a base process."""
-    task = TASKS[spec.task.name]
-    n = len(spec.train.seeds) * len(spec.train.clipping)
-    steps = task.length(spec.task.seq_len)
-    # floats kept per example and step, measured with autograd on torch 2.13 (peak RSS)
-    width = {"rnn": 5, "lstm": 17, "gru": 13}[spec.model.cell] * spec.model.hidden_size
-    per_step = n * spec.train.batch_size * (width + 2 * task.input_size + 2 * task.output_size)
-    eval_size = min(spec.task.eval_size, EVAL_CHUNK)
-    size = {"float32": 4, "float64": 8}[spec.runtime.dtype]
-    train_bytes = 3 * steps * per_step * size  # graph, its gradients and the input batch
-    eval_bytes = n * eval_size * steps * (task.output_size + task.input_size) * size
-    return int(BASE_MB + (train_bytes + eval_bytes) / 2**20)
-
-
-def check_memory(spec: CellSpec) -> None:
-    need = estimate_mem_mb(spec)
-    if need > spec.runtime.max_mem_mb:
-        raise SpecError(
-            f"runtime.max_mem_mb: this cell needs ~{need} MB "
-            f"({len(spec.train.seeds) * len(spec.train.clipping)} models x batch "
-            f"{spec.train.batch_size} x {spec.task.seq_len} steps x hidden "
-            f"{spec.model.hidden_size}), above the limit of {spec.runtime.max_mem_mb} MB"
-        )
 
 
 def evaluate(model: Ensemble, task: Task, x: np.ndarray, y: np.ndarray, device, dtype):
@@ -309,7 +283,7 @@ def _tables(spec, task, members, st: _State, final_loss, final_metric) -> CellRe
         ["model", "step"], kind="stable"
     )
     profiles = info.merge(pd.DataFrame(st.profile_rows), on="model")
-    meta = dict(spec=to_dict(spec), seeds=list(spec.train.seeds), versions=runtime.versions())
+    meta = dict(spec=to_dict(spec), seeds=list(spec.train.seeds), versions=versions())
     return CellResult(runs, curves.reset_index(drop=True), profiles, meta)
 
 
@@ -318,7 +292,8 @@ def probe_cell(spec: ProbeSpec) -> CellResult:
     device = runtime.setup(spec.runtime.threads, spec.runtime.device)
     task = TASKS[spec.task.name]
     task.check(spec.task.seq_len)
-    model = Ensemble(spec.model, task.input_size, task.output_size, list(spec.seeds)).to(device)
+    seeds = list(spec.seeds)  # float64 weights: the probe runs in float64 throughout
+    model = Ensemble(spec.model, task.input_size, task.output_size, seeds, torch.float64).to(device)
     rngs = [np.random.default_rng([seed, PROBE_STREAM]) for seed in spec.seeds]
     x, y = _batch(task, rngs, spec.batch_size, spec.task.seq_len, device, torch.float64)
     prof = gradient_profile(model, task, x, y)
@@ -330,7 +305,7 @@ def probe_cell(spec: ProbeSpec) -> CellResult:
     factor = pd.DataFrame(
         {"model": range(len(spec.seeds)), "log10_bound_factor": prof.log10_bound_factor}
     )
-    meta = dict(spec=to_dict(spec), seeds=list(spec.seeds), versions=runtime.versions())
+    meta = dict(spec=to_dict(spec), seeds=list(spec.seeds), versions=versions())
     return CellResult(
         runs=info.merge(factor, on="model"), curves=pd.DataFrame(), profiles=profiles, meta=meta
     )

@@ -1,0 +1,350 @@
+"""The figures F1-F6: for each, a function computing its data from the tables and one drawing it.
+
+Plot functions take the pipeline's tables (see results/README.md) and return a matplotlib Figure;
+`save` writes it as PNG and SVG. Colours: seaborn's colour-blind-safe palette; log axes where
+values span decades (log10 columns are already on a log scale).
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import matplotlib.ticker
+import numpy as np
+import pandas as pd
+import seaborn as sns
+
+PALETTE = "colorblind"
+NONLINEARITY_ORDER = ["linear", "tanh", "sigmoid", "relu"]
+
+
+def _style() -> None:
+    sns.set_theme(context="paper", style="whitegrid", palette=PALETTE, font_scale=1.1)
+
+
+def clip_label(clip: str, threshold: float) -> str:
+    """'none', 'norm 1', 'value 0.1': one clip setting as a short label."""
+    return "none" if clip == "none" or not math.isfinite(threshold) else f"{clip} {threshold:g}"
+
+
+def _clip_labels(df: pd.DataFrame) -> pd.Series:
+    return pd.Series(
+        [clip_label(c, t) for c, t in zip(df["clip"], df["clip_threshold"], strict=True)],
+        index=df.index,
+    )
+
+
+def _clip_order(labels) -> list[str]:
+    def key(label: str):
+        mode, _, thr = label.partition(" ")
+        return ({"none": 0, "norm": 1, "value": 2}.get(mode, 3), float(thr or 0))
+
+    return sorted(set(labels), key=key)
+
+
+# F1 -------------------------------------------------------------------------------------------
+
+
+def gradient_decay_data(profiles: pd.DataFrame) -> pd.DataFrame:
+    """E1 orthogonal-init RNNs: seed-mean log10 gradient norm and bound per distance."""
+    df = profiles[
+        (profiles["experiment"] == "e1_init")
+        & (profiles["cell"] == "rnn")
+        & (profiles["init"] == "orthogonal")
+    ]
+    return (
+        df.groupby(["nonlinearity", "rho", "distance"], as_index=False)
+        .agg(log10_grad_norm=("log10_grad_norm", "mean"), log10_bound=("log10_bound", "mean"))
+        .replace([np.inf, -np.inf], np.nan)
+    )
+
+
+def plot_gradient_decay(gradient_profiles: pd.DataFrame) -> plt.Figure:
+    """F1: log10 ||dE_T/dh_k|| against distance T-k, facets by nonlinearity, hue by rho."""
+    _style()
+    data = gradient_decay_data(gradient_profiles)
+    order = [n for n in NONLINEARITY_ORDER if n in set(data["nonlinearity"])]
+    rhos = sorted(data["rho"].unique())
+    colors = dict(zip(rhos, sns.color_palette(PALETTE, len(rhos)), strict=True))
+    fig, axes = plt.subplots(1, len(order), figsize=(3.2 * len(order), 3.4), sharey=True)
+    for ax, nl in zip(np.atleast_1d(axes), order, strict=True):
+        sub = data[data["nonlinearity"] == nl]
+        for rho in rhos:
+            d = sub[sub["rho"] == rho]
+            ax.plot(d["distance"], d["log10_grad_norm"], color=colors[rho], label=f"{rho:g}")
+            ax.plot(d["distance"], d["log10_bound"], color=colors[rho], ls=":", lw=1)
+        ax.set_title(f"RNN-{nl}")
+        ax.set_xlabel("distance T - k (steps)")
+    first = np.atleast_1d(axes)[0]
+    first.set_ylabel("log10 ||dE_T / dh_k||")
+    low = np.nanpercentile(data["log10_grad_norm"], 1) - 2
+    high = np.nanpercentile(data["log10_grad_norm"], 99) + 2
+    first.set_ylim(max(low, -60), min(high, 60))
+    np.atleast_1d(axes)[-1].legend(
+        title="rho (solid: measured,\ndotted: bound)",
+        fontsize=8,
+        title_fontsize=8,
+        loc="upper left",
+        bbox_to_anchor=(1.02, 1),
+    )
+    fig.suptitle("F1  Gradient norm through time at initialisation (orthogonal W scaled to rho)")
+    fig.tight_layout()
+    return fig
+
+
+# F2 -------------------------------------------------------------------------------------------
+
+
+def divergence_data(runs: pd.DataFrame) -> pd.DataFrame:
+    """E2: fraction of diverged runs per nonlinearity x rho x clip setting x T."""
+    df = runs[runs["experiment"] == "e2_clipping"].assign(clip_setting=_clip_labels)
+    return (
+        df.groupby(["nonlinearity", "rho", "clip_setting", "seq_len"], as_index=False)
+        .agg(divergence_rate=("status", lambda s: float((s == "diverged").mean())))
+        .sort_values(["nonlinearity", "rho", "seq_len"])
+    )
+
+
+def plot_divergence(runs: pd.DataFrame) -> plt.Figure:
+    """F2: divergence rate as heatmaps of clip setting x T, one per nonlinearity and rho."""
+    _style()
+    data = divergence_data(runs)
+    panels = data[["nonlinearity", "rho"]].drop_duplicates().sort_values(["rho", "nonlinearity"])
+    order = _clip_order(data["clip_setting"])
+    n = len(panels)
+    cols = min(n, 3)
+    rows = math.ceil(n / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.4 * cols, 3.4 * rows), squeeze=False)
+    for ax, (_, p) in zip(axes.flat, panels.iterrows(), strict=False):
+        sub = data[(data["nonlinearity"] == p["nonlinearity"]) & (data["rho"] == p["rho"])]
+        grid = sub.pivot(index="clip_setting", columns="seq_len", values="divergence_rate")
+        sns.heatmap(
+            grid.reindex(order),
+            ax=ax,
+            vmin=0,
+            vmax=1,
+            cmap="cividis",
+            annot=True,
+            fmt=".2f",
+            cbar=False,
+            annot_kws={"fontsize": 7},
+        )
+        ax.set_title(f"RNN-{p['nonlinearity']}, rho = {p['rho']:g}")
+        ax.set_xlabel("sequence length T (steps)")
+        ax.set_ylabel("clipping (mode threshold)")
+    for ax in axes.flat[n:]:
+        ax.set_visible(False)
+    fig.suptitle("F2  Fraction of runs that diverged (non-finite loss or gradient)")
+    fig.tight_layout()
+    return fig
+
+
+# F3 -------------------------------------------------------------------------------------------
+
+
+def grad_norm_traces_data(curves: pd.DataFrame) -> pd.DataFrame:
+    """E2 at its largest rho and T: median gradient norm per step, unclipped and norm-clipped.
+
+    diverged_fraction is the share of seeds whose gradient is non-finite at that step.
+    """
+    df = curves[curves["experiment"] == "e2_clipping"]
+    df = df[(df["rho"] == df["rho"].max()) & (df["seq_len"] == df["seq_len"].max())]
+    df = df[df["clip"].isin(["none", "norm"])].assign(clip_setting=_clip_labels)
+    df = df.assign(finite=np.isfinite(df["grad_norm"]))
+    return (
+        df.groupby(["nonlinearity", "rho", "seq_len", "clip_setting", "step"], as_index=False)
+        .agg(
+            grad_norm=("grad_norm", lambda g: g[np.isfinite(g)].median()),
+            diverged_fraction=("finite", lambda f: 1 - f.mean()),
+        )
+        .sort_values(["nonlinearity", "clip_setting", "step"])
+    )
+
+
+def plot_grad_norm_traces(curves: pd.DataFrame) -> plt.Figure:
+    """F3: pre-clip gradient norm during training, with and without norm clipping."""
+    _style()
+    data = grad_norm_traces_data(curves)
+    order = [n for n in ["relu", "linear", "tanh", "sigmoid"] if n in set(data["nonlinearity"])]
+    hue_order = _clip_order(data["clip_setting"])
+    colors = dict(zip(hue_order, sns.color_palette(PALETTE, len(hue_order)), strict=True))
+    fig, axes = plt.subplots(1, len(order), figsize=(3.6 * len(order), 3.6), squeeze=False)
+    for ax, nl in zip(axes.flat, order, strict=True):
+        sub = data[data["nonlinearity"] == nl]
+        top = sub["grad_norm"].max()
+        for label in hue_order:
+            d = sub[sub["clip_setting"] == label]
+            ax.plot(d["step"], d["grad_norm"], color=colors[label], label=label)
+            blown = d[d["diverged_fraction"] > 0]  # a seed's gradient became inf/NaN here
+            ax.plot(blown["step"], np.full(len(blown), top * 3), "x", color=colors[label], ms=7)
+        ax.set_yscale("log")
+        ax.set_title(f"RNN-{nl}")
+        ax.set_xlabel("training step")
+    axes.flat[0].set_ylabel("gradient norm before clipping")
+    axes.flat[-1].legend(
+        title="clipping", fontsize=8, title_fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1)
+    )
+    rho, t = (data[c].iloc[0] if len(data) else math.nan for c in ("rho", "seq_len"))
+    fig.suptitle(
+        f"F3  Gradient norm during training (median over seeds; rho = {rho:g}, T = {t:g});"
+        "\nx at the top: a seed's gradient became non-finite (diverged)"
+    )
+    fig.tight_layout()
+    return fig
+
+
+# F4 -------------------------------------------------------------------------------------------
+
+
+def horizon_data(horizons: pd.DataFrame) -> pd.DataFrame:
+    """E3: success rate per task x variant x T, with each variant's horizon in its label."""
+    df = horizons[horizons["experiment"] == "e3_long_range"].copy()
+    text = df["horizon"].astype("Float64").map(lambda h: "none" if pd.isna(h) else f"{h:g}")
+    df["model (horizon T)"] = df["variant"] + " (" + text + ")"
+    return df
+
+
+def plot_horizons(horizons: pd.DataFrame) -> plt.Figure:
+    """F4: success rate against T per model, one panel per task; horizons marked with a star."""
+    _style()
+    data = horizon_data(horizons)
+    tasks = list(dict.fromkeys(data["task"]))
+    variants = list(dict.fromkeys(data["variant"]))
+    colors = dict(zip(variants, sns.color_palette(PALETTE, len(variants)), strict=True))
+    fig, axes = plt.subplots(1, len(tasks), figsize=(4 * len(tasks), 3.6), sharey=True)
+    for ax, task in zip(np.atleast_1d(axes), tasks, strict=True):
+        sub = data[data["task"] == task]
+        for i, variant in enumerate(variants):
+            d = sub[sub["variant"] == variant].sort_values("seq_len")
+            if d.empty:
+                continue
+            jitter = 1 + 0.02 * (i - len(variants) / 2)  # so overlapping lines stay visible
+            label = d["model (horizon T)"].iloc[0]
+            x = d["seq_len"] * jitter
+            ax.plot(x, d["success_rate"], marker="o", color=colors[variant], label=label)
+            h = d["horizon"].iloc[0]
+            if not pd.isna(h):
+                at = d[d["seq_len"] == h]
+                ax.plot(
+                    at["seq_len"] * jitter,
+                    at["success_rate"],
+                    marker="*",
+                    ms=14,
+                    color=colors[variant],
+                    mec="black",
+                    ls="none",
+                )
+        ax.axhline(0.5, color="grey", ls=":", lw=1)
+        ax.set_xscale("log")
+        ticks = sorted(sub["seq_len"].unique())
+        ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
+        ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
+        ax.set_ylim(-0.05, 1.05)
+        ax.set_xlabel("sequence length T (steps, log scale)")
+        ax.set_title(task.replace("_", " "))
+        ax.legend(title="model (horizon T)", fontsize=7, title_fontsize=7)
+    np.atleast_1d(axes)[0].set_ylabel("success rate (fraction of seeds solved)")
+    fig.suptitle("F4  Learnable horizon: largest T solved by >= half the seeds (star)")
+    fig.tight_layout()
+    return fig
+
+
+# F5 -------------------------------------------------------------------------------------------
+
+
+def gradient_flow_data(profiles: pd.DataFrame) -> pd.DataFrame:
+    """E4: seed-mean log10 gradient norm per variant x training step x distance."""
+    df = profiles[profiles["experiment"] == "e4_gradient_flow"]
+    return (
+        df.groupby(["task", "seq_len", "variant", "step", "distance"], as_index=False)
+        .agg(log10_grad_norm=("log10_grad_norm", "mean"))
+        .replace([np.inf, -np.inf], np.nan)
+    )
+
+
+def plot_gradient_flow(gradient_profiles: pd.DataFrame) -> plt.Figure:
+    """F5: gradient-through-time profiles at several training steps, one panel per model."""
+    _style()
+    data = gradient_flow_data(gradient_profiles)
+    grid = sns.relplot(
+        data=data,
+        x="distance",
+        y="log10_grad_norm",
+        hue="step",
+        col="variant",
+        row="task" if data["task"].nunique() > 1 else None,
+        kind="line",
+        palette="viridis",
+        height=3.2,
+        aspect=1.2,
+    )
+    grid.set_axis_labels("distance T - k (steps)", "log10 ||dE_T / dh_k||")
+    grid.set_titles("{col_name}")
+    grid.legend.set_title("training step")
+    grid.figure.suptitle("F5  Gradient flow through time during training", y=1.04)
+    return grid.figure
+
+
+# F6 -------------------------------------------------------------------------------------------
+
+
+def digits_data(runs: pd.DataFrame) -> pd.DataFrame:
+    """E5: held-out accuracy per run (diverged runs count as chance)."""
+    df = runs[runs["experiment"] == "e5_digits"].copy()
+    df["accuracy"] = df["final_metric"].where(df["status"] != "diverged", df["baseline_metric"])
+    return df
+
+
+def plot_digits(runs: pd.DataFrame) -> plt.Figure:
+    """F6: held-out accuracy per model on sequential and permuted digits."""
+    _style()
+    data = digits_data(runs)
+    fig, ax = plt.subplots(figsize=(7.5, 3.6))
+    sns.barplot(
+        data=data, x="variant", y="accuracy", hue="task", palette=PALETTE, errorbar=None, ax=ax
+    )
+    sns.stripplot(
+        data=data,
+        x="variant",
+        y="accuracy",
+        hue="task",
+        dodge=True,
+        palette="dark:black",
+        size=3,
+        legend=False,
+        ax=ax,
+    )
+    ax.axhline(0.1, color="grey", ls=":", lw=1, label="chance")
+    ax.set_ylim(0, 1)
+    ax.set_xlabel("model")
+    ax.set_ylabel("held-out accuracy (fraction)")
+    ax.legend(
+        title="task (bars: mean,\ndots: seeds)",
+        fontsize=8,
+        title_fontsize=8,
+        loc="upper left",
+        bbox_to_anchor=(1.02, 1),
+    )
+    fig.suptitle("F6  Pixel-by-pixel 8x8 digits (T = 64)")
+    fig.tight_layout()
+    return fig
+
+
+FIGURES = {
+    "f1_gradient_decay": plot_gradient_decay,
+    "f2_divergence": plot_divergence,
+    "f3_grad_norm_traces": plot_grad_norm_traces,
+    "f4_horizons": plot_horizons,
+    "f5_gradient_flow": plot_gradient_flow,
+    "f6_digits": plot_digits,
+}
+
+
+def save(fig: plt.Figure, png: str | Path, svg: str | Path) -> None:
+    """Write fig as PNG (150 dpi) and SVG, then close it."""
+    for path in (png, svg):
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(path, dpi=150, bbox_inches="tight")
+    plt.close(fig)

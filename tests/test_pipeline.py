@@ -1,0 +1,295 @@
+"""The Snakemake pipeline: config schema and grid (fast), and whole-workflow runs (marked slow).
+
+The slow tests use the .test config run end to end (the session fixture `test_run` in conftest.py),
+check every table's schema and invariants, then check that Snakemake reruns only what a change
+touches, on a copy of that run.
+"""
+
+import copy
+import math
+import shutil
+import subprocess
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+from snakemake.exceptions import WorkflowError
+from snakemake.utils import validate
+
+from rnnbench import aggregate, grid
+from rnnbench.spec import SpecError
+from tests.workflow import copy_workflow
+
+ROOT = Path(__file__).resolve().parents[1]
+SCHEMA = ROOT / "workflow/schemas/config.schema.yaml"
+CONFIGS = {
+    "default": ROOT / "config/config.yaml",
+    "paper": ROOT / "config/paper.yaml",
+    "test": ROOT / ".test/config/config.yaml",
+}
+STATUSES = set(aggregate.STATUSES)
+
+
+def load(name: str) -> dict:
+    return yaml.safe_load(CONFIGS[name].read_text())
+
+
+def validated(config: dict) -> dict:
+    config = copy.deepcopy(config)
+    validate(config, str(SCHEMA))
+    return config
+
+
+def merged(name: str) -> dict:
+    """What Snakemake sees: the default config updated by the --configfile one, validated."""
+    config = load("default")
+    if name != "default":
+        config.update(load(name))
+    return validated(config)
+
+
+# -- config and grid (fast) -------------------------------------------------------------------
+
+
+def test_schema_defaults_are_the_default_config():
+    assert validated({}) == validated(load("default"))
+
+
+@pytest.mark.parametrize("name", list(CONFIGS))
+def test_every_config_builds_unique_readable_cell_ids(name):
+    jobs = grid.jobs(merged(name))
+    keys = [f"{j.experiment}/{j.cell_id}" for j in jobs]
+    assert len(keys) == len(set(keys))
+    assert {j.experiment for j in jobs} == set(grid.EXPERIMENTS)
+    assert all(" " not in k and "/" not in j.cell_id for k, j in zip(keys, jobs, strict=True))
+
+
+def test_cell_ids_are_derived_from_the_grid_values():
+    ids = {j.cell_id for j in grid.jobs(merged("default"))}
+    assert "adding_T40_H32_lstm" in ids
+    assert "adding_T200_H64_rnn-sigmoid-orthogonal-rho1.1" in ids
+    assert "adding_T200_H64_lstm-default-fb0" in ids
+    assert "temporal_order_T40_H32_irnn" in ids
+
+
+def test_changing_one_grid_point_changes_only_its_jobs():
+    before = merged("default")
+    after = copy.deepcopy(before)
+    after["e3_long_range"]["seq_len"] = [10, 20, 30]  # 40 -> 30
+    old = {(j.experiment, j.cell_id): grid.spec_dict(j) for j in grid.jobs(before)}
+    new = {(j.experiment, j.cell_id): grid.spec_dict(j) for j in grid.jobs(after)}
+    changed = {k for k in old.keys() | new.keys() if old.get(k) != new.get(k)}
+    assert changed and all(k[0] == "e3_long_range" for k in changed)
+    assert all("_T40_" in k[1] or "_T30_" in k[1] for k in changed)
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "words"),
+    [
+        (("e3_long_range", "colour"), "red", ["colour"]),  # unknown key
+        (("e2_clipping", "seq_len"), [], ["[]"]),  # empty grid
+        (("e2_clipping", "seq_len"), [0], ["0"]),  # below minimum
+        (("e3_long_range", "train", "lr"), "fast", ["fast"]),  # wrong type
+        (("e1_init", "models", 0, "nonlinearity"), "softplus", ["softplus"]),  # unknown name
+        (("e2_clipping", "train", "clipping", 0, "mode"), "max", ["max"]),
+    ],
+)
+def test_schema_rejects_a_bad_config_naming_the_value(path, value, words):
+    config = load("default")
+    target = config
+    for key in path[:-1]:
+        target = target[key]
+    target[path[-1]] = value
+    with pytest.raises(WorkflowError) as err:
+        validate(config, str(SCHEMA))
+    text = str(err.value)
+    assert "On instance" in text
+    assert all(w in text for w in words)
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda c: c["e5_digits"].update(seq_len=[50]), "e5_digits.seq_len"),
+        (lambda c: c["e3_long_range"]["models"][0].update(rho=[1.0, 1.1]), "models[0].name"),
+        (lambda c: c["e3_long_range"]["models"][1].update(name="rnn-tanh"), "rnn-tanh"),
+    ],
+)
+def test_grid_rejects_what_the_schema_cannot_see_naming_the_key(edit, message):
+    config = merged("default")
+    edit(config)
+    with pytest.raises(SpecError, match=message.replace("[", r"\[").replace("]", r"\]")):
+        grid.jobs(config)
+
+
+# -- whole workflow (slow) --------------------------------------------------------------------
+
+
+def snakemake(workdir: Path, *args: str, timeout: int = 600) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        ["snakemake", "--cores", "2", *args],
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+@pytest.fixture(scope="module")
+def workflow_copy(tmp_path_factory) -> Path:
+    """The workflow (Snakefile, rules, configs, library sources) copied to a scratch folder."""
+    return copy_workflow(tmp_path_factory.mktemp("workflow"))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["default", "paper"])
+def test_dry_run(workflow_copy, name):
+    args = ["-n", "--quiet", "rules"]
+    if name != "default":
+        args += ["--configfile", str(CONFIGS[name])]
+    result = snakemake(workflow_copy, *args)
+    assert result.returncode == 0, result.stderr
+    assert "train_cell" in result.stdout + result.stderr
+
+
+@pytest.mark.slow
+def test_lint(workflow_copy):
+    result = snakemake(workflow_copy, "--lint")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Congratulations" in result.stdout + result.stderr
+
+
+@pytest.mark.slow
+def test_bad_config_stops_before_any_job(workflow_copy, tmp_path):
+    bad = load("test")
+    bad["e3_long_range"]["models"][0]["nonlinearity"] = "softplus"
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(bad))
+    result = snakemake(workflow_copy, "--configfile", str(path))
+    assert result.returncode != 0
+    assert "softplus" in result.stderr and "nonlinearity" in result.stderr
+    assert not (workflow_copy / "results").exists()
+
+    bad = load("test")
+    bad["e5_digits"]["seq_len"] = [50]  # valid for the schema, not for the task
+    path.write_text(yaml.safe_dump(bad))
+    result = snakemake(workflow_copy, "--configfile", str(path))
+    assert result.returncode != 0
+    assert "invalid config: e5_digits.seq_len" in result.stderr
+    assert not (workflow_copy / "results").exists()
+
+
+def table(run: Path, name: str) -> pd.DataFrame:
+    return pd.read_parquet(run / f"results/tables/{name}.parquet")
+
+
+@pytest.mark.slow
+def test_every_table_and_figure_is_written(test_run):
+    for name in ("gradient_profiles", "decay_rates", "runs", "curves", "horizons"):
+        for ext in ("parquet", "csv", "meta.json"):
+            assert (test_run / f"results/tables/{name}.{ext}").stat().st_size > 0
+    for name in (
+        "f1_gradient_decay",
+        "f2_divergence",
+        "f3_grad_norm_traces",
+        "f4_horizons",
+        "f5_gradient_flow",
+        "f6_digits",
+    ):
+        assert (test_run / f"results/figures/{name}.png").read_bytes()[:4] == b"\x89PNG"
+        assert b"<svg" in (test_run / f"results/figures/{name}.svg").read_bytes()[:1000]
+    log = (test_run / "logs/cells/e3_long_range/adding_T10_H8_lstm.log").read_text()
+    assert "step 20/20" in log and "left=" in log  # a progress line per training job
+
+
+@pytest.mark.slow
+def test_runs_hold_every_grid_point_exactly_once(test_run):
+    runs = table(test_run, "runs")
+    assert list(runs.columns) == aggregate.RUN_COLUMNS
+    expected = []
+    for job in grid.jobs(merged("test")):
+        if job.kind == "train":
+            for clip in job.spec.train.clipping:
+                for seed in job.spec.train.seeds:
+                    expected.append((job.experiment, job.cell_id, seed, clip.mode))
+    got = list(runs[["experiment", "cell_id", "seed", "clip"]].itertuples(index=False, name=None))
+    assert sorted(got) == sorted(expected)
+    assert set(runs["status"]) <= STATUSES
+    assert (runs["diverged_step"].notna() == (runs["status"] == "diverged")).all()
+    e2 = runs[runs["experiment"] == "e2_clipping"]
+    assert (e2.loc[e2["clip"] == "none", "status"] == "diverged").all()  # linear, rho 1.5
+
+
+@pytest.mark.slow
+def test_baselines_equal_their_closed_forms(test_run):
+    runs = table(test_run, "runs")
+    closed = {
+        "adding": lambda t: 1 / 6,
+        "copy": lambda t: 10 * math.log(8) / (t + 20),
+        "temporal_order": lambda t: math.log(4),
+        "digits": lambda t: math.log(10),
+        "digits_permuted": lambda t: math.log(10),
+    }
+    for row in runs.itertuples():
+        assert row.baseline_loss == pytest.approx(closed[row.task](row.seq_len), rel=1e-12)
+
+
+@pytest.mark.slow
+def test_profiles_decay_rates_curves_and_horizons(test_run):
+    profiles = table(test_run, "gradient_profiles")
+    assert list(profiles.columns) == aggregate.PROFILE_COLUMNS
+    e1 = profiles[profiles["experiment"] == "e1_init"]
+    per_model = e1.groupby(["cell_id", "seed"])["distance"].agg(["size", "nunique", "max"])
+    assert (per_model["size"] == 31).all() and (per_model["nunique"] == 31).all()  # T = 30
+    assert set(profiles["experiment"]) == {"e1_init", "e4_gradient_flow"}
+    e4_steps = set(profiles.loc[profiles["experiment"] == "e4_gradient_flow", "step"])
+    assert e4_steps == {0, 10, 20}
+
+    rates = table(test_run, "decay_rates").set_index("cell_id")
+    linear = rates[(rates["nonlinearity"] == "linear") & (rates["cell"] == "rnn")]
+    for rho, slope in zip(linear["rho"], linear["slope_log10_per_step"], strict=True):
+        assert slope == pytest.approx(math.log10(rho), abs=1e-6)  # exactly rho^d
+    sig = rates[rates["nonlinearity"] == "sigmoid"]
+    assert (sig["slope_log10_per_step"] < linear["slope_log10_per_step"].min()).all()
+
+    curves = table(test_run, "curves")
+    assert list(curves.columns) == aggregate.CURVE_COLUMNS
+    assert not curves.duplicated(["experiment", "cell_id", "seed", "clip", "step"]).any()
+
+    horizons = table(test_run, "horizons")
+    runs = table(test_run, "runs")
+    assert horizons["n_runs"].sum() == len(runs)
+    assert horizons["success_rate"].between(0, 1).all()
+
+
+@pytest.mark.slow
+def test_reruns_only_what_a_change_touches(test_run, tmp_path):
+    # a copy of the finished run (mtimes and Snakemake's records kept), so the shared one stays
+    test_run = Path(shutil.copytree(test_run, tmp_path / "run", symlinks=True))
+    config = ["--configfile", str(CONFIGS["test"])]
+    result = snakemake(test_run, "-n", *config)
+    assert "Nothing to be done" in result.stdout + result.stderr
+
+    figures = test_run / "src/rnnbench/figures.py"
+    figures.write_text(figures.read_text() + "\n")  # restyling: only plotting reruns
+    result = snakemake(test_run, "-n", "--quiet", "rules", *config)
+    text = result.stdout + result.stderr
+    assert "plot_horizons" in text and "train_cell" not in text and "aggregate_runs" not in text
+
+    changed = load("test")
+    changed["e3_long_range"]["seq_len"] = [10, 12]  # adds T=12: only its cells train
+    path = tmp_path / "changed.yaml"
+    path.write_text(yaml.safe_dump(changed))
+    result = snakemake(test_run, "-n", "--configfile", str(path))
+    text = result.stdout + result.stderr
+    trained = {line.split("cell=")[1] for line in text.splitlines() if "cell=" in line}
+    assert trained and all("_T12_" in cell for cell in trained)
+
+
+@pytest.mark.slow
+def test_snakemake_report_is_written(test_run, tmp_path):
+    config = ["--configfile", str(CONFIGS["test"])]
+    result = snakemake(test_run, "--report", str(tmp_path / "report.html"), *config)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert (tmp_path / "report.html").stat().st_size > 10_000
