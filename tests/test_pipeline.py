@@ -67,21 +67,21 @@ def test_every_config_builds_unique_readable_cell_ids(name):
 
 def test_cell_ids_are_derived_from_the_grid_values():
     ids = {j.cell_id for j in grid.jobs(merged("default"))}
-    assert "adding_T40_H32_lstm" in ids
+    assert "adding_T50_H32_lstm" in ids
     assert "adding_T200_H64_rnn-sigmoid-orthogonal-rho1.1" in ids
     assert "adding_T200_H64_lstm-default-fb0" in ids
-    assert "temporal_order_T40_H32_irnn" in ids
+    assert "temporal_order_T100_H32_irnn" in ids
 
 
 def test_changing_one_grid_point_changes_only_its_jobs():
     before = merged("default")
     after = copy.deepcopy(before)
-    after["e3_long_range"]["seq_len"] = [10, 20, 30]  # 40 -> 30
+    after["e3_long_range"]["seq_len"] = [10, 20, 50, 80]  # 100 -> 80
     old = {(j.experiment, j.cell_id): grid.spec_dict(j) for j in grid.jobs(before)}
     new = {(j.experiment, j.cell_id): grid.spec_dict(j) for j in grid.jobs(after)}
     changed = {k for k in old.keys() | new.keys() if old.get(k) != new.get(k)}
     assert changed and all(k[0] == "e3_long_range" for k in changed)
-    assert all("_T40_" in k[1] or "_T30_" in k[1] for k in changed)
+    assert all("_T100_" in k[1] or "_T80_" in k[1] for k in changed)
 
 
 @pytest.mark.parametrize(
