@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -157,8 +156,6 @@ def _value(tp, f: dataclasses.Field, value, where: str):
         if len(set(items)) != len(items):
             raise SpecError(f"{where}: duplicate entries in {value!r}")
         return items
-    if isinstance(tp, types.UnionType):
-        raise TypeError(f"unsupported field type {tp}")
     return _check(_scalar(tp, value, where), f.metadata, where)
 
 
