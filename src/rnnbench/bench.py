@@ -356,11 +356,7 @@ def _profile_rows(cfg: BenchConfig, device, log) -> list[dict]:
             profile_s = _seconds(lambda m=model: gradient_profile(m, task, x, y), device)
             rows.append(
                 dict(
-                    cell=cell,
-                    hidden_size=hidden,
-                    batch_size=b,
-                    seq_len=seq_len,
-                    models=e,
+                    **_row_shape(dict(cell=cell, hidden_size=hidden, seq_len=seq_len), b, e),
                     threads=n,
                     train_step_seconds=train_s,
                     profile_seconds=profile_s,
