@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from . import claims as claims_mod
-from .tables import read_table, versions, write_table
+from .tables import atomic_write, read_table, versions, write_table
 
 TABLES = ["gradient_profiles", "decay_rates", "runs", "curves", "horizons"]
 EXPERIMENTS = {
@@ -250,8 +250,10 @@ def build_report(
     (out_dir / "figures").mkdir(exist_ok=True)
     for stem in captions:
         shutil.copyfile(figures_dir / f"{stem}.png", out_dir / "figures" / f"{stem}.png")
-    _write(out_dir / "report.md", render_markdown(abstract, sections, captions))
-    _write(out_dir / "report.html", render_html(abstract, sections, captions, figures_dir))
+    md = render_markdown(abstract, sections, captions)
+    page = render_html(abstract, sections, captions, figures_dir)
+    atomic_write(out_dir / "report.md", lambda tmp: tmp.write_text(md))
+    atomic_write(out_dir / "report.html", lambda tmp: tmp.write_text(page))
     return score
 
 
@@ -499,9 +501,3 @@ th {{ background: #f2f2f2; }}
 {body}
 </body></html>
 """
-
-
-def _write(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)

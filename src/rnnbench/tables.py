@@ -65,12 +65,15 @@ def write_table(df: pd.DataFrame, path: str | Path, meta: dict) -> None:
     table = table.replace_schema_metadata(
         {**(table.schema.metadata or {}), b"rnnbench": provenance}
     )
-    _atomic(path.with_suffix(".parquet"), lambda tmp: pq.write_table(table, tmp))
-    _atomic(path.with_suffix(".csv"), lambda tmp: df.to_csv(tmp, index=False))
-    _atomic(path.with_suffix(".meta.json"), lambda tmp: Path(tmp).write_text(provenance + "\n"))
+    atomic_write(path.with_suffix(".parquet"), lambda tmp: pq.write_table(table, tmp))
+    atomic_write(path.with_suffix(".csv"), lambda tmp: df.to_csv(tmp, index=False))
+    atomic_write(
+        path.with_suffix(".meta.json"), lambda tmp: Path(tmp).write_text(provenance + "\n")
+    )
 
 
-def _atomic(path: Path, write) -> None:
+def atomic_write(path: Path, write) -> None:
+    """Call write(tmp) on a temporary name beside path, then rename: no partial file at path."""
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     try:
         write(tmp)

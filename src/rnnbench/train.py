@@ -7,7 +7,6 @@ step, while the others go on. Results per model equal training that model alone 
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -23,7 +22,7 @@ from .models import Ensemble
 from .optim import CLIP_MODES, EnsembleOptimizer, clip
 from .resources import EVAL_CHUNK, check_memory
 from .spec import CellSpec, ProbeSpec, to_dict
-from .tables import NOT_RECORDED, CorruptFileError, spec_columns, versions
+from .tables import NOT_RECORDED, CorruptFileError, atomic_write, spec_columns, versions
 from .tasks import TASKS, Task
 
 DATA_STREAM, PROBE_STREAM = 1, 2  # second word of each model's numpy seed: independent streams
@@ -147,10 +146,8 @@ def _save(path: Path, spec, model, optimizer, st: _State) -> None:
         diverged_step=torch.from_numpy(st.diverged_step), max_norm=torch.from_numpy(st.max_norm),
         rows=st.rows, profile_rows=st.profile_rows,
     )  # fmt: skip
-    tmp = path.with_name(f".{path.name}.tmp")
     path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(blob, tmp)
-    os.replace(tmp, path)
+    atomic_write(path, lambda tmp: torch.save(blob, tmp))
 
 
 def _identity(spec: CellSpec) -> dict:
@@ -181,8 +178,6 @@ def _resume(path: Path, spec, model, optimizer, device) -> _State | None:
             rows=blob["rows"], profile_rows=blob["profile_rows"], step=blob["step"],
             elapsed=blob["elapsed"],
         )  # fmt: skip
-    except CorruptFileError:
-        raise
     except Exception as err:  # truncated or garbled file: any unpickling error
         raise CorruptFileError(
             f"{path}: unreadable checkpoint ({type(err).__name__}); delete it to restart the job"
