@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from rnnbench import aggregate
-from rnnbench.grid import run_cell
+from rnnbench.grid import run_cells
 from rnnbench.spec import CellSpec, ProbeSpec, parse, to_dict
 from rnnbench.tables import read_table
 
@@ -159,7 +159,8 @@ def _train_tiny(tmp_path, task: str, seq_len: int) -> pd.DataFrame:
     )
     folder = tmp_path / f"{task}_{seq_len}"
     with open(tmp_path / "log", "w") as log:
-        run_cell("e3_long_range", f"{task}_T{seq_len}", "rnn", to_dict(spec), folder, log)
+        cell = dict(cell_id=f"{task}_T{seq_len}", variant="rnn", spec=to_dict(spec))
+        run_cells("e3_long_range", cell["cell_id"], [cell], folder, log)
     cells = aggregate.read_cells([folder / "runs.parquet"])
     return aggregate.runs(cells, [f"e3_long_range/{task}_T{seq_len}"])
 
@@ -192,7 +193,8 @@ def test_linear_rnn_gradient_decays_exactly_as_rho_to_the_distance(tmp_path, rho
         },
     )
     with open(tmp_path / "log", "w") as log:
-        run_cell("e1_init", "linear", "linear", to_dict(spec), tmp_path, log)
+        cell = dict(cell_id="linear", variant="linear", spec=to_dict(spec))
+        run_cells("e1_init", "linear", [cell], tmp_path, log)
     profiles = aggregate.gradient_profiles(read_table(tmp_path / "profiles.parquet"))
     assert len(profiles) == 3 * 61  # every seed x distance 0..T exactly once
     rates = aggregate.decay_rates(profiles)

@@ -6,6 +6,7 @@ Timings are never asserted here (machine load makes them noisy); the benchmark r
 import math
 
 import pandas as pd
+import torch
 
 from rnnbench import bench
 from rnnbench.cli import main
@@ -22,6 +23,7 @@ def _tiny(tmp_path, **kw) -> bench.BenchConfig:
         naive_threads=(1,),
         impls=("naive", "ensemble", "autograd"),
         rounds=1,
+        round_seconds=0,
         profile_seq_len=5,
         scaling_seq_lens=(3, 6),
         scaling_hidden_sizes=(4, 8),
@@ -50,9 +52,16 @@ def test_cli_writes_csv(tmp_path, capsys):
     out = tmp_path / "bench" / "training.csv"
     argv = ["bench", "--quick", "--cells", "rnn", "--hidden-sizes", "8", "--seq-lens", "4"]
     argv += ["--models", "2", "--batch-size", "3", "--threads", "1", "--rounds", "1"]
+    argv += ["--round-seconds", "0"]
     argv += ["--profile-seq-len", "0", "--no-scaling", "--out", str(out)]
     assert main(argv) == 0
     table = pd.read_csv(out)
     assert list(table.columns) == bench.COLUMNS
     assert set(table.impl) == {"naive", "ensemble"}
     assert "speedup_vs_naive" in capsys.readouterr().out
+
+
+def test_step_seconds_times_consecutive_steps_after_one_untimed():
+    calls = []
+    seconds = bench._step_seconds(lambda: calls.append(1), torch.device("cpu"), 0)
+    assert len(calls) == 2 and seconds >= 0  # one untimed, then at least one timed

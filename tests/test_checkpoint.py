@@ -6,8 +6,9 @@ import pytest
 import torch
 
 from rnnbench import train as train_mod
+from rnnbench.grid import run_cells
 from rnnbench.resources import estimate_mem_mb
-from rnnbench.spec import CellSpec, SpecError, parse
+from rnnbench.spec import CellSpec, SpecError, parse, to_dict
 from rnnbench.tables import CorruptFileError, read_table, write_table
 from rnnbench.train import train_cell
 
@@ -102,3 +103,52 @@ def test_oversize_cell_refused_before_training():
         train_cell(big)
     small = parse(CellSpec, SPEC)
     assert estimate_mem_mb(small) < estimate_mem_mb(big)
+
+
+def _pack(seq_lens):
+    """Cells of one job (grid.Pack.params) differing in T."""
+    return [
+        dict(
+            cell_id=f"adding_T{t}",
+            variant="lstm",
+            spec=to_dict(parse(CellSpec, {**SPEC, "task": {**SPEC["task"], "seq_len": t}})),
+        )
+        for t in seq_lens
+    ]
+
+
+def test_a_killed_job_keeps_the_cells_it_finished(tmp_path, monkeypatch):
+    cells = _pack([5, 7, 9])
+    with open(tmp_path / "log", "w") as log:
+        run_cells("e3_long_range", "pack", cells, tmp_path / "reference", log)
+    real, trained = train_mod.train_cell, []
+
+    def killed_at_third(spec, *args, **kw):
+        if spec.task.seq_len == 9:
+            raise Killed
+        trained.append(spec.task.seq_len)
+        return real(spec, *args, **kw)
+
+    monkeypatch.setattr(train_mod, "train_cell", killed_at_third)
+    folder = tmp_path / "job"
+    with open(tmp_path / "log", "w") as log, pytest.raises(Killed):
+        run_cells("e3_long_range", "pack", cells, folder, log)
+    assert sorted(p.name for p in (folder / "done").iterdir()) == ["adding_T5", "adding_T7"]
+    assert not (folder / "runs.parquet").exists()
+
+    def counted(spec, *args, **kw):
+        trained.append(spec.task.seq_len)
+        return real(spec, *args, **kw)
+
+    monkeypatch.setattr(train_mod, "train_cell", counted)
+    (folder / "done/adding_T7/runs.meta.json").write_text('{"spec": {}}')  # another spec's: redo
+    with open(tmp_path / "log", "w") as log:
+        run_cells("e3_long_range", "pack", cells, folder, log)
+    assert trained == [5, 7, 7, 9] and not (folder / "done").exists()
+    for name in ("runs", "curves", "profiles"):
+        pd.testing.assert_frame_equal(
+            read_table(folder / f"{name}.parquet").drop(columns="wall_seconds", errors="ignore"),
+            read_table(tmp_path / f"reference/{name}.parquet").drop(
+                columns="wall_seconds", errors="ignore"
+            ),
+        )

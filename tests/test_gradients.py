@@ -82,6 +82,32 @@ def test_profile_is_exact_beyond_float64_range():
         assert span == pytest.approx(seq_len * math.log10(rho), abs=1e-6)
 
 
+@pytest.mark.parametrize("cell,f", CASES)
+@pytest.mark.parametrize("task_name", ["adding", "copy", "temporal_order"])
+def test_float32_profile_agrees_with_float64(cell, f, task_name):
+    """Training-time probes run in float32: renormalised, they stay within 1e-4 in log10."""
+    task = TASKS[task_name]
+    spec = ModelSpec(cell=cell, nonlinearity=f, init="gaussian", rho=0.7, hidden_size=16)
+    model = Ensemble(spec, task.input_size, task.output_size, [0, 1])
+    x, y = _data(task, 120, 2, 8)
+    exact = gradient_profile(model, task, x, y)
+    fast = gradient_profile(model, task, x, y, dtype=torch.float32)
+    for name in ("log10_grad_norm", "log10_grad_norm_median", "log10_bound"):
+        np.testing.assert_allclose(getattr(fast, name), getattr(exact, name), rtol=0, atol=1e-4)
+
+
+def test_float32_profile_is_exact_beyond_float32_range():
+    task = TASKS["adding"]
+    # 1e-400, and 1e+17.6 on a loss gradient of ~1e17 (further out the float32 loss overflows)
+    for rho, seq_len in ((0.1, 400), (1.5, 100)):
+        spec = ModelSpec(nonlinearity="linear", init="orthogonal", rho=rho, hidden_size=8)
+        model = Ensemble(spec, task.input_size, task.output_size, [3])
+        x, y = _data(task, seq_len, 1, 4)
+        prof = gradient_profile(model, task, x, y, dtype=torch.float32)
+        span = prof.log10_grad_norm[0, 0] - prof.log10_grad_norm[0, -1]
+        assert span == pytest.approx(seq_len * math.log10(rho), abs=1e-3)
+
+
 @pytest.mark.parametrize("f", ["linear", "tanh", "sigmoid", "relu"])
 @pytest.mark.parametrize(
     "init,rho", [("orthogonal", 0.9), ("gaussian", 1.5), ("default", 1.0), ("identity", 1.0)]

@@ -77,11 +77,27 @@ def test_changing_one_grid_point_changes_only_its_jobs():
     before = merged("default")
     after = copy.deepcopy(before)
     after["e3_long_range"]["seq_len"] = [10, 20, 50, 80]  # 100 -> 80
-    old = {(j.experiment, j.cell_id): grid.spec_dict(j) for j in grid.jobs(before)}
-    new = {(j.experiment, j.cell_id): grid.spec_dict(j) for j in grid.jobs(after)}
+    old = {(p.experiment, p.pack_id): p.params() for p in grid.packs(before)}
+    new = {(p.experiment, p.pack_id): p.params() for p in grid.packs(after)}
     changed = {k for k in old.keys() | new.keys() if old.get(k) != new.get(k)}
     assert changed and all(k[0] == "e3_long_range" for k in changed)
     assert all("_T100_" in k[1] or "_T80_" in k[1] for k in changed)
+
+
+def test_a_job_runs_every_variant_of_a_grid_point_or_one_cell():
+    config = merged("default")
+    cells = grid.jobs(config)
+    packs = grid.packs(config)
+    assert [c for p in packs for c in p.cells] == cells  # every cell once, in grid order
+    for pack in packs:
+        assert {(c.experiment, c.grid_point) for c in pack.cells} == {
+            (pack.experiment, pack.pack_id)
+        }
+    assert len(packs) == len({(c.experiment, c.grid_point) for c in cells}) < len(cells)
+    single = grid.packs({**config, "pack": "cell"})
+    assert [(p.pack_id, p.cells) for p in single] == [(c.cell_id, (c,)) for c in cells]
+    with pytest.raises(SpecError, match="pack: 'variant' is not one of grid_point, cell"):
+        grid.packs({**config, "pack": "variant"})
 
 
 @pytest.mark.parametrize(

@@ -1,20 +1,23 @@
 """`rnnbench bench`: the suite's ensemble trainer step against the naive per-seed baseline.
 
 Everything is measured in one process, in interleaved rounds, so that machine load hits every
-implementation alike; a rate is the fastest of the rounds (as `timeit` recommends), and so is the
-sgemm peak measured in the same run. One trainer step = forward, backward, clipping and an Adam
-update, on one fixed batch of the adding task (data generation is left out on both sides).
+implementation alike. A round runs one untimed step, then consecutive steps for at least
+`--round-seconds`, as a training loop does (the first step after another implementation ran is
+slower for every implementation: caches, idle cores); a rate is the fastest round's mean step (as
+`timeit` recommends), and so is the sgemm peak measured in the same run. One trainer step =
+forward, backward, clipping and an Adam update, on one fixed batch of the adding task (data
+generation is left out on both sides).
 
-- `naive`: one `nn.RNN` / `nn.LSTM` + `nn.Linear` read-out per seed, autograd, `torch.optim.Adam`,
-  at torch's default thread count, the seeds one after another.
+- `naive`: one `nn.RNN` / `nn.LSTM` / `nn.GRU` + `nn.Linear` read-out per seed, autograd,
+  `torch.optim.Adam`, at torch's default thread count, the seeds one after another.
 - `ensemble`: the suite's trainer: every seed in one `Ensemble`, gradients from the hand-written
   BPTT (`bptt.loss_and_grads`), per-model clipping and `EnsembleOptimizer`.
 - `autograd`: the same ensemble with autograd through the time loop (optional, for reference).
 
 GFLOP/s count 6 B H^2 T per model step for the vanilla RNN (forward W h, backward dh and dW), four
-times that for the LSTM; input projections and elementwise work are not counted.
+(three) times that for the LSTM (GRU); input projections and elementwise work are not counted.
 
-Also: `gradient_profile` (float64, renormalised every step) timed against one trainer step, and
+Also: `gradient_profile` (float32 as in training, and float64) timed against one trainer step, and
 the trainer's cost against T and against the hidden size.
 """
 
@@ -26,6 +29,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 
 COLUMNS = [
@@ -42,7 +46,7 @@ COLUMNS = [
     "peak_fraction",
     "speedup_vs_naive",
 ]
-GATE_FACTOR = {"rnn": 1, "lstm": 4}  # matmul work per step relative to the vanilla RNN
+GATE_FACTOR = {"rnn": 1, "lstm": 4, "gru": 3}  # matmul work per step relative to the vanilla RNN
 TASK = "adding"  # D = 2 inputs, one regression output: the recurrence dominates the cost
 
 
@@ -57,6 +61,7 @@ class BenchConfig:
     naive_threads: tuple[int, ...] = (0,)  # 0: torch's default thread count (the baseline)
     impls: tuple[str, ...] = ("naive", "ensemble")
     rounds: int = 3  # timed rounds per implementation (after one warm-up step); the fastest counts
+    round_seconds: float = 0.5  # consecutive steps per round until this long (at least one)
     device: str = "cpu"
     profile_seq_len: int = 500  # gradient_profile vs one training step, 0 to skip
     scaling_seq_lens: tuple[int, ...] = (50, 100, 200, 400, 800)  # at the first hidden size
@@ -76,7 +81,7 @@ def add_parser(sub) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     d = BenchConfig()
-    p.add_argument("--cells", nargs="+", default=list(d.cells), choices=["rnn", "lstm"])
+    p.add_argument("--cells", nargs="+", default=list(d.cells), choices=list(GATE_FACTOR))
     p.add_argument("--hidden-sizes", nargs="+", type=int, default=list(d.hidden_sizes))
     p.add_argument("--seq-lens", nargs="+", type=int, default=list(d.seq_lens), help="T")
     p.add_argument("--batch-size", type=int, default=d.batch_size)
@@ -89,6 +94,9 @@ def add_parser(sub) -> None:
         "--impls", nargs="+", default=list(d.impls), choices=["naive", "ensemble", "autograd"]
     )
     p.add_argument("--rounds", type=int, default=d.rounds, help="timed rounds; fastest counts")
+    p.add_argument(
+        "--round-seconds", type=float, default=d.round_seconds, help="steps back to back per round"
+    )
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda", "auto"])
     p.add_argument(
         "--profile-seq-len", type=int, default=d.profile_seq_len, help="0: skip the profile timing"
@@ -109,6 +117,7 @@ def config_from_args(args) -> BenchConfig:
         naive_threads=tuple(args.naive_threads),
         impls=tuple(args.impls),
         rounds=args.rounds,
+        round_seconds=args.round_seconds,
         device=args.device,
         profile_seq_len=args.profile_seq_len,
         out_dir=Path(args.out).parent if args.out else BenchConfig().out_dir,
@@ -187,13 +196,10 @@ def _compare(cfg: BenchConfig, shape: dict, naive_threads: list, peaks: dict, de
                 shape["cell"], shape["hidden_size"], b, shape["seq_len"], e, device
             )
     best = {key: math.inf for key in runners}
-    for key, step in runners.items():  # warm-up: allocation, first-touch, MKL kernel choice
-        torch.set_num_threads(key[1])
-        step()
     for _ in range(cfg.rounds):
         for key, step in runners.items():
             torch.set_num_threads(key[1])
-            best[key] = min(best[key], _seconds(step, device))
+            best[key] = min(best[key], _step_seconds(step, device, cfg.round_seconds))
     flop_per_model_step = 6 * b * shape["hidden_size"] ** 2 * shape["seq_len"]
     flop_per_model_step *= GATE_FACTOR[shape["cell"]]
     naive_rate = e / best.get(("naive", naive_threads[0]), math.nan)  # the baseline
@@ -242,6 +248,16 @@ def _seconds(fn: Callable[[], object], device) -> float:
     return time.perf_counter() - start
 
 
+def _step_seconds(step: Callable[[], object], device, min_seconds: float) -> float:
+    """Mean seconds per step over consecutive steps lasting >= min_seconds, after one untimed."""
+    _seconds(step, device)  # allocation, first touch, kernel choice, waking the cores
+    n, total = 0, 0.0
+    while n == 0 or total < min_seconds:
+        total += _seconds(step, device)
+        n += 1
+    return total / n
+
+
 def sgemm_peak(threads: int, device, size: int = 2048, repeats: int = 5) -> float:
     """Fastest single-precision square matmul rate, GFLOP/s, at this thread count."""
     import torch
@@ -274,7 +290,7 @@ def naive_step(cell: str, hidden: int, batch: int, seq_len: int, models: int, de
     from torch import nn
 
     x, y = _batch(seq_len, batch, models, device)
-    rnn_cls = {"rnn": nn.RNN, "lstm": nn.LSTM}[cell]
+    rnn_cls = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}[cell]
     nets = []
     for seed in range(models):
         torch.manual_seed(seed)
@@ -333,9 +349,14 @@ STEPS = {
 
 
 def _profile_rows(cfg: BenchConfig, device, log) -> list[dict]:
-    """gradient_profile of `models` models at T = profile_seq_len against one trainer step."""
+    """gradient_profile of `models` models at T = profile_seq_len against one trainer step.
+
+    As in training: float32 (training-time probes) or float64 (probes at initialisation), with
+    the probe's buffers kept between calls (train.train_cell keeps them for the whole job).
+    """
     import torch
 
+    from .bptt import Workspace
     from .gradients import gradient_profile
     from .models import Ensemble
     from .spec import ModelSpec
@@ -351,21 +372,24 @@ def _profile_rows(cfg: BenchConfig, device, log) -> list[dict]:
             model = Ensemble(ModelSpec(cell=cell, hidden_size=hidden), 2, 1, list(range(e)))
             model = model.to(device)
             step = ensemble_step(cell, hidden, b, seq_len, e, device)
-            step()
-            train_s = min(_seconds(step, device) for _ in range(cfg.rounds))
-            profile_s = _seconds(lambda m=model: gradient_profile(m, task, x, y), device)
-            rows.append(
-                dict(
-                    **_row_shape(dict(cell=cell, hidden_size=hidden, seq_len=seq_len), b, e),
-                    threads=n,
-                    train_step_seconds=train_s,
-                    profile_seconds=profile_s,
-                    profile_over_step=profile_s / train_s,
-                )
+            row = dict(
+                **_row_shape(dict(cell=cell, hidden_size=hidden, seq_len=seq_len), b, e),
+                threads=n,
+                train_step_seconds=min(
+                    _step_seconds(step, device, cfg.round_seconds) for _ in range(cfg.rounds)
+                ),
             )
+            for dtype, suffix in ((torch.float32, ""), (torch.float64, "_float64")):
+                ws = Workspace()  # kept between the rounds, as train_cell keeps it
+                profile = partial(gradient_profile, model, task, x, y, ws, dtype)
+                seconds = min(_step_seconds(profile, device, 0) for _ in range(cfg.rounds))
+                row[f"profile{suffix}_seconds"] = seconds
+                row[f"profile{suffix}_over_step"] = seconds / row["train_step_seconds"]
+            rows.append(row)
             log(
-                f"gradient_profile {cell} H={hidden} T={seq_len}: {profile_s:.2f} s, "
-                f"one trainer step {train_s:.2f} s ({profile_s / train_s:.1f}x)"
+                f"gradient_profile {cell} H={hidden} T={seq_len}: float32 "
+                f"{row['profile_over_step']:.2f}x, float64 {row['profile_float64_over_step']:.2f}x "
+                f"one trainer step ({row['train_step_seconds']:.2f} s)"
             )
     return rows
 
@@ -382,8 +406,7 @@ def _scaling_rows(cfg: BenchConfig, device, log) -> list[dict]:
     for cell in cfg.cells:
         for axis, hidden, seq_len in grid:
             step = ensemble_step(cell, hidden, b, seq_len, e, device)
-            step()
-            seconds = min(_seconds(step, device) for _ in range(cfg.rounds))
+            seconds = min(_step_seconds(step, device, cfg.round_seconds) for _ in range(cfg.rounds))
             flop = 6 * b * hidden**2 * seq_len * GATE_FACTOR[cell] * e
             rows.append(
                 dict(

@@ -4,20 +4,21 @@
 mean of `Task.example_loss`, and the gradients of the sum of the active models' losses), computed
 without building an autograd graph over the time loop:
 
-1. the input projection U x_t + b for every step is one matmul (a column of ones carries b);
-2. forward, under no_grad, into buffers laid out model-major (E, L, B, .), allocated once per call
-   or kept in a `Workspace` between calls: per step one `baddbmm` into a contiguous buffer (in
-   place into a strided slice falls back to one addmm per model) plus elementwise ops with out=;
+1. per step, U x_t + b as a thin matmul of x1_t = [x_t, 1] (a column of ones carries b) into a
+   contiguous buffer, then the recurrent matmul accumulated in place into it (no copy);
+2. forward, under no_grad, into buffers laid out model-major (E, L, B, H), allocated once per
+   call or kept in a `Workspace` between calls; LSTM gates gate-major (4, E, L, B, H), one matmul
+   per gate, so that every elementwise op runs on contiguous (B, H) blocks;
 3. the read-out and the loss go through autograd on the detached hidden states (no time loop);
-4. the backward recursion walks the buffers back in time with one `bmm` per step, writing the
-   pre-activation gradients da_t over the forward buffer that no longer needs them;
-5. dW, dU and db for all steps at once: (E, G*H, L*B) x (E, L*B, H) and a thin matmul.
+4. the backward recursion walks the buffers back in time with one `bmm` per gate and step,
+   writing the pre-activation gradients da_t (over the LSTM's gate values, no longer needed);
+5. dW, dU and db for all steps at once: per gate (E, H, L*B) x (E, L*B, H) and a thin matmul.
 
 Every loop walks `unbind` views (indexing x[t] inside an autograd loop costs O(L^2) in the
 backward); threads and denormal flushing are the caller's (`runtime.setup`).
 Everything is batched over the model axis only, so a model whose states overflow to inf/NaN never
 touches another model's numbers. Models that are not active get exactly zero gradients.
-Vanilla RNN (every nonlinearity) and LSTM have a hand-written backward; GRU uses autograd.
+Vanilla RNN (every nonlinearity), LSTM and GRU all have a hand-written backward.
 `step_vjp` reuses the forward buffers for the gradient-through-time probe
 (`gradients.gradient_profile`): one bmm per step back, no per-step autograd graph.
 
@@ -63,16 +64,13 @@ def loss_and_grads(
     """x (L, E, B, D), y as `Task.example_loss` wants, active (E,) bool ->
     (loss (E,) detached, grads aligned with list(model.parameters()))."""
     cell = model.spec.cell
-    if cell not in FORWARD:
-        return autograd_loss_and_grads(model, task, x, y, active)
     ws = workspace or Workspace()
     with torch.no_grad():
         cache = FORWARD[cell](model, x, ws)
         h = cache["h"]  # (E, L+1, B, H), h[:, 0] the initial state
     loss, dh_out, d_v, d_c = _readout_grads(model, task, h, y, active)
     with torch.no_grad():
-        d_w, d_u, d_b = BACKWARD[cell](model, cache, dh_out, ws)
-        grads = {"W": d_w, "U": d_u, "b": d_b, "V": d_v, "c": d_c}
+        grads = {**BACKWARD[cell](model, cache, dh_out, ws), "V": d_v, "c": d_c}
         return loss, [_masked(grads[name], active) for name, _ in model.named_parameters()]
 
 
@@ -87,6 +85,8 @@ def autograd_loss_and_grads(model: Ensemble, task: Task, x, y, active):
 
 def _masked(g: torch.Tensor, active: torch.Tensor) -> torch.Tensor:
     """Zero the gradient of inactive models (their states may hold NaN times a zero seed)."""
+    if bool(active.all()):
+        return g
     return torch.where(active.view((-1,) + (1,) * (g.dim() - 1)), g, g.new_zeros(()))
 
 
@@ -105,47 +105,60 @@ def _readout_grads(model: Ensemble, task: Task, h: torch.Tensor, y, active):
     return loss.detach(), (dh.transpose(0, 1) if task.every_step else dh), d_v, d_c
 
 
-def _input_projection(model: Ensemble, x: torch.Tensor, ws: Workspace):
-    """U x_t + b for every step, xp (E, L, B, G*H), by one matmul of x1 = [x, 1] (E, L*B, D+1).
+def _inputs(model: Ensemble, x: torch.Tensor, ws: Workspace):
+    """x1 = [x, 1] (E, L*B, D+1) and [U, b]^T (E, D+1, G*H): x1_t [U, b]^T = U x_t + b.
 
     A column of ones carries b (a broadcast bias would cost a copy), and da^T x1 gives [dU, db].
+    The projection is done per step, into the buffer the recurrent matmul then accumulates into:
+    one (E, L, B, G*H) projection for all steps would be written to memory and read back.
     """
     n_steps, n_models, batch, d = x.shape
     x1 = ws.get("x1", (n_models, n_steps * batch, d + 1), model.W)
     x1[..., :d].copy_(x.transpose(0, 1).reshape(n_models, n_steps * batch, d))
     x1[..., d].fill_(1)
-    xp = ws.get("xp", (n_models, n_steps, batch, model.W.shape[1]), model.W)
-    u_b = torch.cat([model.U, model.b[..., None]], 2)  # (E, G*H, D+1)
-    torch.bmm(x1, u_b.transpose(1, 2), out=xp.view(n_models, n_steps * batch, -1))
-    return xp, x1
+    u_b = torch.cat([model.U, model.b[..., None]], 2).transpose(1, 2).contiguous()
+    return x1, u_b
 
 
-def _weight_grads(da: torch.Tensor, h: torch.Tensor, x1: torch.Tensor) -> tuple[torch.Tensor, ...]:
-    """dW, dU, db summed over every step: one (E, G*H, L*B) x (E, L*B, H) matmul and a thin one.
+def _weight_grads(das, h: torch.Tensor, x1: torch.Tensor, das_in=None) -> dict[str, torch.Tensor]:
+    """dW, dU, db summed over every step: per gate one (E, H, L*B) x (E, L*B, H) matmul.
 
-    da (E, L, B, G*H) pre-activation gradients, h (E, L+1, B, H) states, x1 as in
-    `_input_projection`.
+    das: per gate g the pre-activation gradients (E, L, B, H) of the recurrent term W_g h (one for
+    the vanilla RNN); das_in those of the input term U_g x + b_g where they differ (GRU's n gate);
+    h (E, L+1, B, H) states, x1 as in `_inputs`. The transposed products (E, H, H) and
+    (E, D+1, H) are 1.5-2x faster than (E, H, L*B) x (E, L*B, H) and a thin (E, H, D+1) output.
     """
-    n_models, n_steps, batch, gh = da.shape
-    da_flat = da.view(n_models, n_steps * batch, gh).transpose(1, 2)  # (E, G*H, L*B)
-    h_prev = h[:, :n_steps].reshape(n_models, n_steps * batch, -1)  # (E, L*B, H), a view
-    d_ub = torch.bmm(x1.transpose(1, 2), da_flat.transpose(1, 2))  # (E, D+1, G*H): 2x faster
-    d_ub = d_ub.transpose(1, 2)  # than (E, G*H, L*B) x (E, L*B, D+1), a thin output
-    return torch.bmm(da_flat, h_prev), d_ub[..., :-1].contiguous(), d_ub[..., -1].contiguous()
+    n_models, n_steps, batch, hid = das[0].shape
+    h_prev = h[:, :n_steps].reshape(n_models, n_steps * batch, hid)  # (E, L*B, H), a view
+    flat = [da.reshape(n_models, n_steps * batch, hid) for da in das]
+    flat_in = flat if das_in is None else [d.reshape(flat[0].shape) for d in das_in]
+    d_w = torch.cat([torch.bmm(h_prev.transpose(1, 2), da) for da in flat], 2)  # (E, H, G*H)
+    d_ub = torch.cat([torch.bmm(x1.transpose(1, 2), da) for da in flat_in], 2)  # (E, D+1, G*H)
+    d_ub = d_ub.transpose(1, 2)
+    return {
+        "W": d_w.transpose(1, 2).contiguous(),
+        "U": d_ub[..., :-1].contiguous(),
+        "b": d_ub[..., -1].contiguous(),
+    }
 
 
 def _dh_steps(model: Ensemble, dh_out: torch.Tensor, ws: Workspace):
-    """dLoss/dh at the last step, and a function giving dLoss/dh_{t} from da_{t+1}."""
+    """dLoss/dh at the last step, and a function giving dLoss/dh_t from the gates' da_{t+1}."""
     every = dh_out.dim() == 4  # (E, L, B, H) for h_1..h_L, else (E, B, H) for h_L
     last = dh_out[:, -1] if every else dh_out
     bufs = [ws.get("dh0", last.shape, last), ws.get("dh1", last.shape, last)]
+    blocks = model.W.split(model.spec.hidden_size, 1)  # per gate (E, H, H) views
 
-    def back(t: int, da_next: torch.Tensor) -> torch.Tensor:
-        """t >= 1: dLoss/dh_t = (read-out term at t) + da_{t+1} W."""
+    def back(t: int, da_next: list[torch.Tensor]) -> torch.Tensor:
+        """t >= 1: dLoss/dh_t = (read-out term at t) + sum over gates of da_{t+1} W_g."""
         out = bufs[t % 2]
         if every:
-            return torch.baddbmm(dh_out[:, t - 1], da_next, model.W, out=out)
-        return torch.bmm(da_next, model.W, out=out)
+            torch.baddbmm(dh_out[:, t - 1], da_next[0], blocks[0], out=out)
+        else:
+            torch.bmm(da_next[0], blocks[0], out=out)
+        for da, w in zip(da_next[1:], blocks[1:], strict=True):
+            out.baddbmm_(da, w)
+        return out
 
     return last, back
 
@@ -156,32 +169,36 @@ def _dh_steps(model: Ensemble, dh_out: torch.Tensor, ws: Workspace):
 def _rnn_forward(model: Ensemble, x: torch.Tensor, ws: Workspace) -> dict[str, torch.Tensor]:
     n_steps, n_models, batch, _ = x.shape
     hid = model.spec.hidden_size
-    xp, x1 = _input_projection(model, x, ws)  # xp is overwritten with dLoss/da by the backward
+    x1, u_b = _inputs(model, x, ws)
     h = ws.get("h", (n_models, n_steps + 1, batch, hid), model.W)  # (E, L+1, B, H)
     h[:, 0].zero_()
     a_t = ws.get("a_t", (n_models, batch, hid), model.W)  # (E, B, H)
     f = RNN_F[model.spec.nonlinearity]
-    w_t = model.W.transpose(1, 2)  # (E, H, H)
-    for xp_t, h_prev, h_next in zip(
-        xp.unbind(1), h[:, :n_steps].unbind(1), h[:, 1:].unbind(1), strict=True
+    w_t = model.W.transpose(1, 2).contiguous()  # (E, H, H): 10% faster than a transposed view
+    for x1_t, h_prev, h_next in zip(
+        x1.view(n_models, n_steps, batch, -1).unbind(1),
+        h[:, :n_steps].unbind(1),
+        h[:, 1:].unbind(1),
+        strict=True,
     ):
-        # out= a contiguous buffer: in place into the strided xp_t falls back to one addmm per model
-        torch.baddbmm(xp_t, h_prev, w_t, out=a_t)
+        torch.bmm(x1_t, u_b, out=a_t)  # U x_t + b
+        a_t.baddbmm_(h_prev, w_t)  # in place into a contiguous buffer: no copy
         f(a_t, h_next)
-    return {"x1": x1, "h": h, "da": xp}
+    return {"x1": x1, "h": h}
 
 
 def _rnn_backward(model: Ensemble, cache, dh_out: torch.Tensor, ws: Workspace):
     """dh_out: dLoss/dh_L (E, B, H), or dLoss/dh_1..h_L (E, L, B, H) for every-step tasks."""
-    h, da = cache["h"], cache["da"]
+    h = cache["h"]
+    da = ws.get("da", h[:, 1:].shape, h)  # (E, L, B, H) dLoss/da_t
     f_grad = RNN_F_GRAD[model.spec.nonlinearity]
     dh, back = _dh_steps(model, dh_out, ws)
     das, hs = da.unbind(1), h.unbind(1)
     for t in range(len(das) - 1, -1, -1):
         f_grad(dh, hs[t + 1], das[t])  # da_{t+1} = dh_{t+1} * f'(a_{t+1}), from h = f(a)
         if t > 0:
-            dh = back(t, das[t])
-    return _weight_grads(da, h, cache["x1"])
+            dh = back(t, [das[t]])
+    return _weight_grads([da], h, cache["x1"])
 
 
 RNN_F = {  # f(a, out): out = f(a)
@@ -200,29 +217,36 @@ RNN_F_GRAD = {  # (dh, h, out): out = dh * f'(a) computed from h = f(a), as auto
 
 
 # --- LSTM: gates i, f, g, o; c_t = f c_{t-1} + i g; h_t = o tanh(c_t) -------------------------
+# Gate-major buffers (4, E, ., B, H): an elementwise op on one gate of a (B, 4H) row is 3-12x
+# slower than on a contiguous (B, H) block, so each gate gets its own matmul.
 
 
 def _lstm_forward(model: Ensemble, x: torch.Tensor, ws: Workspace) -> dict[str, torch.Tensor]:
     n_steps, n_models, batch, _ = x.shape
     hid = model.spec.hidden_size
-    z, x1 = _input_projection(model, x, ws)  # (E, L, B, 4H): U x + b, then the gate values
+    x1, u_b = _inputs(model, x, ws)
+    z = ws.get("z", (4, n_models, n_steps, batch, hid), model.W)  # gate values i, f, g, o
     h = ws.get("h", (n_models, n_steps + 1, batch, hid), model.W)  # (E, L+1, B, H)
     c = ws.get("c", (n_models, n_steps + 1, batch, hid), model.W)
     tc = ws.get("tc", (n_models, n_steps, batch, hid), model.W)  # tanh(c_t), t = 1..L
-    a_t = ws.get("a_t", (n_models, batch, 4 * hid), model.W)  # (E, B, 4H) pre-activations
+    a = ws.get("a_t", (4, n_models, batch, hid), model.W)  # pre-activations of one step
     h[:, 0].zero_()
     c[:, 0].zero_()
-    w_t = model.W.transpose(1, 2)  # (E, H, 4H)
+    u_bs = [u.contiguous() for u in u_b.split(hid, 2)]  # per gate (E, D+1, H)
+    w_ts = [w.transpose(1, 2).contiguous() for w in model.W.split(hid, 1)]  # per gate (E, H, H)
     steps = zip(
-        z.unbind(1), h[:, :n_steps].unbind(1), h[:, 1:].unbind(1),
+        x1.view(n_models, n_steps, batch, -1).unbind(1), z.unbind(2),
+        h[:, :n_steps].unbind(1), h[:, 1:].unbind(1),
         c[:, :n_steps].unbind(1), c[:, 1:].unbind(1), tc.unbind(1), strict=True,
     )  # fmt: skip
-    for z_t, h_prev, h_next, c_prev, c_next, tc_t in steps:
-        torch.baddbmm(z_t, h_prev, w_t, out=a_t)
-        torch.sigmoid(a_t[..., : 2 * hid], out=z_t[..., : 2 * hid])  # i, f
-        torch.tanh(a_t[..., 2 * hid : 3 * hid], out=z_t[..., 2 * hid : 3 * hid])  # g
-        torch.sigmoid(a_t[..., 3 * hid :], out=z_t[..., 3 * hid :])  # o
-        i, f, g, o = z_t.chunk(4, -1)
+    for x1_t, z_t, h_prev, h_next, c_prev, c_next, tc_t in steps:
+        for a_g, u_g, w_g in zip(a, u_bs, w_ts, strict=True):
+            torch.bmm(x1_t, u_g, out=a_g)
+            a_g.baddbmm_(h_prev, w_g)
+        torch.sigmoid(a[:2], out=z_t[:2])  # i, f
+        torch.tanh(a[2], out=z_t[2])  # g
+        torch.sigmoid(a[3], out=z_t[3])  # o
+        i, f, g, o = z_t
         torch.mul(f, c_prev, out=c_next).addcmul_(i, g)
         torch.tanh(c_next, out=tc_t)
         torch.mul(o, tc_t, out=h_next)
@@ -231,19 +255,16 @@ def _lstm_forward(model: Ensemble, x: torch.Tensor, ws: Workspace) -> dict[str, 
 
 def _lstm_backward(model: Ensemble, cache, dh_out: torch.Tensor, ws: Workspace):
     z, c, tc = cache["z"], cache["c"], cache["tc"]  # z is overwritten with dLoss/da
-    hid = model.spec.hidden_size
     dh, back = _dh_steps(model, dh_out, ws)
     # out= buffers throughout: a fresh (E, B, H) temporary per op is page-faulted every time
     dc = ws.get("dc", dh.shape, dh).zero_()  # dLoss/dc_t through c_{t+1}
     tmp = ws.get("tmp", dh.shape, dh)
-    d_gates = ws.get("d_gates", (*dh.shape[:2], 4 * hid), dh)  # dLoss/d(gate value)
-    d_i, d_f, d_g, d_o = d_gates.chunk(4, -1)
-    zs, ifs = z.unbind(1), z[..., : 2 * hid].unbind(1)  # views per step, made once
-    i_s, f_s = z[..., :hid].unbind(1), z[..., hid : 2 * hid].unbind(1)
-    gs, os_ = z[..., 2 * hid : 3 * hid].unbind(1), z[..., 3 * hid :].unbind(1)
-    c_prevs, tcs = c.unbind(1), tc.unbind(1)
+    d_gates = ws.get("d_gates", (4, *dh.shape), dh)  # dLoss/d(gate value)
+    d_i, d_f, d_g, d_o = d_gates
+    zs, c_prevs, tcs = z.unbind(2), c.unbind(1), tc.unbind(1)  # views per step, made once
     for t in range(len(zs) - 1, -1, -1):
-        i, f, g, o, tc_t = i_s[t], f_s[t], gs[t], os_[t], tcs[t]  # overwritten by gradients
+        z_t, tc_t = zs[t], tcs[t]
+        i, f, g, o = z_t  # overwritten by the gradients
         torch.mul(dh, o, out=tmp)
         dc.add_(aten.tanh_backward.grad_input(tmp, tc_t, grad_input=tmp))
         torch.mul(dc, g, out=d_i)
@@ -251,16 +272,71 @@ def _lstm_backward(model: Ensemble, cache, dh_out: torch.Tensor, ws: Workspace):
         torch.mul(dc, i, out=d_g)
         torch.mul(dh, tc_t, out=d_o)
         dc.mul_(f)  # now dLoss/dc_{t-1}
-        aten.sigmoid_backward.grad_input(d_gates[..., : 2 * hid], ifs[t], grad_input=ifs[t])
+        aten.sigmoid_backward.grad_input(d_gates[:2], z_t[:2], grad_input=z_t[:2])
         aten.tanh_backward.grad_input(d_g, g, grad_input=g)
         aten.sigmoid_backward.grad_input(d_o, o, grad_input=o)
         if t > 0:
-            dh = back(t, zs[t])
-    return _weight_grads(z, cache["h"], cache["x1"])
+            dh = back(t, z_t.unbind(0))
+    return _weight_grads(z.unbind(0), cache["h"], cache["x1"])
 
 
-FORWARD = {"rnn": _rnn_forward, "lstm": _lstm_forward}
-BACKWARD = {"rnn": _rnn_backward, "lstm": _lstm_backward}
+# --- GRU: r, z = sigmoid(a_r), sigmoid(a_z); n = tanh(U_n x + b_n + r (W_n h + b_hn));
+# h_t = (1 - z) n + z h_{t-1}. Gate-major buffers as the LSTM's, slots r, z, n, W_n h + b_hn.
+
+
+def _gru_forward(model: Ensemble, x: torch.Tensor, ws: Workspace) -> dict[str, torch.Tensor]:
+    n_steps, n_models, batch, _ = x.shape
+    hid = model.spec.hidden_size
+    x1, u_b = _inputs(model, x, ws)
+    z = ws.get("z", (4, n_models, n_steps, batch, hid), model.W)  # r, z, n, W_n h + b_hn
+    h = ws.get("h", (n_models, n_steps + 1, batch, hid), model.W)  # (E, L+1, B, H)
+    a = ws.get("a_t", (3, n_models, batch, hid), model.W)  # a_r, a_z, U_n x + b_n of one step
+    h[:, 0].zero_()
+    u_bs = [u.contiguous() for u in u_b.split(hid, 2)]  # per gate (E, D+1, H)
+    w_ts = [w.transpose(1, 2).contiguous() for w in model.W.split(hid, 1)]  # per gate (E, H, H)
+    b_hn = model.b_hn[:, None]  # (E, 1, H)
+    steps = zip(
+        x1.view(n_models, n_steps, batch, -1).unbind(1), z.unbind(2),
+        h[:, :n_steps].unbind(1), h[:, 1:].unbind(1), strict=True,
+    )  # fmt: skip
+    for x1_t, z_t, h_prev, h_next in steps:
+        for a_g, u_g in zip(a, u_bs, strict=True):
+            torch.bmm(x1_t, u_g, out=a_g)
+        a[0].baddbmm_(h_prev, w_ts[0])
+        a[1].baddbmm_(h_prev, w_ts[1])
+        r, zg, n, hn = z_t
+        torch.sigmoid(a[:2], out=z_t[:2])
+        torch.baddbmm(b_hn, h_prev, w_ts[2], out=hn)
+        torch.addcmul(a[2], r, hn, out=n).tanh_()
+        torch.sub(h_prev, n, out=h_next).mul_(zg).add_(n)  # n + z (h - n)
+    return {"x1": x1, "h": h, "z": z}
+
+
+def _gru_backward(model: Ensemble, cache, dh_out: torch.Tensor, ws: Workspace):
+    z, h = cache["z"], cache["h"]  # z is overwritten: da_r, da_z, da_n, d(W_n h + b_hn)
+    dh, back = _dh_steps(model, dh_out, ws)
+    direct = ws.get("direct", dh.shape, dh)  # dh_t z: the path through h_t = ... + z h_{t-1}
+    tmp = ws.get("tmp", dh.shape, dh)
+    zs, hs = z.unbind(2), h.unbind(1)
+    for t in range(len(zs) - 1, -1, -1):
+        z_t = zs[t]
+        r, zg, n, hn = z_t
+        torch.sub(hs[t], n, out=tmp).mul_(dh)  # dLoss/dz
+        torch.mul(dh, zg, out=direct)
+        aten.sigmoid_backward.grad_input(tmp, zg, grad_input=zg)
+        torch.sub(dh, direct, out=tmp)  # dLoss/dn = dh (1 - z)
+        aten.tanh_backward.grad_input(tmp, n, grad_input=n)
+        torch.mul(n, hn, out=tmp)  # dLoss/dr
+        torch.mul(n, r, out=hn)
+        aten.sigmoid_backward.grad_input(tmp, r, grad_input=r)
+        if t > 0:
+            dh = back(t, [r, zg, hn]).add_(direct)
+    grads = _weight_grads([z[0], z[1], z[3]], h, cache["x1"], das_in=[z[0], z[1], z[2]])
+    return {**grads, "b_hn": z[3].sum((1, 2))}
+
+
+FORWARD = {"rnn": _rnn_forward, "lstm": _lstm_forward, "gru": _gru_forward}
+BACKWARD = {"rnn": _rnn_backward, "lstm": _lstm_backward, "gru": _gru_backward}
 
 
 # --- gradient-through-time probes: dE_T/dh_k for every k, without autograd's per-step graph ------
@@ -269,22 +345,33 @@ BACKWARD = {"rnn": _rnn_backward, "lstm": _lstm_backward}
 def step_vjp(model: Ensemble, cache: dict, t: int, grad: tuple[torch.Tensor, ...]):
     """One step back: grad wrt state_t (h_t[, c_t]) -> grad wrt state_{t-1}, for t = 1..L.
 
-    Uses the states stored by the forward (FORWARD[cell]), so nothing is recomputed: one bmm.
+    Uses the states stored by the forward (FORWARD[cell]), so nothing is recomputed.
     """
+    blocks = model.W.split(model.spec.hidden_size, 1)  # per gate (E, H, H)
     if model.spec.cell == "rnn":
         da = RNN_F_GRAD[model.spec.nonlinearity](
             grad[0], cache["h"][:, t], torch.empty_like(grad[0])
         )
         return (torch.bmm(da, model.W),)
-    hid = model.spec.hidden_size
+    if model.spec.cell == "gru":
+        (dh,) = grad
+        r, zg, n, hn = cache["z"][:, :, t - 1]  # step t
+        direct = dh * zg
+        da_n = aten.tanh_backward(dh - direct, n)
+        das = (
+            aten.sigmoid_backward(da_n * hn, r),
+            aten.sigmoid_backward(dh * (cache["h"][:, t - 1] - n), zg),
+            da_n * r,
+        )
+        return (direct + sum(torch.bmm(da, w) for da, w in zip(das, blocks, strict=True)),)
     dh, dc = grad
-    i, f, g, o = cache["z"][:, t - 1].chunk(4, -1)  # gate values of step t
+    i, f, g, o = cache["z"][:, :, t - 1]  # gate values of step t, (E, B, H) each
     tc_t = cache["tc"][:, t - 1]
     dc = dc + aten.tanh_backward(dh * o, tc_t)
-    da = torch.empty(*dh.shape[:2], 4 * hid, dtype=dh.dtype, device=dh.device)
-    d_i, d_f, d_g, d_o = da.chunk(4, -1)
-    aten.sigmoid_backward.grad_input(dc * g, i, grad_input=d_i)
-    aten.sigmoid_backward.grad_input(dc * cache["c"][:, t - 1], f, grad_input=d_f)
-    aten.tanh_backward.grad_input(dc * i, g, grad_input=d_g)
-    aten.sigmoid_backward.grad_input(dh * tc_t, o, grad_input=d_o)
-    return torch.bmm(da, model.W), dc * f
+    das = (
+        aten.sigmoid_backward(dc * g, i),
+        aten.sigmoid_backward(dc * cache["c"][:, t - 1], f),
+        aten.tanh_backward(dc * i, g),
+        aten.sigmoid_backward(dh * tc_t, o),
+    )
+    return sum(torch.bmm(da, w) for da, w in zip(das, blocks, strict=True)), dc * f

@@ -1,4 +1,4 @@
-"""The `rnnbench` command line: train or probe one grid cell from a YAML spec."""
+"""The `rnnbench` command line: train or probe one grid cell from a YAML spec; benchmarks."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from . import overhead
 from . import spec as specs
 from .tables import CorruptFileError, write_table
 
@@ -48,6 +49,17 @@ def main(argv: list[str] | None = None) -> int:
     from . import bench  # speed comparison against the naive per-seed baseline
 
     bench.add_parser(sub)
+    over = sub.add_parser(
+        "overhead",
+        help="the pipeline's overhead: grid-cell job wall time not spent computing",
+        description="Per grid-cell job: wall time (Snakemake benchmark) and the seconds spent "
+        "training or probing; overhead = (sum of job wall time - sum of compute) / sum of job "
+        "wall time. Prints the totals, writes one CSV row per job.",
+    )
+    over.add_argument("--results", type=Path, default=Path("results"), help="results folder")
+    over.add_argument(
+        "--out", type=Path, default=None, help="CSV (default <results>/benchmarks/pipeline.csv)"
+    )
     keys = sub.add_parser("keys", help="list every spec key with its meaning and default")
     keys.add_argument("kind", choices=("train", "probe"), nargs="?", default="train")
     args = parser.parse_args(argv)
@@ -60,6 +72,8 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.command == "bench":
             return bench.run(args)
+        if args.command == "overhead":
+            return _overhead(args)
         return _run(args)
     except (specs.SpecError, CorruptFileError) as err:
         print(f"rnnbench: error: {err}", file=sys.stderr)
@@ -80,6 +94,14 @@ def _run(args) -> int:
         if len(table):
             write_table(table, args.out / name, result.meta)
     print(f"wrote {args.out}/{{runs,curves,profiles}}.parquet/.csv")
+    return 0
+
+
+def _overhead(args) -> int:
+    jobs = overhead.job_times(args.results)
+    out = overhead.write_csv(jobs, args.out or args.results / "benchmarks/pipeline.csv")
+    print(overhead.format_summary(overhead.summary(jobs)))
+    print(f"wrote {out}")
     return 0
 
 

@@ -1,9 +1,11 @@
 """Gradient-through-time probes: log10 ||dE_T/dh_k|| for every step k, exact at any magnitude.
 
 BPTT multiplies the gradient by one Jacobian per step, prod_j W^T diag(f'(a_j)), so its norm moves
-by orders of magnitude over a few hundred steps; in float32 it underflows to 0 (or overflows to
-inf). The probe runs in float64 and renormalises the backward recursion every step, accumulating
-the scale as a log, so 1e-300 or 1e+300 norms are reported as exactly as norms near 1.
+by orders of magnitude over a few hundred steps; in plain float32 it underflows to 0 (or overflows
+to inf). The probe renormalises the backward recursion whenever a model's gradient leaves
+[1e-100, 1e100] (float64; [1e-10, 1e10] in float32), accumulating the scale as a log, so 1e-300
+or 1e+300 norms are reported as exactly as norms near 1. Per step it keeps only the batch mean
+and the per-example norms; logs, norms of the mean and medians are taken for all steps at once.
 """
 
 from __future__ import annotations
@@ -32,13 +34,26 @@ class Profile:
         return np.arange(self.log10_grad_norm.shape[1])[::-1]
 
 
-def gradient_profile(model: Ensemble, task: Task, x: torch.Tensor, y: torch.Tensor) -> Profile:
-    """Profile of E_T, the loss at the last step, for x (L, E, B, D) and matching targets y."""
-    model = copy.deepcopy(model).double().requires_grad_(False)
-    x = x.to(model.W.device, torch.float64)
+def gradient_profile(
+    model: Ensemble,
+    task: Task,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    workspace: bptt.Workspace | None = None,
+    dtype: torch.dtype = torch.float64,
+) -> Profile:
+    """Profile of E_T, the loss at the last step, for x (L, E, B, D) and matching targets y.
+
+    dtype: float64 (probes at initialisation), or float32 (training-time probes, as training
+    runs): half the cost, renormalised within [1e-10, 1e10], log10 norms within ~1e-5 of float64's.
+    workspace: forward buffers kept between calls of the same shape (a fresh buffer is
+    page-faulted in as the forward first writes it, which costs as much as the arithmetic).
+    """
+    model = copy.deepcopy(model).to(dtype).requires_grad_(False)
+    x = x.to(model.W.device, dtype)
     y = y.to(model.W.device)
-    y = y.double() if task.regression else y
-    last, vjp = _forward(model, x)
+    y = y.to(dtype) if task.regression else y
+    last, vjp = _forward(model, x, workspace or bptt.Workspace())
 
     last = tuple(s.clone().requires_grad_(True) for s in last)
     loss = task.last_step_loss(model.readout(last[0]), y)  # (E, B)
@@ -46,24 +61,29 @@ def gradient_profile(model: Ensemble, task: Task, x: torch.Tensor, y: torch.Tens
     grad = tuple(torch.zeros_like(s) if g is None else g for s, g in zip(last, grad, strict=True))
 
     n_models, steps = model.n_models, x.shape[0]
-    log_scale = torch.zeros(n_models, dtype=torch.float64, device=x.device)  # (E,)
-    mean_norm = torch.empty(n_models, steps + 1, dtype=torch.float64, device=x.device)
-    median_norm = torch.empty_like(mean_norm)
-    start_mean = None
+    batch, hid = grad[0].shape[1:]
+    means = x.new_empty(n_models, steps + 1, hid)
+    norms = x.new_empty(n_models, steps + 1, batch)
+    scale = torch.zeros(n_models, dtype=torch.float64, device=x.device)  # (E,) log10 of what
+    scales = [scale] * (steps + 1)  # the gradient of step k was divided by
+    limit = 1e100 if dtype == torch.float64 else 1e10
     for k in range(steps, -1, -1):
-        grad, log_scale = _renormalise(grad, log_scale)
-        gh = grad[0]  # (E, B, H): the h-part of dE_T/d state_k, divided by 10^log_scale
-        mean_norm[:, k] = log_scale + torch.log10(gh.mean(1).norm(dim=-1))
-        per_example = torch.log10(gh.norm(dim=-1)) + log_scale[:, None]  # (E, B)
-        median_norm[:, k] = per_example.median(1).values
-        if k == steps:
-            top = per_example.amax(1)  # log10 mean_b 10^v, computed without overflow
-            start_mean = top + torch.log10((10 ** (per_example - top[:, None])).mean(1))
+        torch.linalg.vector_norm(grad[0], dim=-1, out=norms[:, k])  # of the h-part, (E, B)
+        grad, scale = _renormalise(grad, norms[:, k], scale, limit)
+        scales[k] = scale
+        torch.mean(grad[0], 1, out=means[:, k])
         if k > 0:
             with torch.no_grad():
                 grad = vjp(k, grad)
 
-    factor = torch.log10(model.bound_factor())  # (E,)
+    log_scale = torch.stack(scales, 1)  # (E, L+1)
+    mean_norm = log_scale + torch.log10(torch.linalg.vector_norm(means, dim=-1)).double()
+    per_example = torch.log10(norms).double() + log_scale[..., None]  # (E, L+1, B)
+    median_norm = per_example.median(2).values
+    top = per_example[:, -1].amax(1)  # log10 mean_b 10^v at k = L, computed without overflow
+    start_mean = top + torch.log10((10 ** (per_example[:, -1] - top[:, None])).mean(1))
+
+    factor = torch.log10(model.bound_factor().double())  # (E,)
     distance = torch.arange(steps, -1, -1, dtype=torch.float64, device=x.device)
     bound = start_mean[:, None] + distance[None] * factor[:, None]
     return Profile(
@@ -74,34 +94,33 @@ def gradient_profile(model: Ensemble, task: Task, x: torch.Tensor, y: torch.Tens
     )
 
 
-def _forward(model: Ensemble, x: torch.Tensor):
-    """Run x (L, E, B, D) forward, keeping every state; -> (last state, vjp(k, grad_k))."""
+def _forward(model: Ensemble, x: torch.Tensor, workspace: bptt.Workspace):
+    """Run x (L, E, B, D) forward, keeping every state; -> (last state, vjp(k, grad_k)).
+
+    vjp is the hand-written step back on the stored states (bptt.step_vjp): one bmm per gate.
+    """
     with torch.no_grad():
-        if model.spec.cell in bptt.FORWARD:  # hand-written VJP on the stored states: one bmm
-            cache = bptt.FORWARD[model.spec.cell](model, x, bptt.Workspace())
-            last = tuple(cache[k][:, -1] for k in ("h", "c") if k in cache)
-            return last, lambda k, grad: bptt.step_vjp(model, cache, k, grad)
-        xp = model.input_projection(x).unbind(0)  # L x (E, B, G*H)
-        states = [model.initial_state(x.shape[2])]
-        for xp_t in xp:
-            states.append(model.step(states[-1], xp_t))
-    return states[-1], lambda k, grad: _vjp_step(model, states[k - 1], xp[k - 1], grad)
+        cache = bptt.FORWARD[model.spec.cell](model, x, workspace)
+    last = tuple(cache[k][:, -1] for k in ("h", "c") if k in cache)
+    return last, lambda k, grad: bptt.step_vjp(model, cache, k, grad)
 
 
-def _renormalise(grad: tuple[torch.Tensor, ...], log_scale: torch.Tensor):
-    """Divide each model's gradient by its largest entry and add log10 of it to its log scale."""
-    peak = torch.stack([g.abs().flatten(1).amax(1) for g in grad]).amax(0)  # (E,)
-    dead = (peak == 0) | ~torch.isfinite(peak)
-    # A gradient that is exactly 0 stays 0 (log10 -> -inf); a non-finite one stays non-finite.
-    log_scale = log_scale + torch.log10(peak)
-    peak = torch.where(dead, torch.ones_like(peak), peak)
-    return tuple(g / peak[:, None, None] for g in grad), log_scale
+def _renormalise(grad: tuple[torch.Tensor, ...], norms: torch.Tensor, log_scale, limit: float):
+    """Rescale a model's gradient when its size leaves [1/limit, limit]; norms (E, B) are those
+    of grad[0]'s examples and are rescaled with it (in place).
 
-
-def _vjp_step(model: Ensemble, state_prev, xp_t, grad_next):
-    """grad wrt state_{k-1} of <grad_next, state_k>: one step of the BPTT recursion."""
-    prev = tuple(s.clone().requires_grad_(True) for s in state_prev)
-    with torch.enable_grad():
-        nxt = model.step(prev, xp_t)
-        grads = torch.autograd.grad(nxt, prev, grad_outputs=grad_next, allow_unused=True)
-    return tuple(torch.zeros_like(p) if g is None else g for p, g in zip(prev, grads, strict=True))
+    The size of a model's gradient is its largest per-example norm over every state; the
+    gradient is divided by it and log10 of it is added to the model's log scale (E,). A
+    gradient that is 0 or non-finite stays as it is.
+    """
+    sizes = [norms] + [torch.linalg.vector_norm(g, dim=-1) for g in grad[1:]]
+    peak = torch.stack([s.amax(1) for s in sizes]).amax(0) if len(sizes) > 1 else norms.amax(1)
+    low, high = peak.aminmax()  # NaN compares False: a non-finite gradient is left alone
+    if not (low < 1 / limit or high > limit):  # the common case: one host sync, no other work
+        return grad, log_scale
+    rescale = torch.isfinite(peak) & (peak > 0) & ((peak > limit) | (peak < 1 / limit))
+    if not bool(rescale.any()):
+        return grad, log_scale
+    peak = torch.where(rescale, peak, torch.ones_like(peak))
+    norms.div_(peak[:, None])
+    return tuple(g / peak[:, None, None] for g in grad), log_scale + torch.log10(peak.double())

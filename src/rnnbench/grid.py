@@ -1,23 +1,31 @@
-"""The experiment grid: config sections -> one job per grid cell, with stable, readable ids.
+"""The experiment grid: config sections -> grid cells -> Snakemake jobs, with stable, readable ids.
 
 A config section (e1_init ... e5_digits) is a grid: tasks x seq_len x hidden_size x model
 variants. A model block may give a list for any field, which expands into one variant per
-combination. Each grid cell becomes one job: a probe (E1, `probe_cell`) or a training run of
-every seed x clip setting (`train_cell`), written under results/cells/<experiment>/<cell_id>/.
+combination. Each grid cell is a probe (E1, `probe_cell`) or a training run of every seed x clip
+setting (`train_cell`). A job runs a pack of cells one after another in one process, written
+under results/cells/<experiment>/<pack_id>/: with `pack: grid_point` (the default) every variant
+of one (task, seq_len, hidden_size), since each job's start-up (Python, `import torch`, writing
+tables: seconds) would otherwise dwarf a small cell; with `pack: cell`, one cell per job.
 
-Cell ids are built from the grid values only (never from training settings), so adding or
-changing one grid point adds or reruns only its own jobs.
+Ids are built from the grid values only (never from training settings), so adding or changing
+one grid point adds or reruns only its own jobs.
 """
 
 from __future__ import annotations
 
 import itertools
+import json
+import shutil
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import pandas as pd
+
 from .resources import check_memory
 from .spec import CellSpec, ModelSpec, ProbeSpec, SpecError, parse, to_dict
-from .tables import write_table
+from .tables import CorruptFileError, read_table, versions, write_table
 from .tasks import TASKS
 
 PROBE_EXPERIMENTS = ("e1_init",)
@@ -25,6 +33,7 @@ TRAIN_EXPERIMENTS = ("e2_clipping", "e3_long_range", "e4_gradient_flow", "e5_dig
 EXPERIMENTS = PROBE_EXPERIMENTS + TRAIN_EXPERIMENTS
 CELLS_DIR = "results/cells"
 TABLES = ("runs", "curves", "profiles")  # what a training job writes; a probe job: runs, profiles
+PACKING = ("grid_point", "cell")  # config key `pack`: the cells one job runs
 
 
 @dataclass(frozen=True)
@@ -41,8 +50,45 @@ class Job:
         return "probe" if isinstance(self.spec, ProbeSpec) else "train"
 
     @property
+    def grid_point(self) -> str:
+        """adding_T50_H32: the cell id without the variant."""
+        task, model = self.spec.task, self.spec.model
+        return grid_point_id(task.name, task.seq_len, model.hidden_size)
+
+
+@dataclass(frozen=True)
+class Pack:
+    """One Snakemake job: grid cells of one experiment, run one after another in one process."""
+
+    experiment: str
+    pack_id: str
+    cells: tuple[Job, ...]
+
+    @property
+    def kind(self) -> str:
+        return self.cells[0].kind
+
+    @property
     def folder(self) -> str:
-        return f"{CELLS_DIR}/{self.experiment}/{self.cell_id}"
+        return f"{CELLS_DIR}/{self.experiment}/{self.pack_id}"
+
+    def params(self) -> list[dict]:
+        """The cells as Snakemake params (a change to one cell's spec reruns this job only)."""
+        return [
+            dict(cell_id=c.cell_id, variant=c.variant, spec=to_dict(c.spec)) for c in self.cells
+        ]
+
+
+def packs(config: dict) -> list[Pack]:
+    """The jobs of config: its grid cells packed as config `pack` says (see the module doc)."""
+    how = config.get("pack", "grid_point")
+    if how not in PACKING:
+        raise SpecError(f"pack: {how!r} is not one of {', '.join(PACKING)}")
+    grouped: dict[tuple[str, str], list[Job]] = {}
+    for job in jobs(config):
+        key = job.cell_id if how == "cell" else job.grid_point
+        grouped.setdefault((job.experiment, key), []).append(job)
+    return [Pack(experiment, key, tuple(cells)) for (experiment, key), cells in grouped.items()]
 
 
 def jobs(config: dict) -> list[Job]:
@@ -121,37 +167,87 @@ def variant_label(model: ModelSpec) -> str:
     return "-".join(parts)
 
 
+def grid_point_id(task: str, seq_len: int, hidden_size: int) -> str:
+    return f"{task}_T{seq_len}_H{hidden_size}"
+
+
 def cell_id(task: str, seq_len: int, hidden_size: int, variant: str) -> str:
-    """adding_T50_H32_lstm: the folder name of one grid cell."""
-    return f"{task}_T{seq_len}_H{hidden_size}_{variant}"
+    """adding_T50_H32_lstm: the id of one grid cell."""
+    return f"{grid_point_id(task, seq_len, hidden_size)}_{variant}"
 
 
-def run_cell(experiment: str, cell: str, variant: str, spec: dict, folder: str | Path, log) -> None:
-    """Run one job (probe or train) from its spec dict and write its tables into folder."""
+def run_cells(experiment: str, pack_id: str, cells: list[dict], folder: str | Path, log) -> None:
+    """Run one job's cells (`Pack.params`) one after another; write their tables into folder.
+
+    A finished cell's tables wait in folder/done/<cell_id>/ until the job's tables are written,
+    so a killed job redoes only its unfinished cells (a training cell resumes from its checkpoint,
+    folder/<cell_id>.checkpoint.pt). The seconds spent in probe_cell / train_cell (not in imports,
+    spec parsing or writing) go into the metadata as `compute_seconds` (rnnbench.overhead).
+    """
+    folder = Path(folder)
+    names = ("runs", "profiles") if experiment in PROBE_EXPERIMENTS else TABLES
+    parts: dict[str, list[pd.DataFrame]] = {name: [] for name in names}
+    compute = 0.0
+    for cell in cells:
+        tables, seconds = _cell_tables(experiment, cell, names, folder, log)
+        compute += seconds
+        for name in names:
+            parts[name].append(tables[name])
+    meta = dict(
+        experiment=experiment,
+        pack_id=pack_id,
+        cells=cells,
+        versions=versions(),
+        compute_seconds=compute,
+    )
+    for name in names:
+        write_table(pd.concat(parts[name], ignore_index=True), folder / name, meta)
+    shutil.rmtree(folder / "done", ignore_errors=True)
+
+
+def _cell_tables(experiment: str, cell: dict, names, folder: Path, log):
+    """One cell's tables (with its ids as the first columns) and its compute seconds."""
     from .train import probe_cell, train_cell  # imports torch
 
     def progress(line: str) -> None:
-        print(f"[{experiment}/{cell}] {line}", file=log, flush=True)
+        print(f"[{experiment}/{cell['cell_id']}] {line}", file=log, flush=True)
 
+    done = folder / "done" / cell["cell_id"]
+    kept = _read_done(done, names, cell["spec"])
+    if kept is not None:
+        progress("finished by an earlier, interrupted run of this job: kept")
+        return kept
+    start = time.perf_counter()
     if experiment in PROBE_EXPERIMENTS:
-        result = probe_cell(parse(ProbeSpec, spec))
-        progress(f"probed {len(result.runs)} seeds")
-        names = ("runs", "profiles")
+        result = probe_cell(parse(ProbeSpec, cell["spec"]))
+        compute = time.perf_counter() - start
+        progress(f"probed {len(result.runs)} seeds in {compute:.2f}s")
     else:
-        checkpoint = Path(folder) / "checkpoint.pt"
-        result = train_cell(parse(CellSpec, spec), progress, checkpoint=checkpoint)
-        done = result.runs["status"].value_counts().to_dict()
-        progress(f"done: {done}")
-        names = TABLES
-    ids = {"experiment": experiment, "cell_id": cell, "variant": variant}
-    meta = {**result.meta, **ids}
+        checkpoint = folder / f"{cell['cell_id']}.checkpoint.pt"
+        result = train_cell(parse(CellSpec, cell["spec"]), progress, checkpoint=checkpoint)
+        compute = time.perf_counter() - start
+        progress(f"done: {result.runs['status'].value_counts().to_dict()} in {compute:.2f}s")
+    ids = {"experiment": experiment, "cell_id": cell["cell_id"], "variant": cell["variant"]}
+    tables = {}
     for name in names:
         table = getattr(result, name).drop(columns="model", errors="ignore")
         for i, (key, value) in enumerate(ids.items()):
             table.insert(i, key, value)
-        write_table(table, Path(folder) / name, meta)
+        tables[name] = table
+    meta = {**result.meta, **ids, "compute_seconds": compute}
+    for name in reversed(names):  # runs last: its metadata marks the cell finished
+        write_table(tables[name], done / name, meta)
+    return tables, compute
 
 
-def spec_dict(job: Job) -> dict:
-    """The plain spec of a job (Snakemake params: a change reruns that job only)."""
-    return to_dict(job.spec)
+def _read_done(done: Path, names, spec: dict):
+    """(tables, compute seconds) kept in done/ for exactly this spec, or None."""
+    try:
+        meta = json.loads((done / "runs.meta.json").read_text())
+        if meta["spec"] != json.loads(json.dumps(spec)):
+            return None
+        return {name: read_table(done / f"{name}.parquet") for name in names}, meta[
+            "compute_seconds"
+        ]
+    except (OSError, ValueError, KeyError, CorruptFileError):
+        return None

@@ -6,6 +6,8 @@ diverged) are updated: a NaN in one model's gradient never reaches another model
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 from .spec import TrainSpec
@@ -15,7 +17,8 @@ CLIP_MODES = {"none": 0, "norm": 1, "value": 2}
 
 def grad_norm(grads: list[torch.Tensor]) -> torch.Tensor:
     """Global L2 norm over all parameters, per model, in float64: (E,)."""
-    return torch.stack([g.double().pow(2).flatten(1).sum(1) for g in grads]).sum(0).sqrt()
+    norms = [torch.linalg.vector_norm(g.flatten(1), dim=1, dtype=torch.float64) for g in grads]
+    return torch.linalg.vector_norm(torch.stack(norms), dim=0)
 
 
 def clip(grads: list[torch.Tensor], modes: torch.Tensor, thresholds: torch.Tensor):
@@ -23,19 +26,22 @@ def clip(grads: list[torch.Tensor], modes: torch.Tensor, thresholds: torch.Tenso
 
     norm: g <- g * threshold / ||g|| when ||g|| > threshold (Pascanu et al. 2013);
     value: each entry clamped to [-threshold, threshold]. modes holds CLIP_MODES codes, (E,).
+    Work no model needs (no norm over its threshold, no value clipping) is skipped.
     """
     norm = grad_norm(grads)
     is_norm, is_value = modes == CLIP_MODES["norm"], modes == CLIP_MODES["value"]
     clip_norm = is_norm & (norm > thresholds)
     scale = torch.where(clip_norm, thresholds / norm, torch.ones_like(norm))
     clip_value = torch.zeros_like(is_value)
+    any_norm, any_value = bool(clip_norm.any()), bool(is_value.any())
     for g in grads:
         shape = (-1,) + (1,) * (g.dim() - 1)
-        thr = thresholds.to(g.dtype).view(shape)
-        over = is_value & (g.abs().flatten(1) > thresholds[:, None].to(g.dtype)).any(1)
-        clip_value |= over
-        g.mul_(scale.to(g.dtype).view(shape))
-        g.copy_(torch.where(is_value.view(shape), torch.maximum(torch.minimum(g, thr), -thr), g))
+        if any_norm:
+            g.mul_(scale.to(g.dtype).view(shape))
+        if any_value:
+            thr = thresholds.to(g.dtype).view(shape)
+            clip_value |= is_value & (g.abs() > thr).flatten(1).any(1)
+            g.copy_(torch.where(is_value.view(shape), torch.clamp(g, -thr, thr), g))
     return norm, clip_norm | clip_value
 
 
@@ -51,17 +57,20 @@ class EnsembleOptimizer:
         """Update the parameters of models where active (E,) is True."""
         self.t += 1
         s, t = self.spec, self.t
+        every = bool(active.all())  # then no masking
         for p, g, (m, v) in zip(self.params, grads, self.state, strict=True):
             mask = active.view((-1,) + (1,) * (p.dim() - 1))
-            g = torch.where(mask, g, torch.zeros_like(g))
+            if not every:
+                g = torch.where(mask, g, torch.zeros_like(g))
             if s.optimizer == "sgd":
                 m.mul_(s.momentum).add_(g)
-                update = m
-            elif s.optimizer == "adam":
+                update = m * s.lr
+            elif s.optimizer == "adam":  # torch.optim.Adam's (foreach=False) arithmetic
                 m.mul_(0.9).add_(g, alpha=0.1)
                 v.mul_(0.999).addcmul_(g, g, value=0.001)
-                update = (m / (1 - 0.9**t)) / ((v / (1 - 0.999**t)).sqrt() + 1e-8)
+                denom = (v.sqrt() / math.sqrt(1 - 0.999**t)).add_(1e-8)
+                update = torch.div(m, denom).mul_(s.lr / (1 - 0.9**t))
             else:  # rmsprop
                 v.mul_(0.99).addcmul_(g, g, value=0.01)
-                update = g / (v.sqrt() + 1e-8)
-            p.sub_(torch.where(mask, update * s.lr, torch.zeros_like(update)))
+                update = torch.div(g, v.sqrt().add_(1e-8)).mul_(s.lr)
+            p.sub_(update if every else torch.where(mask, update, torch.zeros_like(update)))

@@ -64,6 +64,7 @@ def train_cell(
     thresholds = torch.tensor([c.threshold for c, _ in members], dtype=torch.float64, device=device)
     x_eval, y_eval = task.eval_set(spec.task.seq_len, spec.task.eval_size)
     workspace = bptt.Workspace()  # training buffers, allocated once per job
+    probe_workspace = bptt.Workspace()  # and those of the gradient-through-time probes
     st = _State(
         rngs=[np.random.default_rng([seed, DATA_STREAM]) for seed in seeds],
         active=torch.ones(n, dtype=torch.bool, device=device),
@@ -103,7 +104,7 @@ def train_cell(
         if _profile_due(step, tr.steps, tr.profile_every):
             probe = _broadcast(x_eval[:, : tr.batch_size], y_eval[..., : tr.batch_size], n, device,
                                dtype)  # fmt: skip
-            prof = gradient_profile(model, task, *probe)
+            prof = gradient_profile(model, task, *probe, probe_workspace, dtype)
             for e in np.flatnonzero(st.active.cpu().numpy()):
                 st.profile_rows += _profile_rows(prof, e, step=step)
         if step < tr.steps:

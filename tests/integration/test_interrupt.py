@@ -34,7 +34,7 @@ def tables(workdir: Path) -> dict[str, pd.DataFrame]:
     return out
 
 
-def finished_cells(workdir: Path) -> int:
+def finished_jobs(workdir: Path) -> int:
     return sum(1 for _ in (workdir / "results/cells").glob("*/*/runs.parquet"))
 
 
@@ -49,13 +49,13 @@ def unlock(workdir: Path) -> None:
 def test_killed_runs_resume_to_the_same_tables(test_run, tmp_path):
     reference = test_run  # the uninterrupted run of the same config and sources
     work = copy_workflow(tmp_path / "interrupted")
-    n_cells = finished_cells(reference)
+    n_jobs = finished_jobs(reference)
 
     rng = random.Random(20261127)
-    targets = sorted(rng.sample(range(0, n_cells), KILLS))  # kill once this many cells are done
+    targets = sorted(rng.sample(range(0, n_jobs), KILLS))  # kill once this many jobs are done
     for target in targets:
         proc = start(work, "--rerun-incomplete")
-        while finished_cells(work) < target and proc.poll() is None:
+        while finished_jobs(work) < target and proc.poll() is None:
             time.sleep(0.05)
         time.sleep(rng.uniform(0.2, 1.0))  # mid-job, at a seeded moment
         assert proc.poll() is None, "the run ended before its kill point"

@@ -84,15 +84,15 @@ def squeue(*args: str) -> list[list[str]]:
     return [line.split() for line in result.stdout.splitlines() if line.strip()]
 
 
-def training_cells(jobid: str) -> list[tuple[str, str]]:
-    """(experiment, cell) of every train_cell job that SLURM job runs (its --target-jobs)."""
+def training_jobs(jobid: str) -> list[tuple[str, str]]:
+    """(experiment, pack) of every train_cells job that SLURM job runs (its --target-jobs)."""
     script = subprocess.run(
         ["scontrol", "write", "batch_script", jobid, "-"],
         capture_output=True,
         text=True,
         check=True,
     ).stdout
-    return re.findall(r"'train_cell:experiment=([^,']+),cell=([^,']+)'", script)
+    return re.findall(r"'train_cells:experiment=([^,']+),pack=([^,']+)'", script)
 
 
 def cancel_a_running_training_job(work: Path, run: subprocess.Popen, timeout: float) -> str:
@@ -108,9 +108,9 @@ def cancel_a_running_training_job(work: Path, run: subprocess.Popen, timeout: fl
                 continue
             if [f"{jobid}.0"] not in squeue("-s", "-j", jobid, "-o", "%i"):
                 continue
-            for experiment, cell in training_cells(jobid):
-                log = work / f"logs/cells/{experiment}/{cell}.log"
-                done = work / f"results/cells/{experiment}/{cell}/runs.parquet"
+            for experiment, pack in training_jobs(jobid):
+                log = work / f"logs/cells/{experiment}/{pack}.log"
+                done = work / f"results/cells/{experiment}/{pack}/runs.parquet"
                 if log.exists() and not done.exists():
                     subprocess.run(["scancel", jobid], check=True)
                     return jobid

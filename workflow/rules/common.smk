@@ -9,15 +9,16 @@ from rnnbench.resources import estimate_mem_mb
 from rnnbench.spec import SpecError
 
 
-def build_jobs(config):
-    """Every grid cell's validated spec, built before any job runs: a bad value stops here."""
+def build_packs(config):
+    """Every job's grid cells with validated specs, built before any job runs: a bad value
+    stops here."""
     try:
-        return {f"{j.experiment}/{j.cell_id}": j for j in grid.jobs(config)}
+        return {f"{p.experiment}/{p.pack_id}": p for p in grid.packs(config)}
     except SpecError as err:
         raise WorkflowError(f"invalid config: {err}") from None
 
 
-JOBS = build_jobs(config)
+PACKS = build_packs(config)
 # The library modules behind tables, figures and the report are inputs of their rules: editing
 # them reruns aggregation, plotting or the report only (a library edit never retrains). Paths are
 # relative to the working directory, so a copied or moved run stays up to date.
@@ -37,30 +38,26 @@ FIGURES = [
 ]
 
 
-def get_job(wildcards):
-    return JOBS[f"{wildcards.experiment}/{wildcards.cell}"]
+def get_pack(wildcards):
+    return PACKS[f"{wildcards.experiment}/{wildcards.pack}"]
 
 
-def get_spec(wildcards):
-    """The job's full spec as a plain dict (a param: changing it reruns this job only)."""
-    return grid.spec_dict(get_job(wildcards))
-
-
-def get_variant(wildcards):
-    return get_job(wildcards).variant
+def get_cells(wildcards):
+    """The job's cells with their full specs (a param: changing one reruns this job only)."""
+    return get_pack(wildcards).params()
 
 
 def get_mem_mb(wildcards, attempt):
-    """A training job's memory from its shape (rnnbench.resources), more on each retry."""
-    return estimate_mem_mb(get_job(wildcards).spec) * attempt
+    """A training job's memory: its largest cell's (rnnbench.resources), more on each retry."""
+    return max(estimate_mem_mb(job.spec) for job in get_pack(wildcards).cells) * attempt
 
 
 def cell_outputs(experiments, name):
-    """results/cells/<experiment>/<cell>/<name>.parquet for every job of these experiments."""
+    """results/cells/<experiment>/<pack>/<name>.parquet for every job of these experiments."""
     return [
-        f"{job.folder}/{name}.parquet"
-        for job in JOBS.values()
-        if job.experiment in experiments
+        f"{pack.folder}/{name}.parquet"
+        for pack in PACKS.values()
+        if pack.experiment in experiments
     ]
 
 
@@ -78,7 +75,12 @@ def get_curve_inputs(wildcards):
 
 def get_expected_train_cells(wildcards):
     """experiment/cell_id of every training job: the runs table must hold each one."""
-    return sorted(k for k, job in JOBS.items() if job.kind == "train")
+    return sorted(
+        f"{job.experiment}/{job.cell_id}"
+        for pack in PACKS.values()
+        for job in pack.cells
+        if job.kind == "train"
+    )
 
 
 def get_final_outputs():

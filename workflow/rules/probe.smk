@@ -1,12 +1,14 @@
-"""E1: gradient-through-time profiles at initialisation, one job per grid cell."""
+"""E1: gradient-through-time profiles at initialisation of the grid cells of one job."""
 
 
-rule probe_cell:
+rule probe_cells:
     output:
-        runs="results/cells/{experiment}/{cell}/runs.parquet",
-        profiles="results/cells/{experiment}/{cell}/profiles.parquet",
+        runs="results/cells/{experiment}/{pack}/runs.parquet",
+        profiles="results/cells/{experiment}/{pack}/profiles.parquet",
     log:
-        "logs/cells/{experiment}/{cell}.log",
+        "logs/cells/{experiment}/{pack}.log",
+    benchmark:
+        "results/benchmarks/jobs/{experiment}/{pack}.tsv"
     wildcard_constraints:
         experiment="e1_init",
     conda:
@@ -16,7 +18,6 @@ rule probe_cell:
         mem_mb=1000,
         runtime=10,
     params:
-        spec=get_spec,
-        variant=get_variant,
+        cells=get_cells,
     script:
-        "../scripts/run_cell.py"
+        "../scripts/run_cells.py"

@@ -1,13 +1,16 @@
-"""E2-E5: train every seed x clip setting of one grid cell as one batched ensemble per job."""
+"""E2-E5: train the grid cells of one job (every seed x clip setting of a cell as one batched
+ensemble), the cells one after another."""
 
 
-rule train_cell:
+rule train_cells:
     output:
-        runs="results/cells/{experiment}/{cell}/runs.parquet",
-        curves="results/cells/{experiment}/{cell}/curves.parquet",
-        profiles="results/cells/{experiment}/{cell}/profiles.parquet",
+        runs="results/cells/{experiment}/{pack}/runs.parquet",
+        curves="results/cells/{experiment}/{pack}/curves.parquet",
+        profiles="results/cells/{experiment}/{pack}/profiles.parquet",
     log:
-        "logs/cells/{experiment}/{cell}.log",
+        "logs/cells/{experiment}/{pack}.log",
+    benchmark:
+        "results/benchmarks/jobs/{experiment}/{pack}.tsv"
     wildcard_constraints:
         experiment=TRAIN_EXPERIMENTS,
     conda:
@@ -17,7 +20,6 @@ rule train_cell:
         mem_mb=get_mem_mb,
         runtime=60,
     params:
-        spec=get_spec,
-        variant=get_variant,
+        cells=get_cells,
     script:
-        "../scripts/run_cell.py"
+        "../scripts/run_cells.py"

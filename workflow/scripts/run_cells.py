@@ -1,19 +1,18 @@
-"""Snakemake adapter: run one grid cell (probe or training) and write its tables."""
+"""Snakemake adapter: run the grid cells of one job (probes or training) and write their tables."""
 
 import traceback
 from pathlib import Path
 
-from rnnbench.grid import run_cell
+from rnnbench.grid import run_cells
 
 
 def main(smk) -> None:
     with open(smk.log[0], "w") as log:
         try:
-            run_cell(
+            run_cells(
                 smk.wildcards.experiment,
-                smk.wildcards.cell,
-                smk.params.variant,
-                smk.params.spec,
+                smk.wildcards.pack,
+                smk.params.cells,
                 Path(smk.output.runs).parent,
                 log,
             )
