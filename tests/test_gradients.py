@@ -136,3 +136,17 @@ def test_sigmoid_vanishes_faster_than_tanh():
         prof = gradient_profile(model, task, x, y)
         slopes[f] = np.polyfit(prof.distances(), prof.log10_grad_norm.mean(0), 1)[0]
     assert slopes["sigmoid"] < slopes["tanh"] < 0
+
+
+def test_a_diverged_model_never_stops_another_models_rescaling():
+    task = TASKS["adding"]
+    spec = ModelSpec(nonlinearity="linear", init="orthogonal", rho=0.1, hidden_size=8)
+    model = Ensemble(spec, task.input_size, task.output_size, [0, 1])
+    with torch.no_grad():
+        model.W[1] *= 1e6  # model 1's states overflow to inf/NaN
+    x, y = _data(task, 80, 2, 4)
+    for dtype in (torch.float32, torch.float64):
+        prof = gradient_profile(model, task, x, y, dtype=dtype)
+        span = prof.log10_grad_norm[0, 0] - prof.log10_grad_norm[0, -1]
+        assert span == pytest.approx(-80, abs=1e-3)
+        assert not np.isfinite(prof.log10_grad_norm[1]).all()

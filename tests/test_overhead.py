@@ -19,19 +19,19 @@ JOBS = {  # (experiment, pack): (job wall seconds, compute seconds)
 }
 
 
-def write_job(results, experiment, cell, job, compute) -> None:
-    bench = results / "benchmarks/jobs" / experiment / f"{cell}.tsv"
+def write_job(results, experiment, pack, job, compute) -> None:
+    bench = results / "benchmarks/jobs" / experiment / f"{pack}.tsv"
     bench.parent.mkdir(parents=True, exist_ok=True)
     bench.write_text(HEADER + f"{job}{ROW}")
-    meta = results / "cells" / experiment / cell / "runs.meta.json"
+    meta = results / "cells" / experiment / pack / "runs.meta.json"
     meta.parent.mkdir(parents=True, exist_ok=True)
-    meta.write_text(json.dumps({"spec": {}, "pack_id": cell, "compute_seconds": compute}) + "\n")
+    meta.write_text(json.dumps({"spec": {}, "pack_id": pack, "compute_seconds": compute}) + "\n")
 
 
 @pytest.fixture
 def results(tmp_path):
-    for (experiment, cell), (job, compute) in JOBS.items():
-        write_job(tmp_path, experiment, cell, job, compute)
+    for (experiment, pack), (job, compute) in JOBS.items():
+        write_job(tmp_path, experiment, pack, job, compute)
     return tmp_path
 
 

@@ -166,7 +166,7 @@ def test_dry_run(workflow_copy, name):
         args += ["--configfile", str(CONFIGS[name])]
     result = snakemake(workflow_copy, *args)
     assert result.returncode == 0, result.stderr
-    assert "train_cell" in result.stdout + result.stderr
+    assert "train_cells" in result.stdout + result.stderr
 
 
 @pytest.mark.slow
@@ -215,8 +215,9 @@ def test_every_table_and_figure_is_written(test_run):
     ):
         assert (test_run / f"results/figures/{name}.png").read_bytes()[:4] == b"\x89PNG"
         assert b"<svg" in (test_run / f"results/figures/{name}.svg").read_bytes()[:1000]
-    log = (test_run / "logs/cells/e3_long_range/adding_T10_H8_lstm.log").read_text()
-    assert "step 20/20" in log and "left=" in log  # a progress line per training job
+    log = (test_run / "logs/cells/e3_long_range/adding_T10_H8.log").read_text()
+    assert "step 20/20" in log and "left=" in log  # progress lines of each training cell
+    assert "adding_T10_H8_lstm]" in log and "adding_T10_H8_rnn-tanh]" in log
 
 
 @pytest.mark.slow
@@ -291,7 +292,7 @@ def test_reruns_only_what_a_change_touches(test_run, tmp_path):
     figures.write_text(figures.read_text() + "\n")  # restyling: only plotting reruns
     result = snakemake(test_run, "-n", "--quiet", "rules", *config)
     text = result.stdout + result.stderr
-    assert "plot_horizons" in text and "train_cell" not in text and "aggregate_runs" not in text
+    assert "plot_horizons" in text and "train_cells" not in text and "aggregate_runs" not in text
 
     changed = load("test")
     changed["e3_long_range"]["seq_len"] = [10, 12]  # adds T=12: only its cells train
@@ -299,8 +300,8 @@ def test_reruns_only_what_a_change_touches(test_run, tmp_path):
     path.write_text(yaml.safe_dump(changed))
     result = snakemake(test_run, "-n", "--configfile", str(path))
     text = result.stdout + result.stderr
-    trained = {line.split("cell=")[1] for line in text.splitlines() if "cell=" in line}
-    assert trained and all("_T12_" in cell for cell in trained)
+    trained = {line.split("pack=")[1] for line in text.splitlines() if "pack=" in line}
+    assert trained and all("_T12_" in pack for pack in trained)
 
 
 @pytest.mark.slow

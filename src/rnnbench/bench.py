@@ -60,7 +60,7 @@ class BenchConfig:
     threads: tuple[int, ...] = (2,)  # for the ensemble; the first also for profile and scaling
     naive_threads: tuple[int, ...] = (0,)  # 0: torch's default thread count (the baseline)
     impls: tuple[str, ...] = ("naive", "ensemble")
-    rounds: int = 3  # timed rounds per implementation (after one warm-up step); the fastest counts
+    rounds: int = 3  # interleaved rounds per implementation; the fastest round counts
     round_seconds: float = 0.5  # consecutive steps per round until this long (at least one)
     device: str = "cpu"
     profile_seq_len: int = 500  # gradient_profile vs one training step, 0 to skip

@@ -7,11 +7,12 @@ without building an autograd graph over the time loop:
 1. per step, U x_t + b as a thin matmul of x1_t = [x_t, 1] (a column of ones carries b) into a
    contiguous buffer, then the recurrent matmul accumulated in place into it (no copy);
 2. forward, under no_grad, into buffers laid out model-major (E, L, B, H), allocated once per
-   call or kept in a `Workspace` between calls; LSTM gates gate-major (4, E, L, B, H), one matmul
-   per gate, so that every elementwise op runs on contiguous (B, H) blocks;
+   call or kept in a `Workspace` between calls; LSTM and GRU gates gate-major (4, E, L, B, H),
+   one matmul per gate, so that every elementwise op runs on contiguous (B, H) blocks;
 3. the read-out and the loss go through autograd on the detached hidden states (no time loop);
 4. the backward recursion walks the buffers back in time with one `bmm` per gate and step,
-   writing the pre-activation gradients da_t (over the LSTM's gate values, no longer needed);
+   writing the pre-activation gradients da_t (a buffer of their own for the vanilla RNN, over
+   the gate values for LSTM and GRU, no longer needed);
 5. dW, dU and db for all steps at once: per gate (E, H, L*B) x (E, L*B, H) and a thin matmul.
 
 Every loop walks `unbind` views (indexing x[t] inside an autograd loop costs O(L^2) in the
@@ -19,8 +20,8 @@ backward); threads and denormal flushing are the caller's (`runtime.setup`).
 Everything is batched over the model axis only, so a model whose states overflow to inf/NaN never
 touches another model's numbers. Models that are not active get exactly zero gradients.
 Vanilla RNN (every nonlinearity), LSTM and GRU all have a hand-written backward.
-`step_vjp` reuses the forward buffers for the gradient-through-time probe
-(`gradients.gradient_profile`): one bmm per step back, no per-step autograd graph.
+The gradient-through-time probe (`gradients.gradient_profile`) runs the same backward with a
+`probe` callback that sees (and may rescale) every state's gradient, without the weight gradients.
 
 Shapes: E models, B examples, L steps, D inputs, H hidden units, G gates, O outputs.
 """
@@ -75,7 +76,7 @@ def loss_and_grads(
 
 
 def autograd_loss_and_grads(model: Ensemble, task: Task, x, y, active):
-    """The reference: autograd through the whole time loop (what train.py does)."""
+    """The reference: autograd through the whole time loop of `Ensemble.forward`."""
     params = list(model.parameters())
     with torch.enable_grad():
         loss = task.example_loss(model(x, task.every_step), y).mean(1)  # (E,)
@@ -125,8 +126,9 @@ def _weight_grads(das, h: torch.Tensor, x1: torch.Tensor, das_in=None) -> dict[s
 
     das: per gate g the pre-activation gradients (E, L, B, H) of the recurrent term W_g h (one for
     the vanilla RNN); das_in those of the input term U_g x + b_g where they differ (GRU's n gate);
-    h (E, L+1, B, H) states, x1 as in `_inputs`. The transposed products (E, H, H) and
-    (E, D+1, H) are 1.5-2x faster than (E, H, L*B) x (E, L*B, H) and a thin (E, H, D+1) output.
+    h (E, L+1, B, H) states, x1 as in `_inputs`. dW_g^T = h^T da_g, (E, H, L*B) x (E, L*B, H), is
+    1.5x faster than da_g^T h for the LSTM, and the (E, D+1, H) product 2x faster than a thin
+    (E, H, D+1) output.
     """
     n_models, n_steps, batch, hid = das[0].shape
     h_prev = h[:, :n_steps].reshape(n_models, n_steps * batch, hid)  # (E, L*B, H), a view
@@ -187,17 +189,25 @@ def _rnn_forward(model: Ensemble, x: torch.Tensor, ws: Workspace) -> dict[str, t
     return {"x1": x1, "h": h}
 
 
-def _rnn_backward(model: Ensemble, cache, dh_out: torch.Tensor, ws: Workspace):
-    """dh_out: dLoss/dh_L (E, B, H), or dLoss/dh_1..h_L (E, L, B, H) for every-step tasks."""
+def _rnn_backward(model: Ensemble, cache, dh_out: torch.Tensor, ws: Workspace, probe=None):
+    """dh_out: dLoss/dh_L (E, B, H), or dLoss/dh_1..h_L (E, L, B, H) for every-step tasks.
+
+    probe(k, (dh_k,)) sees the gradient of every state k = L..0 (and may rescale it in place);
+    with a probe the weight gradients are skipped (gradients.gradient_profile).
+    """
     h = cache["h"]
     da = ws.get("da", h[:, 1:].shape, h)  # (E, L, B, H) dLoss/da_t
     f_grad = RNN_F_GRAD[model.spec.nonlinearity]
     dh, back = _dh_steps(model, dh_out, ws)
     das, hs = da.unbind(1), h.unbind(1)
     for t in range(len(das) - 1, -1, -1):
+        if probe:
+            probe(t + 1, (dh,))
         f_grad(dh, hs[t + 1], das[t])  # da_{t+1} = dh_{t+1} * f'(a_{t+1}), from h = f(a)
-        if t > 0:
+        if t > 0 or probe:
             dh = back(t, [das[t]])
+    if probe:
+        return probe(0, (dh,))
     return _weight_grads([da], h, cache["x1"])
 
 
@@ -253,7 +263,8 @@ def _lstm_forward(model: Ensemble, x: torch.Tensor, ws: Workspace) -> dict[str, 
     return {"x1": x1, "h": h, "z": z, "c": c, "tc": tc}
 
 
-def _lstm_backward(model: Ensemble, cache, dh_out: torch.Tensor, ws: Workspace):
+def _lstm_backward(model: Ensemble, cache, dh_out: torch.Tensor, ws: Workspace, probe=None):
+    """As _rnn_backward; the probe sees (dh_k, dc_k), dc_k the part through c_{k+1}."""
     z, c, tc = cache["z"], cache["c"], cache["tc"]  # z is overwritten with dLoss/da
     dh, back = _dh_steps(model, dh_out, ws)
     # out= buffers throughout: a fresh (E, B, H) temporary per op is page-faulted every time
@@ -263,6 +274,8 @@ def _lstm_backward(model: Ensemble, cache, dh_out: torch.Tensor, ws: Workspace):
     d_i, d_f, d_g, d_o = d_gates
     zs, c_prevs, tcs = z.unbind(2), c.unbind(1), tc.unbind(1)  # views per step, made once
     for t in range(len(zs) - 1, -1, -1):
+        if probe:
+            probe(t + 1, (dh, dc))
         z_t, tc_t = zs[t], tcs[t]
         i, f, g, o = z_t  # overwritten by the gradients
         torch.mul(dh, o, out=tmp)
@@ -275,8 +288,10 @@ def _lstm_backward(model: Ensemble, cache, dh_out: torch.Tensor, ws: Workspace):
         aten.sigmoid_backward.grad_input(d_gates[:2], z_t[:2], grad_input=z_t[:2])
         aten.tanh_backward.grad_input(d_g, g, grad_input=g)
         aten.sigmoid_backward.grad_input(d_o, o, grad_input=o)
-        if t > 0:
+        if t > 0 or probe:
             dh = back(t, z_t.unbind(0))
+    if probe:
+        return probe(0, (dh, dc))
     return _weight_grads(z.unbind(0), cache["h"], cache["x1"])
 
 
@@ -312,13 +327,16 @@ def _gru_forward(model: Ensemble, x: torch.Tensor, ws: Workspace) -> dict[str, t
     return {"x1": x1, "h": h, "z": z}
 
 
-def _gru_backward(model: Ensemble, cache, dh_out: torch.Tensor, ws: Workspace):
+def _gru_backward(model: Ensemble, cache, dh_out: torch.Tensor, ws: Workspace, probe=None):
+    """As _rnn_backward."""
     z, h = cache["z"], cache["h"]  # z is overwritten: da_r, da_z, da_n, d(W_n h + b_hn)
     dh, back = _dh_steps(model, dh_out, ws)
     direct = ws.get("direct", dh.shape, dh)  # dh_t z: the path through h_t = ... + z h_{t-1}
     tmp = ws.get("tmp", dh.shape, dh)
     zs, hs = z.unbind(2), h.unbind(1)
     for t in range(len(zs) - 1, -1, -1):
+        if probe:
+            probe(t + 1, (dh,))
         z_t = zs[t]
         r, zg, n, hn = z_t
         torch.sub(hs[t], n, out=tmp).mul_(dh)  # dLoss/dz
@@ -329,49 +347,13 @@ def _gru_backward(model: Ensemble, cache, dh_out: torch.Tensor, ws: Workspace):
         torch.mul(n, hn, out=tmp)  # dLoss/dr
         torch.mul(n, r, out=hn)
         aten.sigmoid_backward.grad_input(tmp, r, grad_input=r)
-        if t > 0:
+        if t > 0 or probe:
             dh = back(t, [r, zg, hn]).add_(direct)
+    if probe:
+        return probe(0, (dh,))
     grads = _weight_grads([z[0], z[1], z[3]], h, cache["x1"], das_in=[z[0], z[1], z[2]])
     return {**grads, "b_hn": z[3].sum((1, 2))}
 
 
 FORWARD = {"rnn": _rnn_forward, "lstm": _lstm_forward, "gru": _gru_forward}
 BACKWARD = {"rnn": _rnn_backward, "lstm": _lstm_backward, "gru": _gru_backward}
-
-
-# --- gradient-through-time probes: dE_T/dh_k for every k, without autograd's per-step graph ------
-
-
-def step_vjp(model: Ensemble, cache: dict, t: int, grad: tuple[torch.Tensor, ...]):
-    """One step back: grad wrt state_t (h_t[, c_t]) -> grad wrt state_{t-1}, for t = 1..L.
-
-    Uses the states stored by the forward (FORWARD[cell]), so nothing is recomputed.
-    """
-    blocks = model.W.split(model.spec.hidden_size, 1)  # per gate (E, H, H)
-    if model.spec.cell == "rnn":
-        da = RNN_F_GRAD[model.spec.nonlinearity](
-            grad[0], cache["h"][:, t], torch.empty_like(grad[0])
-        )
-        return (torch.bmm(da, model.W),)
-    if model.spec.cell == "gru":
-        (dh,) = grad
-        r, zg, n, hn = cache["z"][:, :, t - 1]  # step t
-        direct = dh * zg
-        da_n = aten.tanh_backward(dh - direct, n)
-        das = (
-            aten.sigmoid_backward(da_n * hn, r),
-            aten.sigmoid_backward(dh * (cache["h"][:, t - 1] - n), zg),
-            da_n * r,
-        )
-        return (direct + sum(torch.bmm(da, w) for da, w in zip(das, blocks, strict=True)),)
-    dh, dc = grad
-    i, f, g, o = cache["z"][:, :, t - 1]  # gate values of step t, (E, B, H) each
-    tc_t = cache["tc"][:, t - 1]
-    dc = dc + aten.tanh_backward(dh * o, tc_t)
-    das = (
-        aten.sigmoid_backward(dc * g, i),
-        aten.sigmoid_backward(dc * cache["c"][:, t - 1], f),
-        aten.tanh_backward(dc * i, g),
-        aten.sigmoid_backward(dh * tc_t, o),
-    )
-    return sum(torch.bmm(da, w) for da, w in zip(das, blocks, strict=True)), dc * f

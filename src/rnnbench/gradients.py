@@ -53,28 +53,29 @@ def gradient_profile(
     x = x.to(model.W.device, dtype)
     y = y.to(model.W.device)
     y = y.to(dtype) if task.regression else y
-    last, vjp = _forward(model, x, workspace or bptt.Workspace())
-
-    last = tuple(s.clone().requires_grad_(True) for s in last)
-    loss = task.last_step_loss(model.readout(last[0]), y)  # (E, B)
-    grad = torch.autograd.grad(loss.sum(), last, allow_unused=True)
-    grad = tuple(torch.zeros_like(s) if g is None else g for s, g in zip(last, grad, strict=True))
+    ws = workspace or bptt.Workspace()
+    with torch.no_grad():
+        cache = bptt.FORWARD[model.spec.cell](model, x, ws)  # every state, kept
+    last = cache["h"][:, -1].clone().requires_grad_(True)  # (E, B, H)
+    loss = task.last_step_loss(model.readout(last), y)  # (E, B)
+    (dh_last,) = torch.autograd.grad(loss.sum(), [last])
 
     n_models, steps = model.n_models, x.shape[0]
-    batch, hid = grad[0].shape[1:]
+    batch, hid = dh_last.shape[1:]
     means = x.new_empty(n_models, steps + 1, hid)
     norms = x.new_empty(n_models, steps + 1, batch)
-    scale = torch.zeros(n_models, dtype=torch.float64, device=x.device)  # (E,) log10 of what
-    scales = [scale] * (steps + 1)  # the gradient of step k was divided by
+    scales = [torch.zeros(n_models, dtype=torch.float64, device=x.device)] * (steps + 1)
     limit = 1e100 if dtype == torch.float64 else 1e10
-    for k in range(steps, -1, -1):
-        torch.linalg.vector_norm(grad[0], dim=-1, out=norms[:, k])  # of the h-part, (E, B)
-        grad, scale = _renormalise(grad, norms[:, k], scale, limit)
-        scales[k] = scale
-        torch.mean(grad[0], 1, out=means[:, k])
-        if k > 0:
-            with torch.no_grad():
-                grad = vjp(k, grad)
+
+    def probe(k: int, grads: tuple[torch.Tensor, ...]) -> None:
+        """State k's gradient (the h-part first): its statistics, rescaled when out of range."""
+        torch.linalg.vector_norm(grads[0], dim=-1, out=norms[:, k])  # (E, B)
+        scale = scales[min(k + 1, steps)]  # (E,) log10 of what it was divided by so far
+        scales[k] = _renormalise(grads, norms[:, k], scale, limit)
+        torch.mean(grads[0], 1, out=means[:, k])
+
+    with torch.no_grad():
+        bptt.BACKWARD[model.spec.cell](model, cache, dh_last, ws, probe)
 
     log_scale = torch.stack(scales, 1)  # (E, L+1)
     mean_norm = log_scale + torch.log10(torch.linalg.vector_norm(means, dim=-1)).double()
@@ -83,7 +84,7 @@ def gradient_profile(
     top = per_example[:, -1].amax(1)  # log10 mean_b 10^v at k = L, computed without overflow
     start_mean = top + torch.log10((10 ** (per_example[:, -1] - top[:, None])).mean(1))
 
-    factor = torch.log10(model.bound_factor().double())  # (E,)
+    factor = torch.log10(model.bound_factor())  # (E,)
     distance = torch.arange(steps, -1, -1, dtype=torch.float64, device=x.device)
     bound = start_mean[:, None] + distance[None] * factor[:, None]
     return Profile(
@@ -94,33 +95,19 @@ def gradient_profile(
     )
 
 
-def _forward(model: Ensemble, x: torch.Tensor, workspace: bptt.Workspace):
-    """Run x (L, E, B, D) forward, keeping every state; -> (last state, vjp(k, grad_k)).
+def _renormalise(grads: tuple[torch.Tensor, ...], norms: torch.Tensor, log_scale, limit: float):
+    """Rescale, in place, a model's gradient (and norms (E, B), those of grads[0]'s examples)
+    when its size leaves [1/limit, limit]; -> the log scale (E,) with log10 of the divisor added.
 
-    vjp is the hand-written step back on the stored states (bptt.step_vjp): one bmm per gate.
+    The size of a model's gradient is its largest per-example norm over every state. A gradient
+    that is 0 or non-finite stays as it is (and never stops another model's rescaling).
     """
-    with torch.no_grad():
-        cache = bptt.FORWARD[model.spec.cell](model, x, workspace)
-    last = tuple(cache[k][:, -1] for k in ("h", "c") if k in cache)
-    return last, lambda k, grad: bptt.step_vjp(model, cache, k, grad)
-
-
-def _renormalise(grad: tuple[torch.Tensor, ...], norms: torch.Tensor, log_scale, limit: float):
-    """Rescale a model's gradient when its size leaves [1/limit, limit]; norms (E, B) are those
-    of grad[0]'s examples and are rescaled with it (in place).
-
-    The size of a model's gradient is its largest per-example norm over every state; the
-    gradient is divided by it and log10 of it is added to the model's log scale (E,). A
-    gradient that is 0 or non-finite stays as it is.
-    """
-    sizes = [norms] + [torch.linalg.vector_norm(g, dim=-1) for g in grad[1:]]
-    peak = torch.stack([s.amax(1) for s in sizes]).amax(0) if len(sizes) > 1 else norms.amax(1)
-    low, high = peak.aminmax()  # NaN compares False: a non-finite gradient is left alone
-    if not (low < 1 / limit or high > limit):  # the common case: one host sync, no other work
-        return grad, log_scale
+    sizes = [norms] + [torch.linalg.vector_norm(g, dim=-1) for g in grads[1:]]
+    peak = torch.stack([s.amax(1) for s in sizes]).amax(0)  # (E,)
     rescale = torch.isfinite(peak) & (peak > 0) & ((peak > limit) | (peak < 1 / limit))
-    if not bool(rescale.any()):
-        return grad, log_scale
+    if not bool(rescale.any()):  # the common case: one host sync, nothing else to do
+        return log_scale
     peak = torch.where(rescale, peak, torch.ones_like(peak))
-    norms.div_(peak[:, None])
-    return tuple(g / peak[:, None, None] for g in grad), log_scale + torch.log10(peak.double())
+    for g in (*grads, norms):
+        g.div_(peak.view((-1,) + (1,) * (g.dim() - 1)))
+    return log_scale + torch.log10(peak.double())

@@ -65,10 +65,6 @@ class Pack:
     cells: tuple[Job, ...]
 
     @property
-    def kind(self) -> str:
-        return self.cells[0].kind
-
-    @property
     def folder(self) -> str:
         return f"{CELLS_DIR}/{self.experiment}/{self.pack_id}"
 
@@ -181,8 +177,9 @@ def run_cells(experiment: str, pack_id: str, cells: list[dict], folder: str | Pa
 
     A finished cell's tables wait in folder/done/<cell_id>/ until the job's tables are written,
     so a killed job redoes only its unfinished cells (a training cell resumes from its checkpoint,
-    folder/<cell_id>.checkpoint.pt). The seconds spent in probe_cell / train_cell (not in imports,
-    spec parsing or writing) go into the metadata as `compute_seconds` (rnnbench.overhead).
+    folder/<cell_id>.checkpoint.pt). The seconds this run spent in probe_cell / train_cell (not in
+    imports, spec parsing, writing or kept cells) go into the metadata as `compute_seconds`
+    (rnnbench.overhead).
     """
     folder = Path(folder)
     names = ("runs", "profiles") if experiment in PROBE_EXPERIMENTS else TABLES
@@ -201,7 +198,8 @@ def run_cells(experiment: str, pack_id: str, cells: list[dict], folder: str | Pa
         compute_seconds=compute,
     )
     for name in names:
-        write_table(pd.concat(parts[name], ignore_index=True), folder / name, meta)
+        frames = [t for t in parts[name] if len(t)] or parts[name][:1]  # concat drops no columns
+        write_table(pd.concat(frames, ignore_index=True), folder / name, meta)
     shutil.rmtree(folder / "done", ignore_errors=True)
 
 
@@ -216,7 +214,7 @@ def _cell_tables(experiment: str, cell: dict, names, folder: Path, log):
     kept = _read_done(done, names, cell["spec"])
     if kept is not None:
         progress("finished by an earlier, interrupted run of this job: kept")
-        return kept
+        return kept, 0.0
     start = time.perf_counter()
     if experiment in PROBE_EXPERIMENTS:
         result = probe_cell(parse(ProbeSpec, cell["spec"]))
@@ -234,20 +232,21 @@ def _cell_tables(experiment: str, cell: dict, names, folder: Path, log):
         for i, (key, value) in enumerate(ids.items()):
             table.insert(i, key, value)
         tables[name] = table
-    meta = {**result.meta, **ids, "compute_seconds": compute}
-    for name in reversed(names):  # runs last: its metadata marks the cell finished
-        write_table(tables[name], done / name, meta)
+    partial = done.with_name(f".{done.name}.partial")  # renamed to done/<cell_id> when complete
+    shutil.rmtree(partial, ignore_errors=True)
+    for name in names:
+        write_table(tables[name], partial / name, {**result.meta, **ids})
+    shutil.rmtree(done, ignore_errors=True)
+    partial.rename(done)
     return tables, compute
 
 
 def _read_done(done: Path, names, spec: dict):
-    """(tables, compute seconds) kept in done/ for exactly this spec, or None."""
+    """The tables kept in done/ (complete: renamed there when written) for this spec, or None."""
     try:
         meta = json.loads((done / "runs.meta.json").read_text())
         if meta["spec"] != json.loads(json.dumps(spec)):
             return None
-        return {name: read_table(done / f"{name}.parquet") for name in names}, meta[
-            "compute_seconds"
-        ]
+        return {name: read_table(done / f"{name}.parquet") for name in names}
     except (OSError, ValueError, KeyError, CorruptFileError):
         return None

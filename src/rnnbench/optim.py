@@ -65,7 +65,7 @@ class EnsembleOptimizer:
             if s.optimizer == "sgd":
                 m.mul_(s.momentum).add_(g)
                 update = m * s.lr
-            elif s.optimizer == "adam":  # torch.optim.Adam's (foreach=False) arithmetic
+            elif s.optimizer == "adam":  # torch.optim.Adam's formula
                 m.mul_(0.9).add_(g, alpha=0.1)
                 v.mul_(0.999).addcmul_(g, g, value=0.001)
                 denom = (v.sqrt() / math.sqrt(1 - 0.999**t)).add_(1e-8)
