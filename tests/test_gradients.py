@@ -70,16 +70,23 @@ def test_linear_orthogonal_profile_is_rho_to_the_distance(rho):
         assert np.all(prof.log10_grad_norm[:, 0] - prof.log10_grad_norm[:, -1] < -89)
 
 
-def test_profile_is_exact_beyond_float64_range():
+@pytest.mark.parametrize(
+    ("dtype", "rho", "seq_len", "tol"),
+    [
+        (torch.float64, 0.1, 400, 1e-6),  # 1e-400 is below float64's range
+        (torch.float64, 1.5, 600, 1e-6),  # 1e+105.7 (the forward stays finite)
+        (torch.float32, 0.1, 400, 1e-3),  # training-time probes: float32, renormalised
+        (torch.float32, 1.5, 100, 1e-3),  # 1e+17.6 on a loss gradient of 1e17 (then it overflows)
+    ],
+)
+def test_profile_is_exact_beyond_its_float_range(dtype, rho, seq_len, tol):
     task = TASKS["adding"]
-    # 0.1^400 = 1e-400 is below float64's range; 1.5^600 = 1e+105.7 (the forward stays finite)
-    for rho, seq_len in ((0.1, 400), (1.5, 600)):
-        spec = ModelSpec(nonlinearity="linear", init="orthogonal", rho=rho, hidden_size=8)
-        model = Ensemble(spec, task.input_size, task.output_size, [3])
-        x, y = _data(task, seq_len, 1, 4)
-        prof = gradient_profile(model, task, x, y)
-        span = prof.log10_grad_norm[0, 0] - prof.log10_grad_norm[0, -1]
-        assert span == pytest.approx(seq_len * math.log10(rho), abs=1e-6)
+    spec = ModelSpec(nonlinearity="linear", init="orthogonal", rho=rho, hidden_size=8)
+    model = Ensemble(spec, task.input_size, task.output_size, [3])
+    x, y = _data(task, seq_len, 1, 4)
+    prof = gradient_profile(model, task, x, y, dtype=dtype)
+    span = prof.log10_grad_norm[0, 0] - prof.log10_grad_norm[0, -1]
+    assert span == pytest.approx(seq_len * math.log10(rho), abs=tol)
 
 
 @pytest.mark.parametrize("cell,f", CASES)
@@ -94,18 +101,6 @@ def test_float32_profile_agrees_with_float64(cell, f, task_name):
     fast = gradient_profile(model, task, x, y, dtype=torch.float32)
     for name in ("log10_grad_norm", "log10_grad_norm_median", "log10_bound"):
         np.testing.assert_allclose(getattr(fast, name), getattr(exact, name), rtol=0, atol=1e-4)
-
-
-def test_float32_profile_is_exact_beyond_float32_range():
-    task = TASKS["adding"]
-    # 1e-400, and 1e+17.6 on a loss gradient of ~1e17 (further out the float32 loss overflows)
-    for rho, seq_len in ((0.1, 400), (1.5, 100)):
-        spec = ModelSpec(nonlinearity="linear", init="orthogonal", rho=rho, hidden_size=8)
-        model = Ensemble(spec, task.input_size, task.output_size, [3])
-        x, y = _data(task, seq_len, 1, 4)
-        prof = gradient_profile(model, task, x, y, dtype=torch.float32)
-        span = prof.log10_grad_norm[0, 0] - prof.log10_grad_norm[0, -1]
-        assert span == pytest.approx(seq_len * math.log10(rho), abs=1e-3)
 
 
 @pytest.mark.parametrize("f", ["linear", "tanh", "sigmoid", "relu"])
