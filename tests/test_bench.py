@@ -21,7 +21,7 @@ def _tiny(tmp_path, **kw) -> bench.BenchConfig:
         models=2,
         threads=(1,),
         naive_threads=(1,),
-        impls=("naive", "ensemble", "autograd"),
+        impls=("naive", "ensemble", "autograd", "eager"),
         rounds=1,
         round_seconds=0,
         profile_seq_len=5,
@@ -36,7 +36,7 @@ def test_benchmark_tables(tmp_path):
     tables = bench.benchmark(_tiny(tmp_path))
     training = tables["training"]
     assert list(training.columns) == bench.COLUMNS
-    assert len(training) == 2 * 3  # cells x impls
+    assert len(training) == 2 * 4  # cells x impls
     numeric = training.drop(columns=["impl", "cell"])
     assert (numeric > 0).all().all() and numeric.map(math.isfinite).all().all()
     naive = training[training.impl == "naive"]

@@ -13,6 +13,8 @@ generation is left out on both sides).
 - `ensemble`: the suite's trainer: every seed in one `Ensemble`, gradients from the hand-written
   BPTT (`bptt.loss_and_grads`), per-model clipping and `EnsembleOptimizer`.
 - `autograd`: the same ensemble with autograd through the time loop (optional, for reference).
+- `eager`: the same ensemble with the LSTM's eager cell instead of the fused kernel (optional;
+  the same as `ensemble` for RNN and GRU).
 
 GFLOP/s count 6 B H^2 T per model step for the vanilla RNN (forward W h, backward dh and dW), four
 (three) times that for the LSTM (GRU); input projections and elementwise work are not counted.
@@ -90,9 +92,7 @@ def add_parser(sub) -> None:
     p.add_argument(
         "--naive-threads", nargs="+", type=int, default=[0], help="0: torch's default (baseline)"
     )
-    p.add_argument(
-        "--impls", nargs="+", default=list(d.impls), choices=["naive", "ensemble", "autograd"]
-    )
+    p.add_argument("--impls", nargs="+", default=list(d.impls), choices=list(STEPS))
     p.add_argument("--rounds", type=int, default=d.rounds, help="timed rounds; fastest counts")
     p.add_argument(
         "--round-seconds", type=float, default=d.round_seconds, help="steps back to back per round"
@@ -310,11 +310,16 @@ def naive_step(cell: str, hidden: int, batch: int, seq_len: int, models: int, de
     return step
 
 
-def ensemble_step(cell, hidden, batch, seq_len, models, device, autograd: bool = False):
-    """One step of the suite's trainer (train.train_cell's inner loop) for all seeds at once."""
+def ensemble_step(
+    cell, hidden, batch, seq_len, models, device, autograd: bool = False, eager: bool = False
+):
+    """One step of the suite's trainer (train.train_cell's inner loop) for all seeds at once;
+    eager: the LSTM's eager cell instead of the fused kernel (the same for RNN and GRU)."""
+    import contextlib
+
     import torch
 
-    from . import bptt
+    from . import bptt, kernels
     from .models import Ensemble
     from .optim import CLIP_MODES, EnsembleOptimizer, clip
     from .spec import ModelSpec, TrainSpec
@@ -330,11 +335,14 @@ def ensemble_step(cell, hidden, batch, seq_len, models, device, autograd: bool =
     x, y = _batch(seq_len, batch, models, device)
     workspace = bptt.Workspace()
 
+    cell_choice = kernels.eager if eager else contextlib.nullcontext
+
     def step():
         if autograd:
             _, grads = bptt.autograd_loss_and_grads(model, task, x, y, active)
         else:
-            _, grads = bptt.loss_and_grads(model, task, x, y, active, workspace)
+            with cell_choice():
+                _, grads = bptt.loss_and_grads(model, task, x, y, active, workspace)
         clip(grads, modes, thresholds)
         optimizer.step(grads, active)
 
@@ -345,6 +353,7 @@ STEPS = {
     "naive": naive_step,
     "ensemble": ensemble_step,
     "autograd": lambda *a: ensemble_step(*a, autograd=True),
+    "eager": lambda *a: ensemble_step(*a, eager=True),
 }
 
 

@@ -5,15 +5,18 @@ mean of `Task.example_loss`, and the gradients of the sum of the active models' 
 without building an autograd graph over the time loop:
 
 1. per step, U x_t + b as a thin matmul of x1_t = [x_t, 1] (a column of ones carries b) into a
-   contiguous buffer, then the recurrent matmul accumulated in place into it (no copy);
+   contiguous buffer, then the recurrent matmul accumulated in place into it (no copy); the
+   LSTM keeps [h_t, x_{t+1}, 1] side by side instead and needs one matmul (`_joint_inputs`);
 2. forward, under no_grad, into buffers laid out model-major (E, L, B, H), allocated once per
-   call or kept in a `Workspace` between calls; LSTM and GRU gates gate-major (4, E, L, B, H),
-   one matmul per gate, so that every elementwise op runs on contiguous (B, H) blocks;
+   call or kept in a `Workspace` between calls; GRU gates gate-major (4, E, L, B, H), one matmul
+   per gate, so that every elementwise op runs on contiguous (B, H) blocks; LSTM gates in rows
+   (E, L, B, 4H), one matmul for all four, and the elementwise step fused (`kernels`);
 3. the read-out and the loss go through autograd on the detached hidden states (no time loop);
-4. the backward recursion walks the buffers back in time with one `bmm` per gate and step,
+4. the backward recursion walks the buffers back in time with one `bmm` per gate block and step,
    writing the pre-activation gradients da_t (a buffer of their own for the vanilla RNN, over
    the gate values for LSTM and GRU, no longer needed);
-5. dW, dU and db for all steps at once: per gate (E, H, L*B) x (E, L*B, H) and a thin matmul.
+5. dW, dU and db for all steps at once: per gate (E, H, L*B) x (E, L*B, H) and a thin matmul
+   (the LSTM: one (E, H+D+1, L*B) x (E, L*B, 4H) matmul).
 
 Every loop walks `unbind` views (indexing x[t] inside an autograd loop costs O(L^2) in the
 backward); threads and denormal flushing are the caller's (`runtime.setup`).
@@ -30,6 +33,7 @@ from __future__ import annotations
 
 import torch
 
+from . import kernels
 from .models import Ensemble
 from .tasks import Task
 
@@ -42,7 +46,8 @@ class Workspace:
     def __init__(self):
         self._buffers: dict[str, torch.Tensor] = {}
 
-    def get(self, name: str, shape: tuple[int, ...], like: torch.Tensor) -> torch.Tensor:
+    def get(self, name: str, shape: tuple[int, ...], like: torch.Tensor, init=None) -> torch.Tensor:
+        """The buffer `name`; init(buffer) runs once, when it is allocated."""
         buf = self._buffers.get(name)
         if (
             buf is None
@@ -51,6 +56,8 @@ class Workspace:
             or buf.device != like.device
         ):
             buf = self._buffers[name] = like.new_empty(shape)
+            if init:
+                init(buf)
         return buf
 
 
@@ -107,23 +114,59 @@ def _readout_grads(model: Ensemble, task: Task, h: torch.Tensor, y, active):
 
 
 def _inputs(model: Ensemble, x: torch.Tensor, ws: Workspace):
-    """x1 = [x, 1] (E, L*B, D+1), its steps x1_t (E, B, D+1), and per gate g the contiguous
-    [U_g, b_g]^T (E, D+1, H) and W_g^T (E, H, H): x1_t [U_g, b_g]^T = U_g x_t + b_g.
+    """x1 = [x, 1] (E, L*B, D+1) and its steps x1_t (E, B, D+1): x1_t [U, b]^T = U x_t + b.
 
     A column of ones carries b (a broadcast bias would cost a copy), and da^T x1 gives [dU, db].
     The projection is done per step, into the buffer the recurrent matmul then accumulates into:
     one (E, L, B, G*H) projection for all steps would be written to memory and read back.
-    W_g^T is copied once: 10% faster than a transposed view in every step's matmul.
     """
     n_steps, n_models, batch, d = x.shape
-    hid = model.spec.hidden_size
     x1 = ws.get("x1", (n_models, n_steps * batch, d + 1), model.W)
     x1[..., :d].copy_(x.transpose(0, 1).reshape(n_models, n_steps * batch, d))
     x1[..., d].fill_(1)
+    return x1, x1.view(n_models, n_steps, batch, d + 1).unbind(1)
+
+
+def _gate_weights(model: Ensemble) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+    """Per gate g the contiguous [U_g, b_g]^T (E, D+1, H) and W_g^T (E, H, H): W_g^T copied once
+    is 10% faster than a transposed view in every step's matmul."""
     u_b = torch.cat([model.U, model.b[..., None]], 2).transpose(1, 2)  # (E, D+1, G*H)
+    hid = model.spec.hidden_size
     u_bs = [u.contiguous() for u in u_b.split(hid, 2)]
-    w_ts = [w.transpose(1, 2).contiguous() for w in model.W.split(hid, 1)]
-    return x1, x1.view(n_models, n_steps, batch, d + 1).unbind(1), u_bs, w_ts
+    return u_bs, [w.transpose(1, 2).contiguous() for w in model.W.split(hid, 1)]
+
+
+def _joint_inputs(model: Ensemble, x: torch.Tensor, ws: Workspace):
+    """hx (E, L+1, B, H+D+1): per step t the state h_t and [x_{t+1}, 1] side by side, and
+    wx = [W^T; U^T; b] (E, H+D+1, G*H), so that hx_{t-1} wx = W h_{t-1} + U x_t + b.
+
+    One matmul per step then gives all the pre-activations (no thin input matmul), and one
+    matmul hx^T da all the weight gradients (`_joint_weight_grads`); hx[..., :H] are the states.
+    """
+    n_steps, n_models, batch, d = x.shape
+    hid = model.spec.hidden_size
+    hx = ws.get("hx", (n_models, n_steps + 1, batch, hid + d + 1), model.W, _init_joint)
+    hx[:, :n_steps, :, hid:-1].copy_(x.transpose(0, 1))
+    wx = torch.cat([model.W.transpose(1, 2), model.U.transpose(1, 2), model.b[:, None]], 1)
+    return hx, wx
+
+
+def _init_joint(hx: torch.Tensor) -> None:
+    """h_0 = 0, the column of ones, and x_{L+1} (never read) = 0."""
+    hx.zero_()[..., -1].fill_(1)
+
+
+def _joint_weight_grads(da: torch.Tensor, hx: torch.Tensor, hid: int) -> dict[str, torch.Tensor]:
+    """da (E, L, B, G*H) pre-activation gradients -> dW, dU, db summed over every step, as
+    [dW^T; dU^T; db] = hx_{0..L-1}^T da, one (E, H+D+1, L*B) x (E, L*B, G*H) matmul."""
+    n_models, n_steps, batch, width = da.shape
+    hx_prev = hx[:, :n_steps].reshape(n_models, n_steps * batch, hx.shape[-1])  # a view
+    d = torch.bmm(hx_prev.transpose(1, 2), da.reshape(n_models, n_steps * batch, width))
+    return {
+        "W": d[:, :hid].transpose(1, 2).contiguous(),
+        "U": d[:, hid:-1].transpose(1, 2).contiguous(),
+        "b": d[:, -1].contiguous(),
+    }
 
 
 def _weight_grads(das, h: torch.Tensor, x1: torch.Tensor, das_in=None) -> dict[str, torch.Tensor]:
@@ -135,9 +178,9 @@ def _weight_grads(das, h: torch.Tensor, x1: torch.Tensor, das_in=None) -> dict[s
     1.5x faster than da_g^T h for the LSTM, and the (E, D+1, H) product 2x faster than a thin
     (E, H, D+1) output.
     """
-    n_models, n_steps, batch, hid = das[0].shape
-    h_prev = h[:, :n_steps].reshape(n_models, n_steps * batch, hid)  # (E, L*B, H), a view
-    flat = [da.reshape(n_models, n_steps * batch, hid) for da in das]
+    n_models, n_steps, batch, _ = das[0].shape
+    h_prev = h[:, :n_steps].reshape(n_models, n_steps * batch, h.shape[-1])  # (E, L*B, H), a view
+    flat = [da.reshape(n_models, n_steps * batch, da.shape[-1]) for da in das]
     flat_in = flat if das_in is None else [d.reshape(flat[0].shape) for d in das_in]
     d_w = torch.cat([torch.bmm(h_prev.transpose(1, 2), da) for da in flat], 2)  # (E, H, G*H)
     d_ub = torch.cat([torch.bmm(x1.transpose(1, 2), da) for da in flat_in], 2)  # (E, D+1, G*H)
@@ -149,12 +192,12 @@ def _weight_grads(das, h: torch.Tensor, x1: torch.Tensor, das_in=None) -> dict[s
     }
 
 
-def _dh_steps(model: Ensemble, dh_out: torch.Tensor, ws: Workspace):
-    """dLoss/dh at the last step, and a function giving dLoss/dh_t from the gates' da_{t+1}."""
+def _dh_steps(dh_out: torch.Tensor, ws: Workspace, blocks: list[torch.Tensor]):
+    """dLoss/dh at the last step, and a function giving dLoss/dh_t from da_{t+1}, per block of W
+    (rows of W, (E, k H, H) each) the pre-activation gradients da (E, B, k H) of its gates."""
     every = dh_out.dim() == 4  # (E, L, B, H) for h_1..h_L, else (E, B, H) for h_L
     last = dh_out[:, -1] if every else dh_out
     bufs = [ws.get("dh0", last.shape, last), ws.get("dh1", last.shape, last)]
-    blocks = model.W.split(model.spec.hidden_size, 1)  # per gate (E, H, H) views
 
     def back(t: int, da_next: list[torch.Tensor]) -> torch.Tensor:
         """t >= 1: dLoss/dh_t = (read-out term at t) + sum over gates of da_{t+1} W_g."""
@@ -176,7 +219,8 @@ def _dh_steps(model: Ensemble, dh_out: torch.Tensor, ws: Workspace):
 def _rnn_forward(model: Ensemble, x: torch.Tensor, ws: Workspace) -> dict[str, torch.Tensor]:
     n_steps, n_models, batch, _ = x.shape
     hid = model.spec.hidden_size
-    x1, x1_steps, (u_b,), (w_t,) = _inputs(model, x, ws)
+    x1, x1_steps = _inputs(model, x, ws)
+    (u_b,), (w_t,) = _gate_weights(model)
     h = ws.get("h", (n_models, n_steps + 1, batch, hid), model.W)  # (E, L+1, B, H)
     h[:, 0].zero_()
     a_t = ws.get("a_t", (n_models, batch, hid), model.W)  # (E, B, H)
@@ -198,7 +242,7 @@ def _rnn_backward(model: Ensemble, cache, dh_out: torch.Tensor, ws: Workspace, p
     h = cache["h"]
     da = ws.get("da", h[:, 1:].shape, h)  # (E, L, B, H) dLoss/da_t
     f_grad = RNN_F_GRAD[model.spec.nonlinearity]
-    dh, back = _dh_steps(model, dh_out, ws)
+    dh, back = _dh_steps(dh_out, ws, [model.W])
     das, hs = da.unbind(1), h.unbind(1)
     for t in range(len(das) - 1, -1, -1):
         if probe:
@@ -227,70 +271,46 @@ RNN_F_GRAD = {  # (dh, h, out): out = dh * f'(a) computed from h = f(a), as auto
 
 
 # --- LSTM: gates i, f, g, o; c_t = f c_{t-1} + i g; h_t = o tanh(c_t) -------------------------
-# Gate-major buffers (4, E, ., B, H): an elementwise op on one gate of a (B, 4H) row is 3-12x
-# slower than on a contiguous (B, H) block, so each gate gets its own matmul.
+# Gates in row order (E, ., B, 4H), as nn.LSTM: one matmul per step for all four (1.2-1.5x faster
+# than four), and the elementwise step is one fused pass where `kernels` can build it.
 
 
 def _lstm_forward(model: Ensemble, x: torch.Tensor, ws: Workspace) -> dict[str, torch.Tensor]:
     n_steps, n_models, batch, _ = x.shape
     hid = model.spec.hidden_size
-    x1, x1_steps, u_bs, w_ts = _inputs(model, x, ws)
-    z = ws.get("z", (4, n_models, n_steps, batch, hid), model.W)  # gate values i, f, g, o
-    h = ws.get("h", (n_models, n_steps + 1, batch, hid), model.W)  # (E, L+1, B, H)
+    hx, wx = _joint_inputs(model, x, ws)
+    h = hx[..., :hid]  # (E, L+1, B, H)
+    cell_forward, _ = kernels.lstm_cell(x.device)
+    z = ws.get("z", (n_models, n_steps, batch, 4 * hid), model.W)  # gate values i, f, g, o
     c = ws.get("c", (n_models, n_steps + 1, batch, hid), model.W)
-    tc = ws.get("tc", (n_models, n_steps, batch, hid), model.W)  # tanh(c_t), t = 1..L
-    a = ws.get("a_t", (4, n_models, batch, hid), model.W)  # pre-activations of one step
-    h[:, 0].zero_()
+    a = ws.get("a_t", (n_models, batch, 4 * hid), model.W)  # pre-activations of one step
     c[:, 0].zero_()
     steps = zip(
-        x1_steps, z.unbind(2),
-        h[:, :n_steps].unbind(1), h[:, 1:].unbind(1),
-        c[:, :n_steps].unbind(1), c[:, 1:].unbind(1), tc.unbind(1), strict=True,
+        hx[:, :n_steps].unbind(1), z.unbind(1), h[:, 1:].unbind(1),
+        c[:, :n_steps].unbind(1), c[:, 1:].unbind(1), strict=True,
     )  # fmt: skip
-    for x1_t, z_t, h_prev, h_next, c_prev, c_next, tc_t in steps:
-        for a_g, u_g, w_g in zip(a, u_bs, w_ts, strict=True):
-            torch.bmm(x1_t, u_g, out=a_g)
-            a_g.baddbmm_(h_prev, w_g)
-        torch.sigmoid(a[:2], out=z_t[:2])  # i, f
-        torch.tanh(a[2], out=z_t[2])  # g
-        torch.sigmoid(a[3], out=z_t[3])  # o
-        i, f, g, o = z_t
-        torch.mul(f, c_prev, out=c_next).addcmul_(i, g)
-        torch.tanh(c_next, out=tc_t)
-        torch.mul(o, tc_t, out=h_next)
-    return {"x1": x1, "h": h, "z": z, "c": c, "tc": tc}
+    for hx_prev, z_t, h_next, c_prev, c_next in steps:
+        torch.bmm(hx_prev, wx, out=a)  # a contiguous buffer: a strided z_t as out is 1.4x slower
+        cell_forward(a, z_t, c_prev, c_next, h_next)
+    return {"hx": hx, "h": h, "z": z, "c": c}
 
 
 def _lstm_backward(model: Ensemble, cache, dh_out: torch.Tensor, ws: Workspace, probe=None):
     """As _rnn_backward; the probe sees (dh_k, dc_k), dc_k the part through c_{k+1}."""
-    z, c, tc = cache["z"], cache["c"], cache["tc"]  # z is overwritten with dLoss/da
-    dh, back = _dh_steps(model, dh_out, ws)
-    # out= buffers throughout: a fresh (E, B, H) temporary per op is page-faulted every time
+    z, c = cache["z"], cache["c"]  # z is overwritten with dLoss/da
+    _, cell_backward = kernels.lstm_cell(z.device)
+    dh, back = _dh_steps(dh_out, ws, [model.W])
     dc = ws.get("dc", dh.shape, dh).zero_()  # dLoss/dc_t through c_{t+1}
-    tmp = ws.get("tmp", dh.shape, dh)
-    d_gates = ws.get("d_gates", (4, *dh.shape), dh)  # dLoss/d(gate value)
-    d_i, d_f, d_g, d_o = d_gates
-    zs, c_prevs, tcs = z.unbind(2), c.unbind(1), tc.unbind(1)  # views per step, made once
+    zs, cs = z.unbind(1), c.unbind(1)  # views per step, made once
     for t in range(len(zs) - 1, -1, -1):
         if probe:
             probe(t + 1, (dh, dc))
-        z_t, tc_t = zs[t], tcs[t]
-        i, f, g, o = z_t  # overwritten by the gradients
-        torch.mul(dh, o, out=tmp)
-        dc.add_(aten.tanh_backward.grad_input(tmp, tc_t, grad_input=tmp))
-        torch.mul(dc, g, out=d_i)
-        torch.mul(dc, c_prevs[t], out=d_f)
-        torch.mul(dc, i, out=d_g)
-        torch.mul(dh, tc_t, out=d_o)
-        dc.mul_(f)  # now dLoss/dc_{t-1}
-        aten.sigmoid_backward.grad_input(d_gates[:2], z_t[:2], grad_input=z_t[:2])
-        aten.tanh_backward.grad_input(d_g, g, grad_input=g)
-        aten.sigmoid_backward.grad_input(d_o, o, grad_input=o)
+        cell_backward(dh, dc, zs[t], cs[t + 1], cs[t])
         if t > 0 or probe:
-            dh = back(t, z_t.unbind(0))
+            dh = back(t, [zs[t]])
     if probe:
         return probe(0, (dh, dc))
-    return _weight_grads(z.unbind(0), cache["h"], cache["x1"])
+    return _joint_weight_grads(z, cache["hx"], model.spec.hidden_size)
 
 
 # --- GRU: r, z = sigmoid(a_r), sigmoid(a_z); n = tanh(U_n x + b_n + r (W_n h + b_hn));
@@ -300,7 +320,8 @@ def _lstm_backward(model: Ensemble, cache, dh_out: torch.Tensor, ws: Workspace, 
 def _gru_forward(model: Ensemble, x: torch.Tensor, ws: Workspace) -> dict[str, torch.Tensor]:
     n_steps, n_models, batch, _ = x.shape
     hid = model.spec.hidden_size
-    x1, x1_steps, u_bs, w_ts = _inputs(model, x, ws)
+    x1, x1_steps = _inputs(model, x, ws)
+    u_bs, w_ts = _gate_weights(model)
     z = ws.get("z", (4, n_models, n_steps, batch, hid), model.W)  # r, z, n, W_n h + b_hn
     h = ws.get("h", (n_models, n_steps + 1, batch, hid), model.W)  # (E, L+1, B, H)
     a = ws.get("a_t", (3, n_models, batch, hid), model.W)  # a_r, a_z, U_n x + b_n of one step
@@ -326,7 +347,7 @@ def _gru_forward(model: Ensemble, x: torch.Tensor, ws: Workspace) -> dict[str, t
 def _gru_backward(model: Ensemble, cache, dh_out: torch.Tensor, ws: Workspace, probe=None):
     """As _rnn_backward."""
     z, h = cache["z"], cache["h"]  # z is overwritten: da_r, da_z, da_n, d(W_n h + b_hn)
-    dh, back = _dh_steps(model, dh_out, ws)
+    dh, back = _dh_steps(dh_out, ws, model.W.split(model.spec.hidden_size, 1))
     direct = ws.get("direct", dh.shape, dh)  # dh_t z: the path through h_t = ... + z h_{t-1}
     tmp = ws.get("tmp", dh.shape, dh)
     zs, hs = z.unbind(2), h.unbind(1)

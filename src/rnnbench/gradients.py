@@ -102,10 +102,14 @@ def _renormalise(grads: tuple[torch.Tensor, ...], norms: torch.Tensor, log_scale
     The size of a model's gradient is its largest per-example norm over every state. A gradient
     that is 0 or non-finite stays as it is (and never stops another model's rescaling).
     """
-    sizes = [norms] + [torch.linalg.vector_norm(g, dim=-1) for g in grads[1:]]
-    peak = torch.stack([s.amax(1) for s in sizes]).amax(0)  # (E,)
+    peak = norms.amax(1)  # (E,)
+    for g in grads[1:]:
+        peak = torch.maximum(peak, torch.linalg.vector_norm(g, dim=-1).amax(1))
+    low, high = (float(v) for v in torch.aminmax(peak))
+    if 1 / limit <= low and high <= limit:  # the common case: every model in range (not NaN)
+        return log_scale
     rescale = torch.isfinite(peak) & (peak > 0) & ((peak > limit) | (peak < 1 / limit))
-    if not bool(rescale.any()):  # the common case: one host sync, nothing else to do
+    if not bool(rescale.any()):  # zero or non-finite models, none to rescale
         return log_scale
     peak = torch.where(rescale, peak, torch.ones_like(peak))
     for g in (*grads, norms):

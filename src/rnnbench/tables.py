@@ -10,6 +10,7 @@ import dataclasses
 import json
 import os
 import platform
+import sys
 from importlib import metadata
 from pathlib import Path
 
@@ -48,6 +49,9 @@ def versions() -> dict[str, str]:
             out[pkg] = metadata.version(pkg)
         except metadata.PackageNotFoundError:
             out[pkg] = "unknown"
+    kernels = sys.modules.get("rnnbench.kernels")  # fused or eager LSTM cell, if an LSTM ran
+    if kernels is not None and kernels.USED:
+        out["lstm_cell"] = ", ".join(sorted(kernels.USED))
     return out
 
 

@@ -1,0 +1,133 @@
+"""The LSTM cell's elementwise step: a fused C++ kernel where one can be built, else eager torch.
+
+One LSTM step is ~20 elementwise passes over (E, B, H) blocks in eager torch, each memory-bound;
+`lstm_cell.cpp` does the forward (and the backward) in one pass with ATen's vectorised math (the
+same Sleef tanh and exp as torch's own kernels). It is compiled for AVX2 on first use (~10 s,
+cached by torch under $TORCH_EXTENSIONS_DIR, default ~/.cache/torch_extensions) and used for
+CPU tensors. Elsewhere (CUDA, a CPU without AVX2, no C++ compiler, RNNBENCH_KERNELS=eager) the
+eager functions below compute the same numbers up to float rounding; `lstm_cell_name` says which
+one runs, and every table written after an LSTM ran records it (`tables.versions`).
+
+Layout: z_t (E, B, 4H) holds one step's gates i, f, g, o in row order (as nn.LSTM); every
+(E, B, H) argument is a view with contiguous rows.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import warnings
+from contextlib import contextmanager
+from functools import cache
+from pathlib import Path
+
+import torch
+
+aten = torch.ops.aten
+ENV = "RNNBENCH_KERNELS"  # "auto" (default): the fused kernel where it builds; "eager": never
+
+
+def lstm_forward_eager(a_t, z_t, c_prev, c_next, h_next) -> None:
+    """a_t pre-activations -> z_t gate values; c_next = f c_prev + i g, h_next = o tanh(c_next)."""
+    hid = c_prev.shape[-1]
+    torch.sigmoid(a_t[..., : 2 * hid], out=z_t[..., : 2 * hid])  # i, f
+    torch.tanh(a_t[..., 2 * hid : 3 * hid], out=z_t[..., 2 * hid : 3 * hid])  # g
+    torch.sigmoid(a_t[..., 3 * hid :], out=z_t[..., 3 * hid :])  # o
+    i, f, g, o = z_t.split(hid, -1)
+    torch.mul(f, c_prev, out=c_next).addcmul_(i, g)
+    torch.mul(o, torch.tanh(c_next), out=h_next)
+
+
+def lstm_backward_eager(dh, dc, z_t, c_t, c_prev) -> None:
+    """dh = dLoss/dh_t; dc = dLoss/dc_t through c_{t+1} in, dLoss/dc_{t-1} out;
+    z_t: gate values in, dLoss/d(pre-activations) out. tanh(c_t) is recomputed, not stored."""
+    hid = dh.shape[-1]
+    i, f, g, o = z_t.split(hid, -1)
+    tc_t = torch.tanh(c_t)
+    d_gates = torch.empty_like(z_t)  # dLoss/d(gate value)
+    d_i, d_f, d_g, d_o = d_gates.split(hid, -1)
+    torch.mul(dh, o, out=d_o)  # scratch: dLoss/d tanh(c_t)
+    dc.add_(aten.tanh_backward(d_o, tc_t))
+    torch.mul(dc, g, out=d_i)
+    torch.mul(dc, c_prev, out=d_f)
+    torch.mul(dc, i, out=d_g)
+    torch.mul(dh, tc_t, out=d_o)
+    dc.mul_(f)  # now dLoss/dc_{t-1}
+    for d, y in ((d_gates[..., : 2 * hid], z_t[..., : 2 * hid]), (d_o, o)):
+        aten.sigmoid_backward.grad_input(d, y, grad_input=y)
+    aten.tanh_backward.grad_input(d_g, g, grad_input=g)
+
+
+@cache
+def _fused() -> tuple | str:
+    """(forward, backward) of the compiled kernel, or why it is not used (a one-line reason)."""
+    mode = os.environ.get(ENV, "auto")
+    if mode not in ("auto", "eager"):
+        raise ValueError(f"{ENV}={mode!r}: expected 'auto' or 'eager'")
+    if mode == "eager":
+        return f"{ENV}=eager"
+    capability = torch.backends.cpu.get_cpu_capability()
+    if capability not in ("AVX2", "AVX512"):
+        return f"CPU capability {capability} (the kernel is built for AVX2)"
+    from torch.utils import cpp_extension
+
+    flags = ["-O3", "-mavx2", "-mfma", "-DCPU_CAPABILITY_AVX2", "-DCPU_CAPABILITY=AVX2"]
+    try:
+        source = _stable_source(cpp_extension)
+        cpp_extension.load(
+            f"rnnbench_lstm_cell_avx2_{source.parent.name}",
+            [str(source)],
+            extra_cflags=[*flags, "-fopenmp"],  # at::parallel_for is OpenMP in torch's CPU build
+            extra_ldflags=["-fopenmp"],
+            is_python_module=False,
+        )
+    except Exception as err:  # no compiler, no ninja, a failed build: the eager path still works
+        reason = f"the fused LSTM kernel did not build ({type(err).__name__}: {err})"
+        warnings.warn(f"{reason.splitlines()[0]}; using eager torch", stacklevel=3)
+        return reason.splitlines()[0]
+    ops = torch.ops.rnnbench
+    return ops.lstm_forward, ops.lstm_backward
+
+
+def _stable_source(cpp_extension) -> Path:
+    """lstm_cell.cpp copied under the extensions folder, named by its hash: a build from another
+    checkout's path (a copied workflow, a second clone) would rebuild it every time."""
+    text = Path(__file__).with_name("lstm_cell.cpp").read_bytes()
+    root = os.environ.get("TORCH_EXTENSIONS_DIR") or cpp_extension.get_default_build_root()
+    path = Path(root) / "rnnbench-src" / hashlib.sha256(text).hexdigest()[:12] / "lstm_cell.cpp"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_bytes(text)
+        tmp.replace(path)  # atomic: concurrent jobs see a complete file
+    return path
+
+
+def lstm_cell(device: torch.device) -> tuple:
+    """(forward, backward) step functions for tensors on `device` (signatures as the eager ones)."""
+    fused = _fused() if device.type == "cpu" and not _FORCED_EAGER else None
+    USED.add(lstm_cell_name(device))
+    return fused if isinstance(fused, tuple) else (lstm_forward_eager, lstm_backward_eager)
+
+
+def lstm_cell_name(device: torch.device) -> str:
+    """Which LSTM cell runs on `device`: 'fused-avx2', or 'eager (<why>)'."""
+    if device.type != "cpu" or _FORCED_EAGER:
+        return f"eager ({'forced' if _FORCED_EAGER else device.type})"
+    fused = _fused()
+    return "fused-avx2" if isinstance(fused, tuple) else f"eager ({fused})"
+
+
+@contextmanager
+def eager():
+    """Run the eager LSTM cell inside the block (the benchmark's and the tests' comparison)."""
+    global _FORCED_EAGER
+    before, _FORCED_EAGER = _FORCED_EAGER, True
+    try:
+        yield
+    finally:
+        _FORCED_EAGER = before
+
+
+_FORCED_EAGER = False
+USED: set[str] = set()  # the LSTM cells this process ran (tables.versions records them)

@@ -1,0 +1,126 @@
+"""The fused LSTM cell (lstm_cell.cpp) against the eager cell and against autograd."""
+
+import pytest
+import torch
+
+from rnnbench import kernels
+from rnnbench.bptt import loss_and_grads
+from rnnbench.tasks import TASKS
+from tests.test_bptt import _data, _model, reference
+
+CPU = torch.device("cpu")
+EAGER = (kernels.lstm_forward_eager, kernels.lstm_backward_eager)
+FUSED = kernels.lstm_cell_name(CPU) == "fused-avx2"  # .ci/run asserts that it builds there
+needs_fused = pytest.mark.skipif(not FUSED, reason=kernels.lstm_cell_name(CPU))
+
+
+@pytest.fixture(params=["fused", "eager"])
+def impl(request):
+    """Run the LSTM with the fused cell, or force the eager one."""
+    if request.param == "fused" and not FUSED:
+        pytest.skip(kernels.lstm_cell_name(CPU))
+    if request.param == "eager":
+        with kernels.eager():
+            assert kernels.lstm_cell(CPU) == EAGER
+            yield request.param
+    else:
+        assert kernels.lstm_cell(CPU) != EAGER
+        yield request.param
+
+
+@pytest.mark.parametrize("hidden", [3, 11, 16])  # below, across and on the vector width
+@pytest.mark.parametrize("task_name", ["adding", "copy"])
+def test_lstm_matches_autograd(impl, hidden, task_name):
+    task = TASKS[task_name]
+    model = _model("lstm", "tanh", task, [0, 1, 2], hidden=hidden)
+    x, y = _data(task, 12, 3, 5)
+    active = torch.tensor([True, True, False])
+    loss, grads = loss_and_grads(model, task, x, y, active)
+    ref_loss, ref_grads = reference(model, task, x, y, active)
+    torch.testing.assert_close(loss, ref_loss, rtol=0, atol=1e-12)
+    for g, r in zip(grads, ref_grads, strict=True):
+        torch.testing.assert_close(g, r, rtol=1e-12, atol=1e-12)
+
+
+def _cell_inputs(dtype, hidden=19, seed=0):
+    """Pre-activations spanning the tanh approximation's range and its clamp, and strided rows."""
+    gen = torch.Generator().manual_seed(seed)
+    a = torch.randn(3, 4, 4 * hidden, generator=gen, dtype=dtype) * 6
+    c_prev = torch.randn(3, 4, hidden, generator=gen, dtype=dtype)
+    big = torch.zeros(3, 2, 4, hidden + 3, dtype=dtype)  # h written into a wider buffer
+    return a, c_prev, big[:, 1, :, :hidden]
+
+
+@needs_fused
+@pytest.mark.parametrize("dtype,atol", [(torch.float32, 1e-6), (torch.float64, 1e-15)])
+def test_fused_cell_equals_eager_cell(dtype, atol):
+    fused_fwd, fused_bwd = kernels.lstm_cell(CPU)
+    out = {}
+    for name, fwd, bwd in [
+        ("fused", fused_fwd, fused_bwd),
+        ("eager", kernels.lstm_forward_eager, kernels.lstm_backward_eager),
+    ]:
+        a, c_prev, h = _cell_inputs(dtype)
+        z, c = torch.empty_like(a), torch.empty_like(c_prev)
+        fwd(a, z, c_prev, c, h)
+        dh, dc = torch.ones_like(h) * 0.3, torch.full_like(c, -0.7)
+        gates = z.clone()
+        bwd(dh, dc, z, c, c_prev)
+        out[name] = (gates, c, h, z, dc)
+    for f, e in zip(out["fused"], out["eager"], strict=True):
+        torch.testing.assert_close(f, e, rtol=0, atol=atol)
+
+
+@needs_fused
+def test_fused_cell_rejects_mismatched_arguments():
+    fwd, _ = kernels.lstm_cell(CPU)
+    a, c_prev, h = _cell_inputs(torch.float32)
+    z, c = torch.empty_like(a), torch.empty_like(c_prev)
+    with pytest.raises(RuntimeError, match="lstm_forward"):
+        fwd(a, z, c_prev.double(), c, h)
+    with pytest.raises(RuntimeError, match="lstm_forward"):
+        fwd(a[..., :-1], z, c_prev, c, h)  # not (E, B, 4H)
+    with pytest.raises(RuntimeError, match="lstm_forward"):
+        fwd(a, z, c_prev.transpose(1, 2).contiguous().transpose(1, 2), c, h)  # strided rows
+
+
+def test_failed_build_falls_back_to_eager(monkeypatch):
+    from torch.utils import cpp_extension
+
+    def no_compiler(*args, **kwargs):
+        raise OSError("c++: command not found")
+
+    monkeypatch.setattr(cpp_extension, "load", no_compiler)
+    monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: "AVX2")
+    kernels._fused.cache_clear()
+    try:
+        with pytest.warns(UserWarning, match="did not build.*c\\+\\+: command not found"):
+            cell = kernels.lstm_cell(CPU)
+        assert cell == EAGER
+        assert kernels.lstm_cell_name(CPU).startswith("eager (the fused LSTM kernel did not")
+    finally:
+        kernels._fused.cache_clear()
+
+
+@pytest.mark.parametrize("value,name", [("eager", "eager (RNNBENCH_KERNELS=eager)"), ("x", None)])
+def test_environment_switch(monkeypatch, value, name):
+    monkeypatch.setenv(kernels.ENV, value)
+    kernels._fused.cache_clear()
+    try:
+        if name is None:
+            with pytest.raises(ValueError, match="RNNBENCH_KERNELS='x': expected 'auto'"):
+                kernels.lstm_cell_name(CPU)
+        else:
+            assert kernels.lstm_cell_name(CPU) == name
+    finally:
+        kernels._fused.cache_clear()
+
+
+def test_tables_record_the_lstm_cell_that_ran():
+    from rnnbench.tables import versions
+
+    task = TASKS["adding"]
+    model = _model("lstm", "tanh", task, [0], hidden=4)
+    x, y = _data(task, 3, 1, 2)
+    loss_and_grads(model, task, x, y, torch.ones(1, dtype=torch.bool))
+    assert kernels.lstm_cell_name(CPU) in versions()["lstm_cell"]
