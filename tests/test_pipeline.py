@@ -13,12 +13,14 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import torch
 import yaml
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
-from rnnbench import aggregate, grid
+from rnnbench import aggregate, grid, kernels
 from rnnbench.spec import SpecError
+from rnnbench.tables import read_meta
 from tests.workflow import copy_workflow
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -218,6 +220,11 @@ def test_every_table_and_figure_is_written(test_run):
     log = (test_run / "logs/cells/e3_long_range/adding_T10_H8.log").read_text()
     assert "step 20/20" in log and "left=" in log  # progress lines of each training cell
     assert "adding_T10_H8_lstm]" in log and "adding_T10_H8_rnn-tanh]" in log
+    expected = [kernels.lstm_cell_name(torch.device("cpu"))]  # as the jobs resolved it
+    for name in ("runs", "horizons"):  # a job's table, and one computed from it
+        assert read_meta(test_run / f"results/tables/{name}.parquet")["versions"]["lstm_cell"] == (
+            expected
+        ), name
 
 
 @pytest.mark.slow

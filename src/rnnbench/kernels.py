@@ -1,12 +1,13 @@
 """The LSTM cell's elementwise step: a fused C++ kernel where one can be built, else eager torch.
 
 One LSTM step is ~20 elementwise passes over (E, B, H) blocks in eager torch, each memory-bound;
-`lstm_cell.cpp` does the forward (and the backward) in one pass with ATen's vectorised math (the
-same Sleef tanh and exp as torch's own kernels). It is compiled for AVX2 on first use (~10 s,
-cached by torch under $TORCH_EXTENSIONS_DIR, default ~/.cache/torch_extensions) and used for
-CPU tensors. Elsewhere (CUDA, a CPU without AVX2, no C++ compiler, RNNBENCH_KERNELS=eager) the
-eager functions below compute the same numbers up to float rounding; `lstm_cell_name` says which
-one runs, and every table written after an LSTM ran records it (`tables.versions`).
+`lstm_cell.cpp` does the forward (and the backward) in one pass with ATen's vectorised math
+(sigmoid as torch's; in float32 a rational tanh within 4e-7, Sleef's being 6x slower than
+torch's MKL tanh). It is compiled for AVX2 on first use (~10 s, cached by torch under
+$TORCH_EXTENSIONS_DIR, default ~/.cache/torch_extensions) and used for CPU tensors. Elsewhere
+(CUDA, a CPU without AVX2, no C++ compiler, RNNBENCH_KERNELS=eager) the eager functions below
+compute the same numbers up to float rounding (1e-6 in float32); `lstm_cell_name` says which one
+runs, and every table made from a job that ran an LSTM records it (`tables.provenance`).
 
 Layout: z_t (E, B, 4H) holds one step's gates i, f, g, o in row order (as nn.LSTM); every
 (E, B, H) argument is a view with contiguous rows.

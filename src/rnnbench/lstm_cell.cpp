@@ -1,4 +1,5 @@
-// Fused LSTM cell, forward and backward, one pass over memory per step.
+// Fused LSTM cell, forward and backward: one pass over one step's (E, B, 4H) gates per call.
+// Built and loaded by rnnbench/kernels.py, which also holds the eager equivalent.
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <ATen/cpu/vec/vec.h>
@@ -38,7 +39,7 @@ inline Vectorized<float> tanh(Vectorized<float> a) {
   return V::blendv(x * p / q, x, a.abs() < V(0.0004f));
 }
 
-template <typename T, typename F>
+template <typename F>
 void rows(const at::Tensor& ref, int64_t width, F f) {
   // f(e, b): row b of model e; every tensor is (E, B, width) with contiguous rows
   const int64_t n_b = ref.size(1), n = ref.size(0) * n_b;
@@ -61,7 +62,7 @@ void forward_impl(const at::Tensor& a, const at::Tensor& z, const at::Tensor& c_
   using V = Vectorized<T>;
   const int64_t H = c.size(2);
   const Rows<T> ra(a), rz(z), rcp(c_prev), rc(c), rh(h);
-  rows<T>(c, H, [&](int64_t e, int64_t b) {
+  rows(c, H, [&](int64_t e, int64_t b) {
     const T* ai = ra(e, b); const T* af = ai + H; const T* ag = af + H;
     const T* ao = ag + H;
     T* zi = rz(e, b); T* zf = zi + H; T* zg = zf + H; T* zo = zg + H;
@@ -90,7 +91,7 @@ void backward_impl(const at::Tensor& dh, const at::Tensor& dc, const at::Tensor&
   using V = Vectorized<T>;
   const int64_t H = dh.size(2);
   const Rows<T> rdh(dh), rdc(dc), rz(z), rc(c), rcp(c_prev);
-  rows<T>(dh, H, [&](int64_t e, int64_t b) {
+  rows(dh, H, [&](int64_t e, int64_t b) {
     T* zi = rz(e, b); T* zf = zi + H; T* zg = zf + H; T* zo = zg + H;
     const T* dhr = rdh(e, b); T* dcr = rdc(e, b);
     const T* cr = rc(e, b); const T* cp = rcp(e, b);
@@ -98,7 +99,7 @@ void backward_impl(const at::Tensor& dh, const at::Tensor& dc, const at::Tensor&
     int64_t k = 0;
     for (; k + V::size() <= H; k += V::size()) {
       V i = V::loadu(zi + k), f = V::loadu(zf + k), g = V::loadu(zg + k), o = V::loadu(zo + k);
-      V d_h = V::loadu(dhr + k), t = tanh(V::loadu(cr + k));  // recomputed: cheaper than a load
+      V d_h = V::loadu(dhr + k), t = tanh(V::loadu(cr + k));  // tanh(c_t) is not stored
       V d_c = V::loadu(dcr + k) + d_h * o * (one - t * t);
       (d_c * g * i * (one - i)).store(zi + k);
       (d_c * V::loadu(cp + k) * f * (one - f)).store(zf + k);

@@ -41,7 +41,7 @@ def spec_columns(spec) -> dict:
     return out
 
 
-def versions() -> dict[str, str]:
+def versions() -> dict[str, str | list[str]]:
     """Versions of everything that can change a number in the tables (without importing them)."""
     out = {"python": platform.python_version(), "machine": platform.machine()}
     for pkg in ("rnnbench", "torch", "numpy", "pandas", "scikit-learn"):
@@ -51,13 +51,23 @@ def versions() -> dict[str, str]:
             out[pkg] = "unknown"
     kernels = sys.modules.get("rnnbench.kernels")  # fused or eager LSTM cell, if an LSTM ran
     if kernels is not None and kernels.USED:
-        out["lstm_cell"] = ", ".join(sorted(kernels.USED))
+        out["lstm_cell"] = sorted(kernels.USED)
     return out
 
 
 def provenance(smk, table: str) -> dict:
-    """What a pipeline table is made from: its name, the config (seeds included), versions."""
-    return {"table": table, "config": dict(smk.config), "versions": versions()}
+    """What a pipeline table is made from: its name, the config (seeds included), versions, and
+    the LSTM cells (fused or eager) that the jobs behind its input tables ran."""
+    out = versions()
+    cells = {
+        cell
+        for path in smk.input
+        if str(path).endswith(".parquet")
+        for cell in read_meta(path)["versions"].get("lstm_cell", [])
+    }
+    if cells:
+        out["lstm_cell"] = sorted(cells | set(out.get("lstm_cell", [])))
+    return {"table": table, "config": dict(smk.config), "versions": out}
 
 
 def write_table(df: pd.DataFrame, path: str | Path, meta: dict) -> None:
