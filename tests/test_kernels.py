@@ -72,6 +72,21 @@ def test_fused_cell_equals_eager_cell(dtype, atol):
 
 
 @needs_fused
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_saturated_cell_state_passes_what_eager_passes(dtype):
+    """|c| >= 9.5: float32 tanh(c) is +-1, so no gradient flows through it (the fused tanh too)."""
+    c = torch.tensor([-30.0, -9.5, 9.5, 12.0, 30.0], dtype=dtype).view(1, 1, 5)
+    out = {}
+    for name, bwd in [("fused", kernels.lstm_cell(CPU)[1]), ("eager", kernels.lstm_backward_eager)]:
+        dc, gates = torch.zeros_like(c), torch.full((1, 1, 20), 0.5, dtype=dtype)
+        bwd(torch.ones_like(c), dc, gates, c, torch.zeros_like(c))
+        out[name] = (dc, gates)
+    if dtype == torch.float32:
+        assert (out["eager"][0] == 0).all()  # what the eager cell does at these states
+    torch.testing.assert_close(out["fused"], out["eager"], rtol=0, atol=1e-12)
+
+
+@needs_fused
 def test_fused_cell_rejects_mismatched_arguments():
     fwd, _ = kernels.lstm_cell(CPU)
     a, c_prev, h = _cell_inputs(torch.float32)

@@ -22,7 +22,9 @@ inline Vectorized<T> tanh(Vectorized<T> a) {  // Sleef, 1 ulp
 template <>
 inline Vectorized<float> tanh(Vectorized<float> a) {
   // Sleef's tanhf is 6x slower than torch's (MKL's): Eigen's rational approximation on
-  // [-7.9053, 7.9053] (odd degree 13 / even degree 6), x itself below 4e-4; 4e-7 from tanh.
+  // [-7.9053, 7.9053] (odd degree 13 / even degree 6), x itself below 4e-4, and +-1 from
+  // |x| = 9 on, where float32 tanh rounds to +-1 (so 1 - tanh^2 is 0 there, as in torch);
+  // within 4e-7 of tanh.
   using V = Vectorized<float>;
   using at::vec::fmadd;
   const V x = at::vec::clamp(a, V(-7.90531110763549805f), V(7.90531110763549805f));
@@ -36,7 +38,8 @@ inline Vectorized<float> tanh(Vectorized<float> a) {
   V q = fmadd(x2, V(1.19825839466702e-06f), V(1.18534705686654e-04f));
   q = fmadd(x2, q, V(2.26843463243900e-03f));
   q = fmadd(x2, q, V(4.89352518554385e-03f));
-  return V::blendv(x * p / q, x, a.abs() < V(0.0004f));
+  const V r = V::blendv(x * p / q, x, a.abs() < V(0.0004f));
+  return V::blendv(r, V::blendv(V(1.f), V(-1.f), a < V(0.f)), a.abs() >= V(9.f));
 }
 
 template <typename F>
