@@ -1,5 +1,8 @@
 """The fused LSTM cell (lstm_cell.cpp) against the eager cell and against autograd."""
 
+import json
+import math
+
 import pytest
 import torch
 
@@ -43,10 +46,16 @@ def test_lstm_matches_autograd(impl, hidden, task_name):
 
 
 def _cell_inputs(dtype, hidden=19, seed=0):
-    """Pre-activations spanning the tanh approximation's range and its clamp, and strided rows."""
+    """Pre-activations spanning the tanh approximation's range and its clamp, NaN and +-inf in
+    vector lanes of every gate, and strided rows."""
     gen = torch.Generator().manual_seed(seed)
     a = torch.randn(3, 4, 4 * hidden, generator=gen, dtype=dtype) * 6
+    for gate in range(4):
+        a[0, 0, gate * hidden + torch.arange(3)] = torch.tensor(
+            [math.nan, math.inf, -math.inf], dtype=dtype
+        )
     c_prev = torch.randn(3, 4, hidden, generator=gen, dtype=dtype)
+    c_prev[1, 1, 2] = math.nan
     big = torch.zeros(3, 2, 4, hidden + 3, dtype=dtype)  # h written into a wider buffer
     return a, c_prev, big[:, 1, :, :hidden]
 
@@ -68,17 +77,19 @@ def test_fused_cell_equals_eager_cell(dtype, atol):
         bwd(dh, dc, z, c, c_prev)
         out[name] = (gates, c, h, z, dc)
     for f, e in zip(out["fused"], out["eager"], strict=True):
-        torch.testing.assert_close(f, e, rtol=0, atol=atol)
+        assert e.isnan().any()  # NaN reaches every output, and must stay NaN (a diverged model)
+        torch.testing.assert_close(f, e, rtol=0, atol=atol, equal_nan=True)
 
 
 @needs_fused
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 def test_saturated_cell_state_passes_what_eager_passes(dtype):
-    """|c| >= 9.5: float32 tanh(c) is +-1, so no gradient flows through it (the fused tanh too)."""
-    c = torch.tensor([-30.0, -9.5, 9.5, 12.0, 30.0], dtype=dtype).view(1, 1, 5)
+    """|c| >= 9.5: float32 tanh(c) is +-1, so no gradient flows through it (the fused tanh too),
+    in the vector lanes (the first 16) and the scalar tail."""
+    c = torch.tensor([-30.0, -9.5, 9.5, 12.0, 30.0], dtype=dtype).repeat(4)[:19].view(1, 1, 19)
     out = {}
     for name, bwd in [("fused", kernels.lstm_cell(CPU)[1]), ("eager", kernels.lstm_backward_eager)]:
-        dc, gates = torch.zeros_like(c), torch.full((1, 1, 20), 0.5, dtype=dtype)
+        dc, gates = torch.zeros_like(c), torch.full((1, 1, 4 * 19), 0.5, dtype=dtype)
         bwd(torch.ones_like(c), dc, gates, c, torch.zeros_like(c))
         out[name] = (dc, gates)
     if dtype == torch.float32:
@@ -88,7 +99,7 @@ def test_saturated_cell_state_passes_what_eager_passes(dtype):
 
 @needs_fused
 def test_fused_cell_rejects_mismatched_arguments():
-    fwd, _ = kernels.lstm_cell(CPU)
+    fwd, bwd = kernels.lstm_cell(CPU)
     a, c_prev, h = _cell_inputs(torch.float32)
     z, c = torch.empty_like(a), torch.empty_like(c_prev)
     with pytest.raises(RuntimeError, match="lstm_forward"):
@@ -97,6 +108,14 @@ def test_fused_cell_rejects_mismatched_arguments():
         fwd(a[..., :-1], z, c_prev, c, h)  # not (E, B, 4H)
     with pytest.raises(RuntimeError, match="lstm_forward"):
         fwd(a, z, c_prev.transpose(1, 2).contiguous().transpose(1, 2), c, h)  # strided rows
+    with pytest.raises(RuntimeError, match="lstm_forward"):
+        fwd(a, z, a, c, h)  # c_prev (E, B, 4H)
+    with pytest.raises(RuntimeError, match="more than one element of the written-to tensor"):
+        fwd(a, z, c_prev, c, h[:, :1].expand_as(h))  # an output written twice per element
+    with pytest.raises(RuntimeError, match="lstm_backward"):
+        bwd(h, c, z, c, c_prev.double())
+    with pytest.raises(RuntimeError, match="lstm_backward"):
+        bwd(h, c, z[..., :-1], c, c_prev)
 
 
 def test_failed_build_falls_back_to_eager(monkeypatch):
@@ -131,11 +150,28 @@ def test_environment_switch(monkeypatch, value, name):
         kernels._fused.cache_clear()
 
 
-def test_tables_record_the_lstm_cell_that_ran():
+def test_tables_record_the_lstm_cell_that_ran(monkeypatch):
     from rnnbench.tables import versions
 
+    monkeypatch.setattr(kernels, "USED", set())
+    assert "lstm_cell" not in versions()
     task = TASKS["adding"]
     model = _model("lstm", "tanh", task, [0], hidden=4)
     x, y = _data(task, 3, 1, 2)
     loss_and_grads(model, task, x, y, torch.ones(1, dtype=torch.bool))
     assert kernels.lstm_cell_name(CPU) in versions()["lstm_cell"]
+
+
+def test_job_records_the_lstm_cell_of_cells_kept_from_an_earlier_run(tmp_path, monkeypatch):
+    """A resumed job that runs no LSTM itself still records what its kept cells ran."""
+    from rnnbench.grid import _cells_versions
+
+    monkeypatch.setattr(kernels, "USED", set())
+    for cell_id, used in [("a", ["eager (forced)"]), ("b", [])]:
+        folder = tmp_path / cell_id
+        folder.mkdir()
+        versions = {"torch": "x", **({"lstm_cell": used} if used else {})}
+        (folder / "runs.meta.json").write_text(json.dumps({"versions": versions}))
+    cells = [{"cell_id": "a"}, {"cell_id": "b"}]
+    assert _cells_versions(tmp_path, cells)["lstm_cell"] == ["eager (forced)"]
+    assert "lstm_cell" not in _cells_versions(tmp_path, cells[1:])

@@ -105,7 +105,7 @@ def _renormalise(grads: tuple[torch.Tensor, ...], norms: torch.Tensor, log_scale
     peak = norms.amax(1)  # (E,)
     for g in grads[1:]:
         peak = torch.maximum(peak, torch.linalg.vector_norm(g, dim=-1).amax(1))
-    low, high = (float(v) for v in torch.aminmax(peak))
+    low, high = torch.stack(torch.aminmax(peak)).tolist()  # one host read
     if 1 / limit <= low and high <= limit:  # the common case: every model in range (not NaN)
         return log_scale
     rescale = torch.isfinite(peak) & (peak > 0) & ((peak > limit) | (peak < 1 / limit))

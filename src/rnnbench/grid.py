@@ -194,13 +194,26 @@ def run_cells(experiment: str, pack_id: str, cells: list[dict], folder: str | Pa
         experiment=experiment,
         pack_id=pack_id,
         cells=cells,
-        versions=versions(),
+        versions=_cells_versions(folder / "done", cells),
         compute_seconds=compute,
     )
     for name in names:
         frames = [t for t in parts[name] if len(t)] or parts[name][:1]  # concat drops no columns
         write_table(pd.concat(frames, ignore_index=True), folder / name, meta)
     shutil.rmtree(folder / "done", ignore_errors=True)
+
+
+def _cells_versions(done: Path, cells: list[dict]) -> dict:
+    """versions(), with the LSTM cells (fused or eager) that each cell's run recorded: a cell
+    kept from an interrupted run of the job ran in another process."""
+    out = versions()
+    used = set(out.get("lstm_cell", []))
+    for cell in cells:
+        meta = json.loads((done / cell["cell_id"] / "runs.meta.json").read_text())
+        used.update(meta["versions"].get("lstm_cell", []))
+    if used:
+        out["lstm_cell"] = sorted(used)
+    return out
 
 
 def _cell_tables(experiment: str, cell: dict, names, folder: Path, log):

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import tempfile
 import warnings
 from contextlib import contextmanager
 from functools import cache
@@ -83,9 +84,11 @@ def _fused() -> tuple | str:
             is_python_module=False,
         )
     except Exception as err:  # no compiler, no ninja, a failed build: the eager path still works
-        reason = f"the fused LSTM kernel did not build ({type(err).__name__}: {err})"
-        warnings.warn(f"{reason.splitlines()[0]}; using eager torch", stacklevel=3)
-        return reason.splitlines()[0]
+        lines = str(err).splitlines() or [""]
+        first = next((line for line in lines if "error:" in line), lines[0])  # the compiler's
+        reason = f"the fused LSTM kernel did not build ({type(err).__name__}: {first.strip()})"
+        warnings.warn(f"{reason}; using eager torch", stacklevel=3)
+        return reason
     ops = torch.ops.rnnbench
     return ops.lstm_forward, ops.lstm_backward
 
@@ -98,9 +101,10 @@ def _stable_source(cpp_extension) -> Path:
     path = Path(root) / "rnnbench-src" / hashlib.sha256(text).hexdigest()[:12] / "lstm_cell.cpp"
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_bytes(text)
-        tmp.replace(path)  # atomic: concurrent jobs see a complete file
+        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+        with os.fdopen(fd, "wb") as f:
+            f.write(text)
+        os.replace(tmp, path)  # atomic: concurrent jobs see a complete file
     return path
 
 

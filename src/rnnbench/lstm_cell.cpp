@@ -1,6 +1,7 @@
 // Fused LSTM cell, forward and backward: one pass over one step's (E, B, 4H) gates per call.
 // Built and loaded by rnnbench/kernels.py, which also holds the eager equivalent.
 #include <ATen/ATen.h>
+#include <ATen/MemoryOverlap.h>
 #include <ATen/Parallel.h>
 #include <ATen/cpu/vec/vec.h>
 #include <torch/library.h>
@@ -10,8 +11,14 @@ using at::vec::Vectorized;
 namespace {
 
 template <typename T>
+inline Vectorized<T> keep_nan(Vectorized<T> r, Vectorized<T> a) {  // NaN in, NaN out
+  return Vectorized<T>::blendv(r, a, a != a);
+}
+
+template <typename T>
 inline Vectorized<T> sigmoid(Vectorized<T> a) {  // as torch's sigmoid kernel (exp_u20: 2 ulp)
-  return ((Vectorized<T>(T(0)) - a).exp_u20() + Vectorized<T>(T(1))).reciprocal();
+  // float32 exp_u20 maps NaN to a number: a diverged model must stay NaN, as in eager torch
+  return keep_nan(((Vectorized<T>(T(0)) - a).exp_u20() + Vectorized<T>(T(1))).reciprocal(), a);
 }
 
 template <typename T>
@@ -39,7 +46,7 @@ inline Vectorized<float> tanh(Vectorized<float> a) {
   q = fmadd(x2, q, V(2.26843463243900e-03f));
   q = fmadd(x2, q, V(4.89352518554385e-03f));
   const V r = V::blendv(x * p / q, x, a.abs() < V(0.0004f));
-  return V::blendv(r, V::blendv(V(1.f), V(-1.f), a < V(0.f)), a.abs() >= V(9.f));
+  return keep_nan(V::blendv(r, V::blendv(V(1.f), V(-1.f), a < V(0.f)), a.abs() >= V(9.f)), a);
 }
 
 template <typename F>
@@ -119,29 +126,31 @@ void backward_impl(const at::Tensor& dh, const at::Tensor& dc, const at::Tensor&
   });
 }
 
-void check(const char* op, int64_t width, std::initializer_list<const at::Tensor*> ts) {
-  // every tensor (E, B, width or 4 width) with contiguous rows, of one dtype, on the CPU
-  const at::Tensor& ref = **ts.begin();
-  for (const at::Tensor* t : ts) {
+void check(const char* op, int64_t hid, std::initializer_list<std::pair<const at::Tensor*, int>> args) {
+  // every argument (E, B, width x H) with contiguous rows, of one dtype, on the CPU
+  const at::Tensor& ref = *args.begin()->first;
+  for (const auto& [t, width] : args) {
     TORCH_CHECK(t->dim() == 3 && t->size(0) == ref.size(0) && t->size(1) == ref.size(1) &&
-                    (t->size(2) == width || t->size(2) == 4 * width) && t->stride(2) == 1 &&
+                    t->size(2) == width * hid && t->stride(2) == 1 &&
                     t->scalar_type() == ref.scalar_type() && t->device().is_cpu(),
-                op, ": every argument must be a CPU (E, B, H) or (E, B, 4H) tensor with contiguous "
-                "rows and one dtype");
+                op, ": every argument must be a CPU (E, B, H) tensor ((E, B, 4H) for the gates) "
+                "with contiguous rows and one dtype");
   }
 }
 
 void lstm_forward(at::Tensor a, at::Tensor z, at::Tensor c_prev, at::Tensor c, at::Tensor h) {
-  check("lstm_forward", c.size(2), {&a, &z, &c_prev, &c, &h});
-  TORCH_CHECK(a.size(2) == 4 * c.size(2) && z.size(2) == 4 * c.size(2), "lstm_forward: a, z (E, B, 4H)");
+  TORCH_CHECK(c.dim() == 3, "lstm_forward: c must be (E, B, H)");
+  check("lstm_forward", c.size(2), {{&a, 4}, {&z, 4}, {&c_prev, 1}, {&c, 1}, {&h, 1}});
+  for (const at::Tensor* out : {&z, &c, &h}) at::assert_no_internal_overlap(*out);
   AT_DISPATCH_FLOATING_TYPES(z.scalar_type(), "lstm_forward", [&] {
     forward_impl<scalar_t>(a, z, c_prev, c, h);
   });
 }
 
 void lstm_backward(at::Tensor dh, at::Tensor dc, at::Tensor z, at::Tensor c, at::Tensor c_prev) {
-  check("lstm_backward", dh.size(2), {&dh, &dc, &z, &c, &c_prev});
-  TORCH_CHECK(z.size(2) == 4 * dh.size(2), "lstm_backward: z (E, B, 4H)");
+  TORCH_CHECK(dh.dim() == 3, "lstm_backward: dh must be (E, B, H)");
+  check("lstm_backward", dh.size(2), {{&dh, 1}, {&dc, 1}, {&z, 4}, {&c, 1}, {&c_prev, 1}});
+  for (const at::Tensor* out : {&dc, &z}) at::assert_no_internal_overlap(*out);
   AT_DISPATCH_FLOATING_TYPES(z.scalar_type(), "lstm_backward", [&] {
     backward_impl<scalar_t>(dh, dc, z, c, c_prev);
   });
