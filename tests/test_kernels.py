@@ -1,6 +1,5 @@
 """The fused LSTM cell (lstm_cell.cpp) against the eager cell and against autograd."""
 
-import json
 import math
 
 import pytest
@@ -162,16 +161,11 @@ def test_tables_record_the_lstm_cell_that_ran(monkeypatch):
     assert kernels.lstm_cell_name(CPU) in versions()["lstm_cell"]
 
 
-def test_job_records_the_lstm_cell_of_cells_kept_from_an_earlier_run(tmp_path, monkeypatch):
+def test_job_records_the_lstm_cell_of_cells_kept_from_an_earlier_run(monkeypatch):
     """A resumed job that runs no LSTM itself still records what its kept cells ran."""
-    from rnnbench.grid import _cells_versions
+    from rnnbench.tables import with_lstm_cells
 
     monkeypatch.setattr(kernels, "USED", set())
-    for cell_id, used in [("a", ["eager (forced)"]), ("b", [])]:
-        folder = tmp_path / cell_id
-        folder.mkdir()
-        versions = {"torch": "x", **({"lstm_cell": used} if used else {})}
-        (folder / "runs.meta.json").write_text(json.dumps({"versions": versions}))
-    cells = [{"cell_id": "a"}, {"cell_id": "b"}]
-    assert _cells_versions(tmp_path, cells)["lstm_cell"] == ["eager (forced)"]
-    assert "lstm_cell" not in _cells_versions(tmp_path, cells[1:])
+    metas = [{"versions": {"lstm_cell": ["eager (forced)"]}}, {"versions": {"torch": "x"}}]
+    assert with_lstm_cells(metas)["lstm_cell"] == ["eager (forced)"]
+    assert "lstm_cell" not in with_lstm_cells(metas[1:])

@@ -25,7 +25,7 @@ import pandas as pd
 
 from .resources import check_memory
 from .spec import CellSpec, ModelSpec, ProbeSpec, SpecError, parse, to_dict
-from .tables import CorruptFileError, read_table, versions, write_table
+from .tables import CorruptFileError, read_table, with_lstm_cells, write_table
 from .tasks import TASKS
 
 PROBE_EXPERIMENTS = ("e1_init",)
@@ -194,26 +194,16 @@ def run_cells(experiment: str, pack_id: str, cells: list[dict], folder: str | Pa
         experiment=experiment,
         pack_id=pack_id,
         cells=cells,
-        versions=_cells_versions(folder / "done", cells),
+        versions=with_lstm_cells(  # cells kept from an interrupted run ran in another process
+            json.loads((folder / "done" / c["cell_id"] / "runs.meta.json").read_text())
+            for c in cells
+        ),
         compute_seconds=compute,
     )
     for name in names:
         frames = [t for t in parts[name] if len(t)] or parts[name][:1]  # concat drops no columns
         write_table(pd.concat(frames, ignore_index=True), folder / name, meta)
     shutil.rmtree(folder / "done", ignore_errors=True)
-
-
-def _cells_versions(done: Path, cells: list[dict]) -> dict:
-    """versions(), with the LSTM cells (fused or eager) that each cell's run recorded: a cell
-    kept from an interrupted run of the job ran in another process."""
-    out = versions()
-    used = set(out.get("lstm_cell", []))
-    for cell in cells:
-        meta = json.loads((done / cell["cell_id"] / "runs.meta.json").read_text())
-        used.update(meta["versions"].get("lstm_cell", []))
-    if used:
-        out["lstm_cell"] = sorted(used)
-    return out
 
 
 def _cell_tables(experiment: str, cell: dict, names, folder: Path, log):

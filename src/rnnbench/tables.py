@@ -55,19 +55,23 @@ def versions() -> dict[str, str | list[str]]:
     return out
 
 
+def with_lstm_cells(metas) -> dict[str, str | list[str]]:
+    """versions(), with the LSTM cells (fused or eager) recorded in these provenance records:
+    tables made from other jobs' tables keep what those jobs ran."""
+    out = versions()
+    used = set(out.get("lstm_cell", [])).union(
+        *(meta["versions"].get("lstm_cell", []) for meta in metas)
+    )
+    if used:
+        out["lstm_cell"] = sorted(used)
+    return out
+
+
 def provenance(smk, table: str) -> dict:
     """What a pipeline table is made from: its name, the config (seeds included), versions, and
-    the LSTM cells (fused or eager) that the jobs behind its input tables ran."""
-    out = versions()
-    cells = {
-        cell
-        for path in smk.input
-        if str(path).endswith(".parquet")
-        for cell in read_meta(path)["versions"].get("lstm_cell", [])
-    }
-    if cells:
-        out["lstm_cell"] = sorted(cells | set(out.get("lstm_cell", [])))
-    return {"table": table, "config": dict(smk.config), "versions": out}
+    the LSTM cells that the jobs behind its input tables ran."""
+    metas = [read_meta(path) for path in smk.input if str(path).endswith(".parquet")]
+    return {"table": table, "config": dict(smk.config), "versions": with_lstm_cells(metas)}
 
 
 def write_table(df: pd.DataFrame, path: str | Path, meta: dict) -> None:
