@@ -12,22 +12,39 @@ from tests.test_bptt import _data, _model, reference
 
 CPU = torch.device("cpu")
 EAGER = (kernels.lstm_forward_eager, kernels.lstm_backward_eager)
-FUSED = kernels.lstm_cell_name(CPU) == "fused-avx2"  # .ci/run asserts that it builds there
-needs_fused = pytest.mark.skipif(not FUSED, reason=kernels.lstm_cell_name(CPU))
+CAPABILITY = torch.backends.cpu.get_cpu_capability()
+BUILDS = {"AVX2": ["AVX2"], "AVX512": ["AVX2", "AVX512"]}.get(CAPABILITY, [])  # this CPU runs
 
 
-@pytest.fixture(params=["fused", "eager"])
-def impl(request):
-    """Run the LSTM with the fused cell, or force the eager one."""
-    if request.param == "fused" and not FUSED:
-        pytest.skip(kernels.lstm_cell_name(CPU))
+def _fused_build(isa, monkeypatch):
+    """The fused cell built for `isa`, as lstm_cell gives it on a CPU of that capability."""
+    if isa not in BUILDS:
+        pytest.skip(f"CPU capability {CAPABILITY}")
+    monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: isa)
+    kernels._fused.cache_clear()
+    name = kernels.lstm_cell_name(CPU)
+    assert name == f"fused-{isa.lower()}", name
+    return kernels.lstm_cell(CPU)
+
+
+@pytest.fixture(params=["AVX2", "AVX512"])
+def fused(request, monkeypatch):
+    """The fused cell built for each instruction set this CPU runs (.ci/run asserts one builds)."""
+    yield _fused_build(request.param, monkeypatch)
+    kernels._fused.cache_clear()
+
+
+@pytest.fixture(params=["AVX2", "AVX512", "eager"])
+def impl(request, monkeypatch):
+    """Run the LSTM with the fused cell (each build), or force the eager one."""
     if request.param == "eager":
         with kernels.eager():
             assert kernels.lstm_cell(CPU) == EAGER
             yield request.param
     else:
-        assert kernels.lstm_cell(CPU) != EAGER
+        assert _fused_build(request.param, monkeypatch) != EAGER
         yield request.param
+        kernels._fused.cache_clear()
 
 
 @pytest.mark.parametrize("hidden", [3, 11, 16])  # below, across and on the vector width
@@ -55,22 +72,19 @@ def _cell_inputs(dtype, hidden=19, seed=0):
         )
     c_prev = torch.randn(3, 4, hidden, generator=gen, dtype=dtype)
     c_prev[1, 1, 2] = math.nan
-    big = torch.zeros(3, 2, 4, hidden + 3, dtype=dtype)  # h written into a wider buffer
-    return a, c_prev, big[:, 1, :, :hidden]
+    x = torch.randn(3, 4, 2, generator=gen, dtype=dtype)
+    row = torch.zeros(3, 2, 4, hidden + 3, dtype=dtype)  # a joint input row: [h, x, 1]
+    return a, c_prev, row[:, 1, :, :hidden], x, row[:, 1, :, hidden:-1]
 
 
-@needs_fused
 @pytest.mark.parametrize("dtype,atol", [(torch.float32, 1e-6), (torch.float64, 1e-15)])
-def test_fused_cell_equals_eager_cell(dtype, atol):
-    fused_fwd, fused_bwd = kernels.lstm_cell(CPU)
+def test_fused_cell_equals_eager_cell(fused, dtype, atol):
     out = {}
-    for name, fwd, bwd in [
-        ("fused", fused_fwd, fused_bwd),
-        ("eager", kernels.lstm_forward_eager, kernels.lstm_backward_eager),
-    ]:
-        a, c_prev, h = _cell_inputs(dtype)
+    for name, (fwd, bwd) in [("fused", fused), ("eager", EAGER)]:
+        a, c_prev, h, x, x_out = _cell_inputs(dtype)
         z, c = torch.empty_like(a), torch.empty_like(c_prev)
-        fwd(a, z, c_prev, c, h)
+        fwd(a, z, c_prev, c, h, x, x_out)
+        assert torch.equal(x_out, x)
         dh, dc = torch.ones_like(h) * 0.3, torch.full_like(c, -0.7)
         gates = z.clone()
         bwd(dh, dc, z, c, c_prev)
@@ -80,14 +94,35 @@ def test_fused_cell_equals_eager_cell(dtype, atol):
         torch.testing.assert_close(f, e, rtol=0, atol=atol, equal_nan=True)
 
 
-@needs_fused
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
-def test_saturated_cell_state_passes_what_eager_passes(dtype):
+def test_builds_for_every_instruction_set_give_the_same_numbers(monkeypatch, dtype):
+    """Lane by lane the same operations (a partial last vector, no scalar tail), so the AVX2 and
+    AVX-512 builds agree to the bit, at H = 19: 2 + 3 and 1 + 3 vectors (float32)."""
+    if len(BUILDS) < 2:
+        pytest.skip(f"CPU capability {CAPABILITY}")
+    out = []
+    try:
+        for isa in BUILDS:
+            fwd, bwd = _fused_build(isa, monkeypatch)
+            a, c_prev, h, x, x_out = _cell_inputs(dtype)
+            z, c = torch.empty_like(a), torch.empty_like(c_prev)
+            fwd(a, z, c_prev, c, h, x, x_out)
+            gates, dc = z.clone(), torch.full_like(c, -0.7)
+            bwd(torch.ones_like(h) * 0.3, dc, z, c, c_prev)
+            out.append([gates, c, h, z, dc])
+    finally:
+        kernels._fused.cache_clear()
+    for f, e in zip(*out, strict=True):
+        torch.testing.assert_close(f, e, rtol=0, atol=0, equal_nan=True)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_saturated_cell_state_passes_what_eager_passes(fused, dtype):
     """|c| >= 9.5: float32 tanh(c) is +-1, so no gradient flows through it (the fused tanh too),
-    in the vector lanes (the first 16) and the scalar tail."""
+    in full vectors and in a partial last one (19 = 16 + 3)."""
     c = torch.tensor([-30.0, -9.5, 9.5, 12.0, 30.0], dtype=dtype).repeat(4)[:19].view(1, 1, 19)
     out = {}
-    for name, bwd in [("fused", kernels.lstm_cell(CPU)[1]), ("eager", kernels.lstm_backward_eager)]:
+    for name, bwd in [("fused", fused[1]), ("eager", kernels.lstm_backward_eager)]:
         dc, gates = torch.zeros_like(c), torch.full((1, 1, 4 * 19), 0.5, dtype=dtype)
         bwd(torch.ones_like(c), dc, gates, c, torch.zeros_like(c))
         out[name] = (dc, gates)
@@ -96,21 +131,22 @@ def test_saturated_cell_state_passes_what_eager_passes(dtype):
     torch.testing.assert_close(out["fused"], out["eager"], rtol=0, atol=1e-12)
 
 
-@needs_fused
-def test_fused_cell_rejects_mismatched_arguments():
-    fwd, bwd = kernels.lstm_cell(CPU)
-    a, c_prev, h = _cell_inputs(torch.float32)
+def test_fused_cell_rejects_mismatched_arguments(fused):
+    fwd, bwd = fused
+    a, c_prev, h, x, x_out = _cell_inputs(torch.float32)
     z, c = torch.empty_like(a), torch.empty_like(c_prev)
     with pytest.raises(RuntimeError, match="lstm_forward"):
-        fwd(a, z, c_prev.double(), c, h)
+        fwd(a, z, c_prev.double(), c, h, x, x_out)
     with pytest.raises(RuntimeError, match="lstm_forward"):
-        fwd(a[..., :-1], z, c_prev, c, h)  # not (E, B, 4H)
+        fwd(a[..., :-1], z, c_prev, c, h, x, x_out)  # not (E, B, 4H)
     with pytest.raises(RuntimeError, match="lstm_forward"):
-        fwd(a, z, c_prev.transpose(1, 2).contiguous().transpose(1, 2), c, h)  # strided rows
+        fwd(a, z, c_prev.transpose(1, 2).contiguous().transpose(1, 2), c, h, x, x_out)  # strided
     with pytest.raises(RuntimeError, match="lstm_forward"):
-        fwd(a, z, a, c, h)  # c_prev (E, B, 4H)
+        fwd(a, z, a, c, h, x, x_out)  # c_prev (E, B, 4H)
+    with pytest.raises(RuntimeError, match="lstm_forward"):
+        fwd(a, z, c_prev, c, h, x[..., :1], x_out)  # x (E, B, 1), x_out (E, B, 2)
     with pytest.raises(RuntimeError, match="more than one element of the written-to tensor"):
-        fwd(a, z, c_prev, c, h[:, :1].expand_as(h))  # an output written twice per element
+        fwd(a, z, c_prev, c, h[:, :1].expand_as(h), x, x_out)  # an output written twice
     with pytest.raises(RuntimeError, match="lstm_backward"):
         bwd(h, c, z, c, c_prev.double())
     with pytest.raises(RuntimeError, match="lstm_backward"):

@@ -142,12 +142,13 @@ def _joint_inputs(model: Ensemble, x: torch.Tensor, ws: Workspace):
 
     One matmul per step then gives all the pre-activations (no thin input matmul), and one
     matmul hx^T da all the weight gradients (`_joint_weight_grads`); hx[..., :H] are the states.
+    Only x_1 is copied here: the forward writes x_{t+1} beside h_t as it goes (`kernels`).
     """
     n_steps, n_models, batch, d = x.shape
     hid = model.spec.hidden_size
     shape = (n_models, n_steps + 1, batch, hid + d + 1)
     hx = ws.get(f"hx{hid}", shape, model.W, _init_joint)  # by H: h_0 and the ones stay put
-    hx[:, :n_steps, :, hid:-1].copy_(x.transpose(0, 1))
+    hx[:, 0, :, hid:-1].copy_(x[0])
     wx = torch.cat([model.W.transpose(1, 2), model.U.transpose(1, 2), model.b[:, None]], 1)
     return hx, wx
 
@@ -279,8 +280,10 @@ RNN_F_GRAD = {  # (dh, h, out): out = dh * f'(a) computed from h = f(a), as auto
 def _lstm_forward(model: Ensemble, x: torch.Tensor, ws: Workspace) -> dict[str, torch.Tensor]:
     n_steps, n_models, batch, _ = x.shape
     hid = model.spec.hidden_size
+    x = x.to(model.W.dtype)
     hx, wx = _joint_inputs(model, x, ws)
     h = hx[..., :hid]  # (E, L+1, B, H)
+    x_next = [*x[1:].unbind(0), x[-1]]  # x_{t+2} beside h_{t+1}; x_{L+1} (never read) := x_L
     cell_forward, _ = kernels.lstm_cell(x.device)
     z = ws.get("z", (n_models, n_steps, batch, 4 * hid), model.W)  # gate values i, f, g, o
     c = ws.get("c", (n_models, n_steps + 1, batch, hid), model.W)
@@ -288,11 +291,12 @@ def _lstm_forward(model: Ensemble, x: torch.Tensor, ws: Workspace) -> dict[str, 
     c[:, 0].zero_()
     steps = zip(
         hx[:, :n_steps].unbind(1), z.unbind(1), h[:, 1:].unbind(1),
-        c[:, :n_steps].unbind(1), c[:, 1:].unbind(1), strict=True,
+        c[:, :n_steps].unbind(1), c[:, 1:].unbind(1), x_next, hx[:, 1:, :, hid:-1].unbind(1),
+        strict=True,
     )  # fmt: skip
-    for hx_prev, z_t, h_next, c_prev, c_next in steps:
+    for hx_prev, z_t, h_next, c_prev, c_next, x_t, x_out in steps:
         torch.bmm(hx_prev, wx, out=a)  # a contiguous buffer: a strided z_t as out is 1.4x slower
-        cell_forward(a, z_t, c_prev, c_next, h_next)
+        cell_forward(a, z_t, c_prev, c_next, h_next, x_t, x_out)
     return {"hx": hx, "h": h, "z": z, "c": c}
 
 

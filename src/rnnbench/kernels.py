@@ -3,14 +3,18 @@
 One LSTM step is ~20 elementwise passes over (E, B, H) blocks in eager torch, each memory-bound;
 `lstm_cell.cpp` does the forward (and the backward) in one pass with ATen's vectorised math
 (sigmoid as torch's; in float32 a rational tanh within 4e-7, Sleef's being 6x slower than
-torch's MKL tanh). It is compiled for AVX2 on first use (~10 s, cached by torch under
-$TORCH_EXTENSIONS_DIR, default ~/.cache/torch_extensions) and used for CPU tensors. Elsewhere
-(CUDA, a CPU without AVX2, no C++ compiler, RNNBENCH_KERNELS=eager) the eager functions below
-compute the same numbers up to float rounding (1e-6 in float32); `lstm_cell_name` says which one
-runs, and every table made from a job that ran an LSTM records it (`tables.provenance`).
+torch's MKL tanh). It is compiled on first use for the widest instruction set that torch itself
+uses on this CPU, AVX-512 or AVX2 (~10 s, cached by torch under $TORCH_EXTENSIONS_DIR, default
+~/.cache/torch_extensions; ATEN_CPU_CAPABILITY=avx2 caps both), and used for CPU tensors.
+Elsewhere (CUDA, a CPU without AVX2, no C++ compiler, RNNBENCH_KERNELS=eager) the eager
+functions below compute the same numbers up to float rounding (1e-6 in float32);
+`lstm_cell_name` says which one runs, and every table made from a job that ran an LSTM records
+it (`tables.provenance`).
 
 Layout: z_t (E, B, 4H) holds one step's gates i, f, g, o in row order (as nn.LSTM); every
-(E, B, H) argument is a view with contiguous rows.
+(E, B, H) argument is a view with contiguous rows. The forward also copies the next step's
+inputs x (E, B, D) into x_out, the columns beside h in the joint input row (`bptt`): written
+while that row is in cache, not in a pass of its own over the whole (E, L, B, H+D+1) buffer.
 """
 
 from __future__ import annotations
@@ -27,10 +31,15 @@ import torch
 
 aten = torch.ops.aten
 ENV = "RNNBENCH_KERNELS"  # "auto" (default): the fused kernel where it builds; "eager": never
+ISA_FLAGS = {  # torch's CPU capability -> the build's name and flags (as torch builds its kernels)
+    "AVX512": ("avx512", ["-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512dq", "-mfma"]),
+    "AVX2": ("avx2", ["-mavx2", "-mfma"]),
+}
 
 
-def lstm_forward_eager(a_t, z_t, c_prev, c_next, h_next) -> None:
-    """a_t pre-activations -> z_t gate values; c_next = f c_prev + i g, h_next = o tanh(c_next)."""
+def lstm_forward_eager(a_t, z_t, c_prev, c_next, h_next, x, x_out) -> None:
+    """a_t pre-activations -> z_t gate values; c_next = f c_prev + i g, h_next = o tanh(c_next);
+    x_out = x."""
     hid = c_prev.shape[-1]
     torch.sigmoid(a_t[..., : 2 * hid], out=z_t[..., : 2 * hid])  # i, f
     torch.tanh(a_t[..., 2 * hid : 3 * hid], out=z_t[..., 2 * hid : 3 * hid])  # g
@@ -38,6 +47,7 @@ def lstm_forward_eager(a_t, z_t, c_prev, c_next, h_next) -> None:
     i, f, g, o = z_t.split(hid, -1)
     torch.mul(f, c_prev, out=c_next).addcmul_(i, g)
     torch.mul(o, torch.tanh(c_next), out=h_next)
+    x_out.copy_(x)
 
 
 def lstm_backward_eager(dh, dc, z_t, c_t, c_prev) -> None:
@@ -62,24 +72,27 @@ def lstm_backward_eager(dh, dc, z_t, c_t, c_prev) -> None:
 
 @cache
 def _fused() -> tuple | str:
-    """(forward, backward) of the compiled kernel, or why it is not used (a one-line reason)."""
+    """(name, forward, backward) of the compiled kernel, or why it is not used (one line)."""
     mode = os.environ.get(ENV, "auto")
     if mode not in ("auto", "eager"):
         raise ValueError(f"{ENV}={mode!r}: expected 'auto' or 'eager'")
     if mode == "eager":
         return f"{ENV}=eager"
     capability = torch.backends.cpu.get_cpu_capability()
-    if capability not in ("AVX2", "AVX512"):
-        return f"CPU capability {capability} (the kernel is built for AVX2)"
+    if capability not in ISA_FLAGS:
+        return f"CPU capability {capability} (the kernel is built for AVX2 or AVX512)"
     from torch.utils import cpp_extension
 
-    flags = ["-O3", "-mavx2", "-mfma", "-DCPU_CAPABILITY_AVX2", "-DCPU_CAPABILITY=AVX2"]
+    isa, flags = ISA_FLAGS[capability]
+    ops = f"rnnbench_{isa}"  # a namespace per build: a test may load both
+    defines = [f"-DCPU_CAPABILITY_{capability}", f"-DCPU_CAPABILITY={capability}"]
     try:
         source = _stable_source(cpp_extension)
         cpp_extension.load(
-            f"rnnbench_lstm_cell_avx2_{source.parent.name}",
+            f"rnnbench_lstm_cell_{isa}_{source.parent.name}",
             [str(source)],
-            extra_cflags=[*flags, "-fopenmp"],  # at::parallel_for is OpenMP in torch's CPU build
+            # at::parallel_for is OpenMP in torch's CPU build
+            extra_cflags=["-O3", *flags, *defines, f"-DRNNBENCH_OPS={ops}", "-fopenmp"],
             extra_ldflags=["-fopenmp"],
             is_python_module=False,
         )
@@ -89,8 +102,8 @@ def _fused() -> tuple | str:
         reason = f"the fused LSTM kernel did not build ({type(err).__name__}: {first.strip()})"
         warnings.warn(f"{reason}; using eager torch", stacklevel=3)
         return reason
-    ops = torch.ops.rnnbench
-    return ops.lstm_forward, ops.lstm_backward
+    ops = getattr(torch.ops, ops)
+    return f"fused-{isa}", ops.lstm_forward, ops.lstm_backward
 
 
 def _stable_source(cpp_extension) -> Path:
@@ -112,15 +125,15 @@ def lstm_cell(device: torch.device) -> tuple:
     """(forward, backward) step functions for tensors on `device` (signatures as the eager ones)."""
     fused = _fused() if device.type == "cpu" and not _FORCED_EAGER else None
     USED.add(lstm_cell_name(device))
-    return fused if isinstance(fused, tuple) else (lstm_forward_eager, lstm_backward_eager)
+    return fused[1:] if isinstance(fused, tuple) else (lstm_forward_eager, lstm_backward_eager)
 
 
 def lstm_cell_name(device: torch.device) -> str:
-    """Which LSTM cell runs on `device`: 'fused-avx2', or 'eager (<why>)'."""
+    """Which LSTM cell runs on `device`: 'fused-avx512', 'fused-avx2', or 'eager (<why>)'."""
     if device.type != "cpu" or _FORCED_EAGER:
         return f"eager ({'forced' if _FORCED_EAGER else device.type})"
     fused = _fused()
-    return "fused-avx2" if isinstance(fused, tuple) else f"eager ({fused})"
+    return fused[0] if isinstance(fused, tuple) else f"eager ({fused})"
 
 
 @contextmanager

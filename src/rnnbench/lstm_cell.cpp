@@ -1,5 +1,9 @@
 // Fused LSTM cell, forward and backward: one pass over one step's (E, B, 4H) gates per call.
-// Built and loaded by rnnbench/kernels.py, which also holds the eager equivalent.
+// Built and loaded by rnnbench/kernels.py, which also holds the eager equivalent, once per
+// instruction set: CPU_CAPABILITY (AVX2, AVX512) sets ATen's vector width, RNNBENCH_OPS the
+// operator namespace (rnnbench_avx2, rnnbench_avx512: both builds may load in one process).
+#include <algorithm>
+
 #include <ATen/ATen.h>
 #include <ATen/MemoryOverlap.h>
 #include <ATen/Parallel.h>
@@ -68,29 +72,25 @@ struct Rows {  // row (e, b) of an (E, B, W) tensor with contiguous rows
 
 template <typename T>
 void forward_impl(const at::Tensor& a, const at::Tensor& z, const at::Tensor& c_prev,
-                  const at::Tensor& c, const at::Tensor& h) {
+                  const at::Tensor& c, const at::Tensor& h, const at::Tensor& x,
+                  const at::Tensor& x_out) {
   using V = Vectorized<T>;
-  const int64_t H = c.size(2);
-  const Rows<T> ra(a), rz(z), rcp(c_prev), rc(c), rh(h);
+  const int64_t H = c.size(2), D = x.size(2);
+  const Rows<T> ra(a), rz(z), rcp(c_prev), rc(c), rh(h), rx(x), rxo(x_out);
   rows(c, H, [&](int64_t e, int64_t b) {
+    std::copy_n(rx(e, b), D, rxo(e, b));  // next to h in the joint input row: written while hot
     const T* ai = ra(e, b); const T* af = ai + H; const T* ag = af + H;
     const T* ao = ag + H;
     T* zi = rz(e, b); T* zf = zi + H; T* zg = zf + H; T* zo = zg + H;
     const T* cp = rcp(e, b);
     T* cn = rc(e, b); T* hn = rh(e, b);
-    int64_t k = 0;
-    for (; k + V::size() <= H; k += V::size()) {
-      V i = sigmoid(V::loadu(ai + k)), f = sigmoid(V::loadu(af + k));
-      V g = tanh(V::loadu(ag + k)), o = sigmoid(V::loadu(ao + k));
-      V cc = f * V::loadu(cp + k) + i * g, t = tanh(cc);
-      i.store(zi + k); f.store(zf + k); g.store(zg + k); o.store(zo + k);
-      cc.store(cn + k); (o * t).store(hn + k);
-    }
-    for (; k < H; ++k) {
-      T i = T(1) / (T(1) + std::exp(-ai[k])), f = T(1) / (T(1) + std::exp(-af[k]));
-      T g = std::tanh(ag[k]), o = T(1) / (T(1) + std::exp(-ao[k]));
-      T cc = f * cp[k] + i * g, t = std::tanh(cc);
-      zi[k] = i; zf[k] = f; zg[k] = g; zo[k] = o; cn[k] = cc; hn[k] = o * t;
+    for (int64_t k = 0; k < H; k += V::size()) {
+      const int64_t n = std::min<int64_t>(V::size(), H - k);  // the last vector may be partial
+      V i = sigmoid(V::loadu(ai + k, n)), f = sigmoid(V::loadu(af + k, n));
+      V g = tanh(V::loadu(ag + k, n)), o = sigmoid(V::loadu(ao + k, n));
+      V cc = f * V::loadu(cp + k, n) + i * g, t = tanh(cc);
+      i.store(zi + k, n); f.store(zf + k, n); g.store(zg + k, n); o.store(zo + k, n);
+      cc.store(cn + k, n); (o * t).store(hn + k, n);
     }
   });
 }
@@ -106,50 +106,50 @@ void backward_impl(const at::Tensor& dh, const at::Tensor& dc, const at::Tensor&
     const T* dhr = rdh(e, b); T* dcr = rdc(e, b);
     const T* cr = rc(e, b); const T* cp = rcp(e, b);
     const V one(T(1));
-    int64_t k = 0;
-    for (; k + V::size() <= H; k += V::size()) {
-      V i = V::loadu(zi + k), f = V::loadu(zf + k), g = V::loadu(zg + k), o = V::loadu(zo + k);
-      V d_h = V::loadu(dhr + k), t = tanh(V::loadu(cr + k));  // tanh(c_t) is not stored
-      V d_c = V::loadu(dcr + k) + d_h * o * (one - t * t);
-      (d_c * g * i * (one - i)).store(zi + k);
-      (d_c * V::loadu(cp + k) * f * (one - f)).store(zf + k);
-      (d_c * i * (one - g * g)).store(zg + k);
-      (d_h * t * o * (one - o)).store(zo + k);
-      (d_c * f).store(dcr + k);
-    }
-    for (; k < H; ++k) {
-      T i = zi[k], f = zf[k], g = zg[k], o = zo[k], d_h = dhr[k], t = std::tanh(cr[k]);
-      T d_c = dcr[k] + d_h * o * (T(1) - t * t);
-      zi[k] = d_c * g * i * (T(1) - i); zf[k] = d_c * cp[k] * f * (T(1) - f);
-      zg[k] = d_c * i * (T(1) - g * g); zo[k] = d_h * t * o * (T(1) - o); dcr[k] = d_c * f;
+    for (int64_t k = 0; k < H; k += V::size()) {
+      const int64_t n = std::min<int64_t>(V::size(), H - k);
+      V i = V::loadu(zi + k, n), f = V::loadu(zf + k, n), g = V::loadu(zg + k, n);
+      V o = V::loadu(zo + k, n), d_h = V::loadu(dhr + k, n);
+      V t = tanh(V::loadu(cr + k, n));  // tanh(c_t) is not stored
+      V d_c = V::loadu(dcr + k, n) + d_h * o * (one - t * t);
+      (d_c * g * i * (one - i)).store(zi + k, n);
+      (d_c * V::loadu(cp + k, n) * f * (one - f)).store(zf + k, n);
+      (d_c * i * (one - g * g)).store(zg + k, n);
+      (d_h * t * o * (one - o)).store(zo + k, n);
+      (d_c * f).store(dcr + k, n);
     }
   });
 }
 
-void check(const char* op, int64_t hid, std::initializer_list<std::pair<const at::Tensor*, int>> args) {
-  // every argument (E, B, width x H) with contiguous rows, of one dtype, on the CPU
+void check(const char* op, std::initializer_list<std::pair<const at::Tensor*, int64_t>> args) {
+  // every argument (E, B, width) with contiguous rows, of one dtype, on the CPU
   const at::Tensor& ref = *args.begin()->first;
+  TORCH_CHECK(ref.dim() == 3, op, ": every argument must be (E, B, width)");
   for (const auto& [t, width] : args) {
     TORCH_CHECK(t->dim() == 3 && t->size(0) == ref.size(0) && t->size(1) == ref.size(1) &&
-                    t->size(2) == width * hid && t->stride(2) == 1 &&
+                    t->size(2) == width && (t->stride(2) == 1 || width == 1) &&
                     t->scalar_type() == ref.scalar_type() && t->device().is_cpu(),
-                op, ": every argument must be a CPU (E, B, H) tensor ((E, B, 4H) for the gates) "
-                "with contiguous rows and one dtype");
+                op, ": every argument must be a CPU (E, B, H) tensor ((E, B, 4H) for the gates, "
+                "(E, B, D) for the inputs) with contiguous rows and one dtype");
   }
 }
 
-void lstm_forward(at::Tensor a, at::Tensor z, at::Tensor c_prev, at::Tensor c, at::Tensor h) {
-  TORCH_CHECK(c.dim() == 3, "lstm_forward: c must be (E, B, H)");
-  check("lstm_forward", c.size(2), {{&a, 4}, {&z, 4}, {&c_prev, 1}, {&c, 1}, {&h, 1}});
-  for (const at::Tensor* out : {&z, &c, &h}) at::assert_no_internal_overlap(*out);
+void lstm_forward(at::Tensor a, at::Tensor z, at::Tensor c_prev, at::Tensor c, at::Tensor h,
+                  at::Tensor x, at::Tensor x_out) {
+  TORCH_CHECK(c.dim() == 3 && x.dim() == 3, "lstm_forward: c must be (E, B, H), x (E, B, D)");
+  const int64_t H = c.size(2), D = x.size(2);
+  check("lstm_forward",
+        {{&c, H}, {&a, 4 * H}, {&z, 4 * H}, {&c_prev, H}, {&h, H}, {&x, D}, {&x_out, D}});
+  for (const at::Tensor* out : {&z, &c, &h, &x_out}) at::assert_no_internal_overlap(*out);
   AT_DISPATCH_FLOATING_TYPES(z.scalar_type(), "lstm_forward", [&] {
-    forward_impl<scalar_t>(a, z, c_prev, c, h);
+    forward_impl<scalar_t>(a, z, c_prev, c, h, x, x_out);
   });
 }
 
 void lstm_backward(at::Tensor dh, at::Tensor dc, at::Tensor z, at::Tensor c, at::Tensor c_prev) {
   TORCH_CHECK(dh.dim() == 3, "lstm_backward: dh must be (E, B, H)");
-  check("lstm_backward", dh.size(2), {{&dh, 1}, {&dc, 1}, {&z, 4}, {&c, 1}, {&c_prev, 1}});
+  const int64_t H = dh.size(2);
+  check("lstm_backward", {{&dh, H}, {&dc, H}, {&z, 4 * H}, {&c, H}, {&c_prev, H}});
   for (const at::Tensor* out : {&dc, &z}) at::assert_no_internal_overlap(*out);
   AT_DISPATCH_FLOATING_TYPES(z.scalar_type(), "lstm_backward", [&] {
     backward_impl<scalar_t>(dh, dc, z, c, c_prev);
@@ -158,12 +158,16 @@ void lstm_backward(at::Tensor dh, at::Tensor dc, at::Tensor z, at::Tensor c, at:
 
 }  // namespace
 
-TORCH_LIBRARY(rnnbench, m) {
-  m.def("lstm_forward(Tensor a, Tensor(a!) z, Tensor c_prev, Tensor(b!) c, Tensor(c!) h) -> ()");
+#define RNNBENCH_LIBRARY(ns, m) TORCH_LIBRARY(ns, m)  // expands RNNBENCH_OPS first
+#define RNNBENCH_LIBRARY_IMPL(ns, m) TORCH_LIBRARY_IMPL(ns, CPU, m)
+
+RNNBENCH_LIBRARY(RNNBENCH_OPS, m) {
+  m.def("lstm_forward(Tensor a, Tensor(a!) z, Tensor c_prev, Tensor(b!) c, Tensor(c!) h, "
+        "Tensor x, Tensor(d!) x_out) -> ()");
   m.def("lstm_backward(Tensor dh, Tensor(a!) dc, Tensor(b!) z, Tensor c, Tensor c_prev) -> ()");
 }
 
-TORCH_LIBRARY_IMPL(rnnbench, CPU, m) {
+RNNBENCH_LIBRARY_IMPL(RNNBENCH_OPS, m) {
   m.impl("lstm_forward", lstm_forward);
   m.impl("lstm_backward", lstm_backward);
 }
