@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import torch
 
+from rnnbench import bptt
 from rnnbench.bptt import Workspace, loss_and_grads
 from rnnbench.models import Ensemble
 from rnnbench.spec import ModelSpec
@@ -38,7 +39,9 @@ def _model(cell, f, task, seeds, hidden=5, rho=1.1):
 
 @pytest.mark.parametrize("cell,f", CASES)
 @pytest.mark.parametrize("task_name", TASK_NAMES)
-def test_matches_autograd(cell, f, task_name):
+@pytest.mark.parametrize("chunk", [4, bptt.CHUNK])  # 9 steps: chunks 4, 4, 1, or one chunk
+def test_matches_autograd(monkeypatch, cell, f, task_name, chunk):
+    monkeypatch.setattr(bptt, "CHUNK", chunk)  # steps per weight-gradient product
     task = TASKS[task_name]
     model = _model(cell, f, task, [0, 1, 2])
     x, y = _data(task, 9, 3, 4)
@@ -78,7 +81,8 @@ def test_diverging_model_does_not_contaminate_others(cell, f):
 
 
 @pytest.mark.parametrize("cell", ["rnn", "lstm"])
-def test_workspace_reuse_across_shapes(cell):
+def test_workspace_reuse_across_shapes(monkeypatch, cell):
+    monkeypatch.setattr(bptt, "CHUNK", 4)
     task = TASKS["adding"]
     model = _model(cell, "tanh", task, [0, 1])
     ws = Workspace()

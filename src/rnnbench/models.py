@@ -164,7 +164,6 @@ class Ensemble(nn.Module):
 
     def bound_factor(self) -> torch.Tensor:
         """gamma * sigma_max(W) per model (vanilla RNN only; NaN for gated cells), (E,)."""
-        sigma = torch.linalg.matrix_norm(self.W.detach().double(), ord=2)
         if self.spec.cell != "rnn":
-            return torch.full_like(sigma, math.nan)
-        return self.f.gamma * sigma
+            return torch.full((self.n_models,), math.nan, dtype=torch.float64, device=self.W.device)
+        return self.f.gamma * torch.linalg.matrix_norm(self.W.detach().double(), ord=2)
