@@ -103,7 +103,7 @@ def _renormalise(grads: tuple[torch.Tensor, ...], norms: torch.Tensor, log_scale
 
     The size of a model's gradient is its largest per-example norm over every state; each model
     is divided by its own size. All models are rescaled together, so that they stay in step: at
-    PyTorch's default init (float32, T = 500) 16 models then need ~15 rescales, not 130. A
+    PyTorch's default init (float32, T = 500) 16 models then need 12 rescales, not 130. A
     gradient that is 0 or non-finite stays as it is (and never stops another model's rescaling).
     """
     peak = norms.amax(1)  # (E,)
