@@ -123,8 +123,7 @@ void backward_impl(const at::Tensor& dh, const at::Tensor& dc, const at::Tensor&
 
 void check(const char* op, std::initializer_list<std::pair<const at::Tensor*, int64_t>> args) {
   // every argument (E, B, width) with contiguous rows, of one dtype, on the CPU
-  const at::Tensor& ref = *args.begin()->first;
-  TORCH_CHECK(ref.dim() == 3, op, ": every argument must be (E, B, width)");
+  const at::Tensor& ref = *args.begin()->first;  // 3-d: checked by the caller
   for (const auto& [t, width] : args) {
     TORCH_CHECK(t->dim() == 3 && t->size(0) == ref.size(0) && t->size(1) == ref.size(1) &&
                     t->size(2) == width && (t->stride(2) == 1 || width == 1) &&
