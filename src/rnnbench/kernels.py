@@ -84,7 +84,7 @@ def _fused() -> tuple | str:
     from torch.utils import cpp_extension
 
     isa, flags = ISA_FLAGS[capability]
-    ops = f"rnnbench_{isa}"  # a namespace per build: a test may load both
+    namespace = f"rnnbench_{isa}"  # one per build: a test may load both
     defines = [f"-DCPU_CAPABILITY_{capability}", f"-DCPU_CAPABILITY={capability}"]
     try:
         source = _stable_source(cpp_extension)
@@ -92,7 +92,7 @@ def _fused() -> tuple | str:
             f"rnnbench_lstm_cell_{isa}_{source.parent.name}",
             [str(source)],
             # at::parallel_for is OpenMP in torch's CPU build
-            extra_cflags=["-O3", *flags, *defines, f"-DRNNBENCH_OPS={ops}", "-fopenmp"],
+            extra_cflags=["-O3", *flags, *defines, f"-DRNNBENCH_OPS={namespace}", "-fopenmp"],
             extra_ldflags=["-fopenmp"],
             is_python_module=False,
         )
@@ -102,7 +102,7 @@ def _fused() -> tuple | str:
         reason = f"the fused LSTM kernel did not build ({type(err).__name__}: {first.strip()})"
         warnings.warn(f"{reason}; using eager torch", stacklevel=3)
         return reason
-    ops = getattr(torch.ops, ops)
+    ops = getattr(torch.ops, namespace)
     return f"fused-{isa}", ops.lstm_forward, ops.lstm_backward
 
 
