@@ -77,18 +77,21 @@ def _cell_inputs(dtype, hidden=19, seed=0):
     return a, c_prev, row[:, 1, :, :hidden], x, row[:, 1, :, hidden:-1]
 
 
+def _run_cell(cell, dtype):
+    """Forward then backward of `cell` on `_cell_inputs` -> (gates, c, h, dLoss/da, dc_prev)."""
+    fwd, bwd = cell
+    a, c_prev, h, x, x_out = _cell_inputs(dtype)
+    z, c = torch.empty_like(a), torch.empty_like(c_prev)
+    fwd(a, z, c_prev, c, h, x, x_out)
+    assert torch.equal(x_out, x)  # the next step's inputs, beside h
+    gates, dc = z.clone(), torch.full_like(c, -0.7)
+    bwd(torch.ones_like(h) * 0.3, dc, z, c, c_prev)
+    return gates, c, h, z, dc
+
+
 @pytest.mark.parametrize("dtype,atol", [(torch.float32, 1e-6), (torch.float64, 1e-15)])
 def test_fused_cell_equals_eager_cell(fused, dtype, atol):
-    out = {}
-    for name, (fwd, bwd) in [("fused", fused), ("eager", EAGER)]:
-        a, c_prev, h, x, x_out = _cell_inputs(dtype)
-        z, c = torch.empty_like(a), torch.empty_like(c_prev)
-        fwd(a, z, c_prev, c, h, x, x_out)
-        assert torch.equal(x_out, x)
-        dh, dc = torch.ones_like(h) * 0.3, torch.full_like(c, -0.7)
-        gates = z.clone()
-        bwd(dh, dc, z, c, c_prev)
-        out[name] = (gates, c, h, z, dc)
+    out = {name: _run_cell(cell, dtype) for name, cell in [("fused", fused), ("eager", EAGER)]}
     for f, e in zip(out["fused"], out["eager"], strict=True):
         assert e.isnan().any()  # NaN reaches every output, and must stay NaN (a diverged model)
         torch.testing.assert_close(f, e, rtol=0, atol=atol, equal_nan=True)
@@ -100,16 +103,8 @@ def test_builds_for_every_instruction_set_give_the_same_numbers(monkeypatch, dty
     AVX-512 builds agree to the bit, at H = 19: 2 + 3 and 1 + 3 vectors (float32)."""
     if len(BUILDS) < 2:
         pytest.skip(f"CPU capability {CAPABILITY}")
-    out = []
     try:
-        for isa in BUILDS:
-            fwd, bwd = _fused_build(isa, monkeypatch)
-            a, c_prev, h, x, x_out = _cell_inputs(dtype)
-            z, c = torch.empty_like(a), torch.empty_like(c_prev)
-            fwd(a, z, c_prev, c, h, x, x_out)
-            gates, dc = z.clone(), torch.full_like(c, -0.7)
-            bwd(torch.ones_like(h) * 0.3, dc, z, c, c_prev)
-            out.append([gates, c, h, z, dc])
+        out = [_run_cell(_fused_build(isa, monkeypatch), dtype) for isa in BUILDS]
     finally:
         kernels._fused.cache_clear()
     for f, e in zip(*out, strict=True):
