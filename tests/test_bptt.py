@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from rnnbench import bptt
+from rnnbench import bptt, kernels
 from rnnbench.bptt import Workspace, loss_and_grads
 from rnnbench.models import Ensemble
 from rnnbench.spec import ModelSpec
@@ -40,8 +40,12 @@ def _model(cell, f, task, seeds, hidden=5, rho=1.1):
 @pytest.mark.parametrize("cell,f", CASES)
 @pytest.mark.parametrize("task_name", TASK_NAMES)
 @pytest.mark.parametrize("chunk", [4, bptt.CHUNK])  # 9 steps: chunks 4, 4, 1, or one chunk
-def test_matches_autograd(monkeypatch, cell, f, task_name, chunk):
+@pytest.mark.parametrize("loops", ["compiled", "python"])
+def test_matches_autograd(monkeypatch, cell, f, task_name, chunk, loops):
+    """Compiled: the time loops in kernels.cpp where they build (.ci/run checks they do)."""
     monkeypatch.setattr(bptt, "CHUNK", chunk)  # steps per weight-gradient product
+    if loops == "python":
+        monkeypatch.setattr(kernels, "loops", lambda device: None)
     task = TASKS[task_name]
     model = _model(cell, f, task, [0, 1, 2])
     x, y = _data(task, 9, 3, 4)

@@ -1,11 +1,13 @@
-"""The fused LSTM cell (lstm_cell.cpp) against the eager cell and against autograd."""
+"""The compiled kernels (kernels.cpp): the fused LSTM cell against the eager cell and autograd,
+the time loops against bptt's Python loops."""
 
 import math
 
+import numpy as np
 import pytest
 import torch
 
-from rnnbench import kernels
+from rnnbench import bptt, kernels
 from rnnbench.bptt import loss_and_grads
 from rnnbench.tasks import TASKS
 from tests.test_bptt import _data, _model, reference
@@ -148,6 +150,75 @@ def test_fused_cell_rejects_mismatched_arguments(fused):
         bwd(h, c, z[..., :-1], c, c_prev)
 
 
+@pytest.mark.parametrize("cell,f", [("rnn", f) for f in ("linear", "tanh", "sigmoid", "relu")] + [
+    ("lstm", "tanh")
+])  # fmt: skip
+@pytest.mark.parametrize("task_name", ["adding", "copy"])  # dLoss/dh at the last, every step
+def test_compiled_loops_give_the_python_loops_numbers_to_the_bit(
+    fused, monkeypatch, cell, f, task_name
+):
+    """The same ATen calls in the same order (and for the LSTM the same fused cell): float32,
+    10 steps in chunks of 4, 4 and 2, model 2 diverged (a NaN input) beside the others."""
+    monkeypatch.setattr(bptt, "CHUNK", 4)
+    task = TASKS[task_name]
+    model = _model(cell, f, task, [0, 1, 2], hidden=19, rho=3.0).float()
+    x, y = _data(task, 10, 3, 4)
+    x, y = x.float() * 40, (y.float() if task.regression else y)
+    x[3, 2, 0, 0] = math.nan
+    active = torch.tensor([True, True, True])
+    out = {}
+    for loops in ("compiled", "python"):
+        with monkeypatch.context() as m:
+            if loops == "python":
+                m.setattr(kernels, "loops", lambda device: None)
+            out[loops] = loss_and_grads(model, task, x, y, active)
+    loss, grads = out["compiled"]
+    assert loss[:2].isfinite().all() and loss[2].isnan()
+    torch.testing.assert_close(out["compiled"], out["python"], rtol=0, atol=0, equal_nan=True)
+
+
+@pytest.mark.parametrize("cell,f", [("rnn", f) for f in ("linear", "tanh", "sigmoid", "relu")] + [
+    ("lstm", "tanh")
+])  # fmt: skip
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_compiled_probe_matches_the_python_probe(fused, monkeypatch, cell, f, dtype):
+    """The same steps, the statistics in one fused pass (sums in another order): log10 norms
+    within float rounding. Models 0 and 1 at small and large W: one of them moves by more than
+    10 decades over 60 steps (rescaled in float32); model 2's states overflow to inf/NaN."""
+    from rnnbench.gradients import gradient_profile
+
+    task = TASKS["adding"]
+    model = _model(cell, f, task, [0, 1, 2], hidden=19, rho=0.1)
+    with torch.no_grad():
+        model.W[1] *= 30 if cell == "rnn" else 1e3
+        model.W[2] *= 1e30
+    x, y = _data(task, 60, 3, 4)
+    out = {}
+    for loops in ("compiled", "python"):
+        with monkeypatch.context() as m:
+            if loops == "python":
+                m.setattr(kernels, "loops", lambda device: None)
+            out[loops] = gradient_profile(model, task, x, y, dtype=dtype)
+    norms = out["compiled"].log10_grad_norm
+    assert np.nanmax(np.abs(norms[:2, 0] - norms[:2, -1])) > 10
+    assert not np.isfinite(out["compiled"].log10_grad_norm[2]).all()
+    atol = 1e-5 if dtype == torch.float32 else 1e-12  # log10, over 60 steps
+    for name in ("log10_grad_norm", "log10_grad_norm_median", "log10_bound"):
+        compiled, python = (getattr(out[k], name) for k in ("compiled", "python"))
+        np.testing.assert_allclose(compiled, python, rtol=0, atol=atol, err_msg=name)
+
+
+def test_compiled_loops_reject_what_bptt_would_not_pass(fused):
+    ops = kernels.loops(CPU)
+    x1, u_b, w_t = torch.zeros(2, 5, 3, 3), torch.zeros(2, 3, 4), torch.zeros(2, 4, 4)
+    h, a = torch.zeros(2, 6, 3, 4), torch.zeros(2, 3, 4)
+    ops.rnn_forward(x1, u_b, w_t, h, a, "tanh")
+    with pytest.raises(RuntimeError, match="rnn_forward: unknown nonlinearity 'softplus'"):
+        ops.rnn_forward(x1, u_b, w_t, h, a, "softplus")
+    with pytest.raises(RuntimeError, match="rnn_forward: arguments do not have the shapes"):
+        ops.rnn_forward(x1, u_b, w_t, h[:, :5], a, "tanh")  # h_0..h_L: L + 1 states
+
+
 def test_failed_build_falls_back_to_eager(monkeypatch):
     from torch.utils import cpp_extension
 
@@ -161,7 +232,7 @@ def test_failed_build_falls_back_to_eager(monkeypatch):
         with pytest.warns(UserWarning, match="did not build.*c\\+\\+: command not found"):
             cell = kernels.lstm_cell(CPU)
         assert cell == EAGER
-        assert kernels.lstm_cell_name(CPU).startswith("eager (the fused LSTM kernel did not")
+        assert kernels.lstm_cell_name(CPU).startswith("eager (the fused kernels did not")
     finally:
         kernels._fused.cache_clear()
 

@@ -21,7 +21,9 @@ without building an autograd graph over the time loop:
    (E, H+D+1, L*B) x (E, L*B, 4H) matmul after the loop.
 
 Every loop walks `unbind` views (indexing x[t] inside an autograd loop costs O(L^2) in the
-backward); threads and denormal flushing are the caller's (`runtime.setup`).
+backward); threads and denormal flushing are the caller's (`runtime.setup`). The vanilla RNN's and
+the LSTM's loops (without a probe) run compiled where `kernels` builds: the same calls in C++, one
+Python call per pass instead of a few per step (7-11% faster training steps at H = 64).
 Everything is batched over the model axis only, so a model whose states overflow to inf/NaN never
 touches another model's numbers. Models that are not active get exactly zero gradients.
 Vanilla RNN (every nonlinearity), LSTM and GRU all have a hand-written backward.
@@ -209,12 +211,18 @@ def _joint_weight_grads(da: torch.Tensor, hx: torch.Tensor, hid: int) -> dict[st
     }
 
 
+def _dh_bufs(dh_out: torch.Tensor, ws: Workspace) -> list[torch.Tensor]:
+    """Two (E, B, H) buffers that dLoss/dh_t alternates between, t even and odd."""
+    shape = dh_out.shape[:1] + dh_out.shape[-2:]
+    return [ws.get("dh0", shape, dh_out), ws.get("dh1", shape, dh_out)]
+
+
 def _dh_steps(dh_out: torch.Tensor, ws: Workspace, blocks: list[torch.Tensor]):
     """dLoss/dh at the last step, and a function giving dLoss/dh_t from da_{t+1}, per block of W
     (rows of W, (E, k H, H) each) the pre-activation gradients da (E, B, k H) of its gates."""
     every = dh_out.dim() == 4  # (E, L, B, H) for h_1..h_L, else (E, B, H) for h_L
     last = dh_out[:, -1] if every else dh_out
-    bufs = [ws.get("dh0", last.shape, last), ws.get("dh1", last.shape, last)]
+    bufs = _dh_bufs(dh_out, ws)
 
     def back(t: int, da_next: list[torch.Tensor]) -> torch.Tensor:
         """t >= 1: dLoss/dh_t = (read-out term at t) + sum over gates of da_{t+1} W_g."""
@@ -241,6 +249,9 @@ def _rnn_forward(model: Ensemble, x: torch.Tensor, ws: Workspace) -> dict[str, t
     h = ws.get("h", (n_models, n_steps + 1, batch, hid), model.W)  # (E, L+1, B, H)
     h[:, 0].zero_()
     a_t = ws.get("a_t", (n_models, batch, hid), model.W)  # (E, B, H)
+    if ops := kernels.loops(x.device):  # the loop below, compiled
+        ops.rnn_forward(x1, u_b, w_t, h, a_t, model.spec.nonlinearity)
+        return {"x1": x1, "h": h}
     f = RNN_F[model.spec.nonlinearity]
     steps = zip(x1_steps, h[:, :n_steps].unbind(1), h[:, 1:].unbind(1), strict=True)
     for x1_t, h_prev, h_next in steps:
@@ -259,6 +270,11 @@ def _rnn_backward(model: Ensemble, cache, dh_out: torch.Tensor, ws: Workspace, p
     h, x1 = cache["h"], cache["x1"]
     n_models, _, batch, hid = h.shape
     da = ws.get("da", (n_models, CHUNK, batch, hid), h)  # dLoss/da_t of one chunk of steps
+    if not probe and (ops := kernels.loops(h.device)):  # the loop below, compiled
+        d_w, d_ub = h.new_empty((n_models, hid, hid)), h.new_empty((n_models, x1.shape[-1], hid))
+        bufs, f = _dh_bufs(dh_out, ws), model.spec.nonlinearity
+        ops.rnn_backward(h, x1, model.W, dh_out, *bufs, da, d_w, d_ub, f)
+        return _weight_grads([d_w], [d_ub])
     f_grad = RNN_F_GRAD[model.spec.nonlinearity]
     dh, back = _dh_steps(dh_out, ws, [model.W])
     hs, sums = h.unbind(1), []
@@ -304,12 +320,15 @@ def _lstm_forward(model: Ensemble, x: torch.Tensor, ws: Workspace) -> dict[str, 
     x = x.to(model.W.dtype)
     hx, wx = _joint_inputs(model, x, ws)
     h = hx[..., :hid]  # (E, L+1, B, H)
-    x_next = [*x[1:].unbind(0), x[-1]]  # x_{t+2} beside h_{t+1}; x_{L+1} (never read) := x_L
     cell_forward, _ = kernels.lstm_cell(x.device)
     z = ws.get("z", (n_models, n_steps, batch, 4 * hid), model.W)  # gate values i, f, g, o
     c = ws.get("c", (n_models, n_steps + 1, batch, hid), model.W)
     a = ws.get("a_t", (n_models, batch, 4 * hid), model.W)  # pre-activations of one step
     c[:, 0].zero_()
+    if ops := kernels.loops(x.device):  # the loop below, compiled
+        ops.lstm_forward_loop(hx, wx, x, z, c, a)
+        return {"hx": hx, "h": h, "z": z, "c": c}
+    x_next = [*x[1:].unbind(0), x[-1]]  # x_{t+2} beside h_{t+1}; x_{L+1} (never read) := x_L
     steps = zip(
         hx[:, :n_steps].unbind(1), z.unbind(1), h[:, 1:].unbind(1),
         c[:, :n_steps].unbind(1), c[:, 1:].unbind(1), x_next, hx[:, 1:, :, hid:-1].unbind(1),
@@ -327,6 +346,9 @@ def _lstm_backward(model: Ensemble, cache, dh_out: torch.Tensor, ws: Workspace, 
     _, cell_backward = kernels.lstm_cell(z.device)
     dh, back = _dh_steps(dh_out, ws, [model.W])
     dc = ws.get("dc", dh.shape, dh).zero_()  # dLoss/dc_t through c_{t+1}
+    if not probe and (ops := kernels.loops(z.device)):  # the loop below, compiled
+        ops.lstm_backward_loop(z, c, model.W, dh_out, dc, *_dh_bufs(dh_out, ws))
+        return _joint_weight_grads(z, cache["hx"], model.spec.hidden_size)
     zs, cs = z.unbind(1), c.unbind(1)  # views per step, made once
     for t in range(len(zs) - 1, -1, -1):
         if probe:

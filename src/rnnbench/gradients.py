@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from . import bptt
+from . import bptt, kernels
 from .models import Ensemble
 from .tasks import Task
 
@@ -60,25 +60,10 @@ def gradient_profile(
     loss = task.last_step_loss(model.readout(last), y)  # (E, B)
     (dh_last,) = torch.autograd.grad(loss.sum(), [last])
 
-    n_models, steps = model.n_models, x.shape[0]
-    batch = dh_last.shape[1]
-    norm_at = [None] * (steps + 1)  # per step k: per-example norms (E, B)
-    sum_at = [None] * (steps + 1)  # and the batch sum (E, H); stacked once at the end
-    scales = [torch.zeros(n_models, dtype=torch.float64, device=x.device)] * (steps + 1)
-    limit = 1e100 if dtype == torch.float64 else 1e10
-
-    def probe(k: int, grads: tuple[torch.Tensor, ...]) -> None:
-        """State k's gradient (the h-part first): its statistics, rescaled when out of range."""
-        norm_at[k] = torch.linalg.vector_norm(grads[0], dim=-1)  # (E, B), no out=: no fill
-        scale = scales[min(k + 1, steps)]  # (E,) log10 of what it was divided by so far
-        scales[k] = _renormalise(grads, norm_at[k], scale, limit)
-        sum_at[k] = grads[0].sum(1)
-
+    steps, limit = x.shape[0], 1e100 if dtype == torch.float64 else 1e10
     with torch.no_grad():
-        bptt.BACKWARD[model.spec.cell](model, cache, dh_last, ws, probe)
-
-    norms, means = torch.stack(norm_at, 1), torch.stack(sum_at, 1).div_(batch)  # (E, L+1, .)
-    log_scale = torch.stack(scales, 1)  # (E, L+1)
+        norms, sums, log_scale = _probe(model, cache, dh_last, ws, limit)
+    means = sums.div_(dh_last.shape[1])  # (E, L+1, H)
     mean_norm = log_scale + torch.log10(torch.linalg.vector_norm(means, dim=-1)).double()
     per_example = torch.log10(norms).double() + log_scale[..., None]  # (E, L+1, B)
     median_norm = per_example.median(2).values
@@ -94,6 +79,46 @@ def gradient_profile(
         log10_bound=bound.cpu().numpy(),
         log10_bound_factor=factor.cpu().numpy(),
     )
+
+
+def _probe(model: Ensemble, cache, dh_last: torch.Tensor, ws: bptt.Workspace, limit: float):
+    """The backward from dh_last (E, B, H) with every state's statistics -> per-example norms
+    (E, L+1, B), batch sums (E, L+1, H) and log10 of what they were divided by (E, L+1),
+    renormalised where a model's gradient leaves [1/limit, limit] (`_renormalise`).
+
+    Compiled for the vanilla RNN and the LSTM (`kernels`: the same calls, one Python call in
+    all); else the cell's Python backward with a callback per state.
+    """
+    n_models, steps = model.n_models, cache["h"].shape[1] - 1  # h (E, L+1, B, H)
+    ops = kernels.loops(dh_last.device)
+    if ops and model.spec.cell in ("rnn", "lstm"):
+        shape = (n_models, steps + 1)
+        norms = dh_last.new_empty(shape + dh_last.shape[1:2])
+        sums = dh_last.new_empty(shape + dh_last.shape[2:])
+        log_scale = torch.zeros(shape, dtype=torch.float64, device=dh_last.device)
+        bufs, dh_last = bptt._dh_bufs(dh_last, ws), dh_last.contiguous()
+        stats = (norms, sums, log_scale, limit)
+        if model.spec.cell == "rnn":
+            da = ws.get("da_probe", dh_last.shape, dh_last)
+            ops.rnn_probe(cache["h"], model.W, dh_last, *bufs, da, *stats, model.spec.nonlinearity)
+        else:
+            dc = torch.zeros_like(dh_last)
+            ops.lstm_probe(cache["z"], cache["c"], model.W, dh_last, dc, *bufs, *stats)
+        return norms, sums, log_scale
+
+    norm_at = [None] * (steps + 1)  # per step k: per-example norms (E, B)
+    sum_at = [None] * (steps + 1)  # and the batch sum (E, H); stacked once at the end
+    scales = [torch.zeros(n_models, dtype=torch.float64, device=dh_last.device)] * (steps + 1)
+
+    def probe(k: int, grads: tuple[torch.Tensor, ...]) -> None:
+        """State k's gradient (the h-part first): its statistics, rescaled when out of range."""
+        norm_at[k] = torch.linalg.vector_norm(grads[0], dim=-1)  # (E, B), no out=: no fill
+        scale = scales[min(k + 1, steps)]  # (E,) log10 of what it was divided by so far
+        scales[k] = _renormalise(grads, norm_at[k], scale, limit)
+        sum_at[k] = grads[0].sum(1)
+
+    bptt.BACKWARD[model.spec.cell](model, cache, dh_last, ws, probe)
+    return torch.stack(norm_at, 1), torch.stack(sum_at, 1), torch.stack(scales, 1)
 
 
 def _renormalise(grads: tuple[torch.Tensor, ...], norms: torch.Tensor, log_scale, limit: float):

@@ -1,15 +1,17 @@
-"""The LSTM cell's elementwise step: a fused C++ kernel where one can be built, else eager torch.
+"""Compiled kernels: the LSTM cell's elementwise step, and the RNN's and LSTM's time loops.
 
 One LSTM step is ~20 elementwise passes over (E, B, H) blocks in eager torch, each memory-bound;
-`lstm_cell.cpp` does the forward (and the backward) in one pass with ATen's vectorised math
+`kernels.cpp` does the forward (and the backward) in one pass with ATen's vectorised math
 (sigmoid as torch's; in float32 a rational tanh within 4e-7, Sleef's being 6x slower than
-torch's MKL tanh). It is compiled on first use for the widest instruction set that torch itself
-uses on this CPU, AVX-512 or AVX2 (~10 s, cached by torch under $TORCH_EXTENSIONS_DIR, default
-~/.cache/torch_extensions; ATEN_CPU_CAPABILITY=avx2 caps both), and used for CPU tensors.
-Elsewhere (CUDA, a CPU without AVX2, no C++ compiler, RNNBENCH_KERNELS=eager) the eager
-functions below compute the same numbers up to float rounding (1e-6 in float32);
-`lstm_cell_name` says which one runs, and every table made from a job that ran an LSTM records
-it (`tables.provenance`).
+torch's MKL tanh). It also runs the time loops of `bptt`'s training pass (vanilla RNN and LSTM:
+the same ATen calls as bptt's Python loops, so the RNN's numbers are the same to the bit) in
+one call each, without a Python round trip per step. It is compiled on first use for the widest
+instruction set that torch itself uses on this CPU, AVX-512 or AVX2 (~15 s, cached by torch
+under $TORCH_EXTENSIONS_DIR, default ~/.cache/torch_extensions; ATEN_CPU_CAPABILITY=avx2 caps
+both), and used for CPU tensors. Elsewhere (CUDA, a CPU without AVX2, no C++ compiler,
+RNNBENCH_KERNELS=eager) bptt's Python loops and the eager cell functions below compute the same
+numbers up to float rounding (1e-6 in float32); `lstm_cell_name` says which LSTM cell runs, and
+every table made from a job that ran an LSTM records it (`tables.provenance`).
 
 Layout: z_t (E, B, 4H) holds one step's gates i, f, g, o in row order (as nn.LSTM); every
 (E, B, H) argument is a view with contiguous rows. The forward also copies the next step's
@@ -72,7 +74,7 @@ def lstm_backward_eager(dh, dc, z_t, c_t, c_prev) -> None:
 
 @cache
 def _fused() -> tuple | str:
-    """(name, forward, backward) of the compiled kernel, or why it is not used (one line)."""
+    """(name, operators) of the compiled kernels, or why they are not used (one line)."""
     mode = os.environ.get(ENV, "auto")
     if mode not in ("auto", "eager"):
         raise ValueError(f"{ENV}={mode!r}: expected 'auto' or 'eager'")
@@ -89,7 +91,7 @@ def _fused() -> tuple | str:
     try:
         source = _stable_source(cpp_extension)
         cpp_extension.load(
-            f"rnnbench_lstm_cell_{isa}_{source.parent.name}",
+            f"rnnbench_kernels_{isa}_{source.parent.name}",
             [str(source)],
             # at::parallel_for is OpenMP in torch's CPU build
             extra_cflags=["-O3", *flags, *defines, f"-DRNNBENCH_OPS={namespace}", "-fopenmp"],
@@ -99,19 +101,18 @@ def _fused() -> tuple | str:
     except Exception as err:  # no compiler, no ninja, a failed build: the eager path still works
         lines = str(err).splitlines() or [""]
         first = next((line for line in lines if "error:" in line), lines[0])  # the compiler's
-        reason = f"the fused LSTM kernel did not build ({type(err).__name__}: {first.strip()})"
+        reason = f"the fused kernels did not build ({type(err).__name__}: {first.strip()})"
         warnings.warn(f"{reason}; using eager torch", stacklevel=3)
         return reason
-    ops = getattr(torch.ops, namespace)
-    return f"fused-{isa}", ops.lstm_forward, ops.lstm_backward
+    return f"fused-{isa}", getattr(torch.ops, namespace)
 
 
 def _stable_source(cpp_extension) -> Path:
-    """lstm_cell.cpp copied under the extensions folder, named by its hash: a build from another
+    """kernels.cpp copied under the extensions folder, named by its hash: a build from another
     checkout's path (a copied workflow, a second clone) would rebuild it every time."""
-    text = Path(__file__).with_name("lstm_cell.cpp").read_bytes()
+    text = Path(__file__).with_name("kernels.cpp").read_bytes()
     root = os.environ.get("TORCH_EXTENSIONS_DIR") or cpp_extension.get_default_build_root()
-    path = Path(root) / "rnnbench-src" / hashlib.sha256(text).hexdigest()[:12] / "lstm_cell.cpp"
+    path = Path(root) / "rnnbench-src" / hashlib.sha256(text).hexdigest()[:12] / "kernels.cpp"
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
@@ -121,11 +122,25 @@ def _stable_source(cpp_extension) -> Path:
     return path
 
 
+def _compiled(device: torch.device):
+    """The compiled operators for tensors on `device`, or None."""
+    fused = _fused() if device.type == "cpu" and not _FORCED_EAGER else None
+    return fused[1] if isinstance(fused, tuple) else None
+
+
+def loops(device: torch.device):
+    """The compiled time loops for tensors on `device` (`bptt` calls ops.rnn_forward,
+    ops.rnn_backward, ops.lstm_forward_loop, ops.lstm_backward_loop), or None: bptt's own."""
+    return _compiled(device)
+
+
 def lstm_cell(device: torch.device) -> tuple:
     """(forward, backward) step functions for tensors on `device` (signatures as the eager ones)."""
-    fused = _fused() if device.type == "cpu" and not _FORCED_EAGER else None
+    ops = _compiled(device)
     USED.add(lstm_cell_name(device))
-    return fused[1:] if isinstance(fused, tuple) else (lstm_forward_eager, lstm_backward_eager)
+    if ops is None:
+        return lstm_forward_eager, lstm_backward_eager
+    return ops.lstm_forward, ops.lstm_backward
 
 
 def lstm_cell_name(device: torch.device) -> str:
@@ -138,7 +153,8 @@ def lstm_cell_name(device: torch.device) -> str:
 
 @contextmanager
 def eager():
-    """Run the eager LSTM cell inside the block (the benchmark's and the tests' comparison)."""
+    """Run the eager LSTM cell and bptt's Python loops inside the block (the benchmark's and the
+    tests' comparison)."""
     global _FORCED_EAGER
     before, _FORCED_EAGER = _FORCED_EAGER, True
     try:
