@@ -128,6 +128,26 @@ def test_saturated_cell_state_passes_what_eager_passes(fused, dtype):
     torch.testing.assert_close(out["fused"], out["eager"], rtol=0, atol=1e-12)
 
 
+def test_fused_tanh_is_torchs_to_one_float32_step(fused):
+    """Near +-1 the gradient 1 - tanh^2 is a difference of nearly equal numbers: an error of a
+    few float32 steps there (a rational approximation's 2e-7) is 10-600% of it at |x| in 5..9."""
+    n = 4001
+    a = torch.zeros(1, 1, 4 * n)
+    a[..., 2 * n : 3 * n] = xs = torch.linspace(-12, 12, n)  # the g gate: tanh
+    z, c_prev = torch.empty_like(a), torch.zeros(1, 1, n)
+    fused[0](
+        a,
+        z,
+        c_prev,
+        torch.empty_like(c_prev),
+        torch.empty_like(c_prev),
+        *[torch.zeros(1, 1, 2)] * 2,
+    )
+    g = z[0, 0, 2 * n : 3 * n]
+    assert (g - torch.tanh(xs)).abs().max() <= 2.0**-24  # 6e-8: one step below 1
+    assert (g[xs.abs() >= 10].abs() == 1).all()
+
+
 def test_fused_cell_rejects_mismatched_arguments(fused):
     fwd, bwd = fused
     a, c_prev, h, x, x_out = _cell_inputs(torch.float32)

@@ -1,17 +1,18 @@
-"""Compiled kernels: the LSTM cell's elementwise step, and the RNN's and LSTM's time loops.
+"""Compiled kernels: the LSTM cell's elementwise step, the RNN's and LSTM's time loops, the probe.
 
 One LSTM step is ~20 elementwise passes over (E, B, H) blocks in eager torch, each memory-bound;
 `kernels.cpp` does the forward (and the backward) in one pass with ATen's vectorised math
-(sigmoid as torch's; in float32 a rational tanh within 4e-7, Sleef's being 6x slower than
-torch's MKL tanh). It also runs the time loops of `bptt`'s training pass (vanilla RNN and LSTM:
-the same ATen calls as bptt's Python loops, so the RNN's numbers are the same to the bit) in
-one call each, without a Python round trip per step. It is compiled on first use for the widest
-instruction set that torch itself uses on this CPU, AVX-512 or AVX2 (~15 s, cached by torch
-under $TORCH_EXTENSIONS_DIR, default ~/.cache/torch_extensions; ATEN_CPU_CAPABILITY=avx2 caps
-both), and used for CPU tensors. Elsewhere (CUDA, a CPU without AVX2, no C++ compiler,
-RNNBENCH_KERNELS=eager) bptt's Python loops and the eager cell functions below compute the same
-numbers up to float rounding (1e-6 in float32); `lstm_cell_name` says which LSTM cell runs, and
-every table made from a job that ran an LSTM records it (`tables.provenance`).
+(sigmoid as torch's; in float32 tanh from exp, within one float32 step of torch's MKL tanh,
+Sleef's being 6x slower). It also runs, one call each, the time loops of `bptt`'s training pass
+(vanilla RNN and LSTM: the same ATen calls as bptt's Python loops, so the RNN's numbers are the
+same to the bit) and of the gradient probe (`gradients`, its statistics in one pass per state).
+It is compiled on first use for the widest instruction set that torch itself uses on this CPU,
+AVX-512 or AVX2 (~15 s, cached by torch under $TORCH_EXTENSIONS_DIR, default
+~/.cache/torch_extensions; ATEN_CPU_CAPABILITY=avx2 caps both), and used for CPU tensors.
+Elsewhere (CUDA, a CPU without AVX2, no C++ compiler, RNNBENCH_KERNELS=eager) the Python loops
+and the eager cell functions below compute the same numbers up to float rounding (1e-6 in
+float32); `lstm_cell_name` says which LSTM cell runs, and every table made from a job that ran
+an LSTM records it (`tables.provenance`).
 
 Layout: z_t (E, B, 4H) holds one step's gates i, f, g, o in row order (as nn.LSTM); every
 (E, B, H) argument is a view with contiguous rows. The forward also copies the next step's
