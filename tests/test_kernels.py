@@ -174,11 +174,13 @@ def test_fused_cell_rejects_mismatched_arguments(fused):
     ("lstm", "tanh")
 ])  # fmt: skip
 @pytest.mark.parametrize("task_name", ["adding", "copy"])  # dLoss/dh at the last, every step
+@pytest.mark.parametrize("threads", [1, 2])  # 2: the compiled loops split the models 2 + 1
 def test_compiled_loops_give_the_python_loops_numbers_to_the_bit(
-    fused, monkeypatch, cell, f, task_name
+    fused, monkeypatch, cell, f, task_name, threads
 ):
     """The same ATen calls in the same order (and for the LSTM the same fused cell): float32,
-    10 steps in chunks of 4, 4 and 2, model 2 diverged (a NaN input) beside the others."""
+    10 steps in chunks of 4, 4 and 2, model 2 diverged (a NaN input) beside the others; with
+    parameters that require grad, as in training (grad mode is per thread)."""
     monkeypatch.setattr(bptt, "CHUNK", 4)
     task = TASKS[task_name]
     model = _model(cell, f, task, [0, 1, 2], hidden=19, rho=3.0).float()
@@ -186,12 +188,17 @@ def test_compiled_loops_give_the_python_loops_numbers_to_the_bit(
     x, y = x.float() * 40, (y.float() if task.regression else y)
     x[3, 2, 0, 0] = math.nan
     active = torch.tensor([True, True, True])
-    out = {}
-    for loops in ("compiled", "python"):
-        with monkeypatch.context() as m:
-            if loops == "python":
-                m.setattr(kernels, "loops", lambda device: None)
-            out[loops] = loss_and_grads(model, task, x, y, active)
+    assert all(p.requires_grad for p in model.parameters())
+    out, before = {}, torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        for loops in ("compiled", "python"):
+            with monkeypatch.context() as m:
+                if loops == "python":
+                    m.setattr(kernels, "loops", lambda device: None)
+                out[loops] = loss_and_grads(model, task, x, y, active)
+    finally:
+        torch.set_num_threads(before)
     loss, grads = out["compiled"]
     assert loss[:2].isfinite().all() and loss[2].isnan()
     torch.testing.assert_close(out["compiled"], out["python"], rtol=0, atol=0, equal_nan=True)

@@ -211,29 +211,39 @@ Tensor flat(const Tensor& t) {  // (E, n, B, W) -> (E, n B, W)
   return t.reshape({t.size(0), -1, t.size(3)});
 }
 
+// The models split among the threads, each running the whole time loop for its own models (on
+// one thread, in ATen's nested parallel region): no fork and join per step and operation, and
+// each core keeps its own models' data. f(part), part(t, dim = 0) narrows t to those models.
+template <typename F>
+void by_models(int64_t n_models, F f) {
+  const int64_t threads = std::min<int64_t>(at::get_num_threads(), n_models);
+  at::parallel_for(0, n_models, (n_models + threads - 1) / threads, [&](int64_t lo, int64_t hi) {
+    const at::NoGradGuard no_grad;  // as the caller (bptt): grad mode is per thread
+    f([lo, hi](const Tensor& t, int64_t dim = 0) { return t.narrow(dim, lo, hi - lo); });
+  });
+}
+
 // x1 (E, L, B, D+1) = [x, 1]; u_b (E, D+1, H); w_t = W^T (E, H, H); h (E, L+1, B, H), h_0 set;
 // a (E, B, H) scratch. h_{t+1} = f(x1_t u_b + h_t w_t).
 void rnn_forward(Tensor x1, Tensor u_b, Tensor w_t, Tensor h, Tensor a, c10::string_view f) {
   const Act act = activation(f);
   const int64_t L = x1.size(1);
   check_loop("rnn_forward", x1.dim() == 4 && h.dim() == 4 && h.size(1) == L + 1);
-  for (int64_t t = 0; t < L; ++t) {
-    at::bmm_out(a, x1.select(1, t), u_b);
-    a.baddbmm_(h.select(1, t), w_t);
-    Tensor h_next = h.select(1, t + 1);
-    apply(act, a, h_next);
-  }
+  by_models(x1.size(0), [&](auto part) {
+    const Tensor x1_ = part(x1), u_b_ = part(u_b), w_t_ = part(w_t), h_ = part(h);
+    Tensor a_ = part(a);
+    for (int64_t t = 0; t < L; ++t) {
+      at::bmm_out(a_, x1_.select(1, t), u_b_);
+      a_.baddbmm_(h_.select(1, t), w_t_);
+      Tensor h_next = h_.select(1, t + 1);
+      apply(act, a_, h_next);
+    }
+  });
 }
 
-// The backward of rnn_forward: dLoss/da_t into the ring da (E, C, B, H), and per chunk of C
-// steps d_w += h_{t-1}^T da_t (dW^T, (E, H, H)) and d_ub += x1_t^T da_t ((E, D+1, H)), the
-// first chunk's products starting the sums. dh_out: (E, B, H) or (E, L, B, H); dh0, dh1 scratch.
-void rnn_backward(Tensor h, Tensor x1, Tensor w, Tensor dh_out, Tensor dh0, Tensor dh1, Tensor da,
-                  Tensor d_w, Tensor d_ub, c10::string_view f) {
-  const Act act = activation(f);
+void rnn_backward_part(const Tensor& h, const Tensor& x1, const Tensor& w, const Tensor& dh_out,
+                       Tensor dh0, Tensor dh1, const Tensor& da, Tensor d_w, Tensor d_ub, Act act) {
   const int64_t L = x1.size(1), C = da.size(1);
-  check_loop("rnn_backward", x1.dim() == 4 && h.dim() == 4 && h.size(1) == L + 1 &&
-                                 da.dim() == 4 && C > 0);
   Tensor dh = last_dh(dh_out);
   for (int64_t stop = L; stop > 0; stop -= C) {
     const int64_t start = std::max<int64_t>(0, stop - C), n = stop - start;
@@ -255,18 +265,38 @@ void rnn_backward(Tensor h, Tensor x1, Tensor w, Tensor dh_out, Tensor dh0, Tens
   }
 }
 
+// The backward of rnn_forward: dLoss/da_t into the ring da (E, C, B, H), and per chunk of C
+// steps d_w += h_{t-1}^T da_t (dW^T, (E, H, H)) and d_ub += x1_t^T da_t ((E, D+1, H)), the
+// first chunk's products starting the sums. dh_out: (E, B, H) or (E, L, B, H); dh0, dh1 scratch.
+void rnn_backward(Tensor h, Tensor x1, Tensor w, Tensor dh_out, Tensor dh0, Tensor dh1, Tensor da,
+                  Tensor d_w, Tensor d_ub, c10::string_view f) {
+  const Act act = activation(f);
+  const int64_t L = x1.size(1), C = da.size(1);
+  check_loop("rnn_backward", x1.dim() == 4 && h.dim() == 4 && h.size(1) == L + 1 &&
+                                 da.dim() == 4 && C > 0);
+  by_models(h.size(0), [&](auto part) {
+    rnn_backward_part(part(h), part(x1), part(w), part(dh_out), part(dh0), part(dh1), part(da),
+                      part(d_w), part(d_ub), act);
+  });
+}
+
 // hx (E, L+1, B, H+D+1): [h_t, x_{t+1}, 1], hx_0 set; wx (E, H+D+1, 4H); x (L, E, B, D);
 // z (E, L, B, 4H) gate values out; c (E, L+1, B, H), c_0 set; a (E, B, 4H) scratch.
 void lstm_forward_loop(Tensor hx, Tensor wx, Tensor x, Tensor z, Tensor c, Tensor a) {
   const int64_t L = z.size(1), H = c.size(-1), D = x.size(-1);
   check_loop("lstm_forward_loop", hx.dim() == 4 && hx.size(1) == L + 1 && x.dim() == 4 &&
                                       x.size(0) == L && c.dim() == 4 && c.size(1) == L + 1);
-  for (int64_t t = 0; t < L; ++t) {
-    at::bmm_out(a, hx.select(1, t), wx);
-    const Tensor next = hx.select(1, t + 1);  // x_{L+1} (never read) := x_L
-    lstm_forward(a, z.select(1, t), c.select(1, t), c.select(1, t + 1), next.narrow(2, 0, H),
-                 x.select(0, std::min(t + 1, L - 1)), next.narrow(2, H, D));
-  }
+  by_models(z.size(0), [&](auto part) {
+    const Tensor hx_ = part(hx), wx_ = part(wx), x_ = part(x, 1), z_ = part(z), c_ = part(c);
+    Tensor a_ = part(a);
+    for (int64_t t = 0; t < L; ++t) {
+      at::bmm_out(a_, hx_.select(1, t), wx_);
+      const Tensor next = hx_.select(1, t + 1);  // x_{L+1} (never read) := x_L
+      lstm_forward(a_, z_.select(1, t), c_.select(1, t), c_.select(1, t + 1),
+                   next.narrow(2, 0, H), x_.select(0, std::min(t + 1, L - 1)),
+                   next.narrow(2, H, D));
+    }
+  });
 }
 
 // The backward of lstm_forward_loop: z's gate values overwritten with dLoss/da; dc (E, B, H)
@@ -275,12 +305,15 @@ void lstm_backward_loop(Tensor z, Tensor c, Tensor w, Tensor dh_out, Tensor dc, 
                         Tensor dh1) {
   const int64_t L = z.size(1);
   check_loop("lstm_backward_loop", z.dim() == 4 && c.dim() == 4 && c.size(1) == L + 1);
-  Tensor dh = last_dh(dh_out);
-  for (int64_t t = L - 1; t >= 0; --t) {
-    const Tensor z_t = z.select(1, t);
-    lstm_backward(dh, dc, z_t, c.select(1, t + 1), c.select(1, t));
-    if (t > 0) dh = dh_step(t, z_t, w, dh_out, dh0, dh1);
-  }
+  by_models(z.size(0), [&](auto part) {
+    const Tensor z_ = part(z), c_ = part(c), w_ = part(w), dh_out_ = part(dh_out), dc_ = part(dc);
+    Tensor dh0_ = part(dh0), dh1_ = part(dh1), dh = last_dh(dh_out_);
+    for (int64_t t = L - 1; t >= 0; --t) {
+      const Tensor z_t = z_.select(1, t);
+      lstm_backward(dh, dc_, z_t, c_.select(1, t + 1), c_.select(1, t));
+      if (t > 0) dh = dh_step(t, z_t, w_, dh_out_, dh0_, dh1_);
+    }
+  });
 }
 
 // --- the gradient-through-time probe's backward (gradients.gradient_profile): per state k =
