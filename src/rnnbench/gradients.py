@@ -86,8 +86,8 @@ def _probe(model: Ensemble, cache, dh_last: torch.Tensor, ws: bptt.Workspace, li
     (E, L+1, B), batch sums (E, L+1, H) and log10 of what they were divided by (E, L+1),
     renormalised where a model's gradient leaves [1/limit, limit] (`_renormalise`).
 
-    Compiled for the vanilla RNN and the LSTM (`kernels`: the same calls, one Python call in
-    all); else the cell's Python backward with a callback per state.
+    Compiled for the vanilla RNN and the LSTM (`kernels`: the same steps, each state's
+    statistics in one pass); else the cell's Python backward with a callback per state.
     """
     n_models, steps = model.n_models, cache["h"].shape[1] - 1  # h (E, L+1, B, H)
     ops = kernels.loops(dh_last.device)

@@ -241,6 +241,7 @@ void rnn_forward(Tensor x1, Tensor u_b, Tensor w_t, Tensor h, Tensor a, c10::str
   });
 }
 
+// rnn_backward for the models of one thread.
 void rnn_backward_part(const Tensor& h, const Tensor& x1, const Tensor& w, const Tensor& dh_out,
                        Tensor dh0, Tensor dh1, const Tensor& da, Tensor d_w, Tensor d_ub, Act act) {
   const int64_t L = x1.size(1), C = da.size(1);

@@ -33,7 +33,7 @@ from pathlib import Path
 import torch
 
 aten = torch.ops.aten
-ENV = "RNNBENCH_KERNELS"  # "auto" (default): the fused kernel where it builds; "eager": never
+ENV = "RNNBENCH_KERNELS"  # "auto" (default): the compiled kernels where they build; "eager": never
 ISA_FLAGS = {  # torch's CPU capability -> the build's name and flags (as torch builds its kernels)
     "AVX512": ("avx512", ["-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512dq", "-mfma"]),
     "AVX2": ("avx2", ["-mavx2", "-mfma"]),
@@ -130,8 +130,9 @@ def _compiled(device: torch.device):
 
 
 def loops(device: torch.device):
-    """The compiled time loops for tensors on `device` (`bptt` calls ops.rnn_forward,
-    ops.rnn_backward, ops.lstm_forward_loop, ops.lstm_backward_loop), or None: bptt's own."""
+    """The compiled time loops for tensors on `device` (`bptt`: ops.rnn_forward, rnn_backward,
+    lstm_forward_loop, lstm_backward_loop; `gradients`: rnn_probe, lstm_probe), or None: the
+    Python loops."""
     return _compiled(device)
 
 
