@@ -105,7 +105,7 @@ def _fused() -> tuple | str:
         reason = f"the fused kernels did not build ({type(err).__name__}: {first.strip()})"
         warnings.warn(f"{reason}; using eager torch", stacklevel=3)
         return reason
-    return f"fused-{isa}", getattr(torch.ops, namespace)
+    return f"fused-{isa}-{source.parent.name}", getattr(torch.ops, namespace)  # + source hash
 
 
 def _stable_source(cpp_extension) -> Path:
@@ -146,7 +146,9 @@ def lstm_cell(device: torch.device) -> tuple:
 
 
 def lstm_cell_name(device: torch.device) -> str:
-    """Which LSTM cell runs on `device`: 'fused-avx512', 'fused-avx2', or 'eager (<why>)'."""
+    """Which LSTM cell runs on `device`: 'fused-avx512-<hash>', 'fused-avx2-<hash>' (the first 12
+    hex digits of kernels.cpp's sha256: the tables record which source computed them), or
+    'eager (<why>)'."""
     if device.type != "cpu" or _FORCED_EAGER:
         return f"eager ({'forced' if _FORCED_EAGER else device.type})"
     fused = _fused()
