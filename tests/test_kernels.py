@@ -17,6 +17,7 @@ CPU = torch.device("cpu")
 EAGER = (kernels.lstm_forward_eager, kernels.lstm_backward_eager)
 CAPABILITY = torch.backends.cpu.get_cpu_capability()
 BUILDS = {"AVX2": ["AVX2"], "AVX512": ["AVX2", "AVX512"]}.get(CAPABILITY, [])  # this CPU runs
+COMPILED_CASES = [("rnn", f) for f in ("linear", "tanh", "sigmoid", "relu")] + [("lstm", "tanh")]
 
 
 def _fused_build(isa, monkeypatch):
@@ -135,15 +136,8 @@ def test_fused_tanh_is_torchs_to_one_float32_step(fused):
     n = 4001
     a = torch.zeros(1, 1, 4 * n)
     a[..., 2 * n : 3 * n] = xs = torch.linspace(-12, 12, n)  # the g gate: tanh
-    z, c_prev = torch.empty_like(a), torch.zeros(1, 1, n)
-    fused[0](
-        a,
-        z,
-        c_prev,
-        torch.empty_like(c_prev),
-        torch.empty_like(c_prev),
-        *[torch.zeros(1, 1, 2)] * 2,
-    )
+    z, c_prev, c, h, x = torch.empty_like(a), *torch.zeros(3, 1, 1, n), torch.zeros(1, 1, 2)
+    fused[0](a, z, c_prev, c, h, x, torch.empty_like(x))
     g = z[0, 0, 2 * n : 3 * n]
     assert (g - torch.tanh(xs)).abs().max() <= 2.0**-24  # 6e-8: one step below 1
     assert (g[xs.abs() >= 10].abs() == 1).all()
@@ -171,9 +165,18 @@ def test_fused_cell_rejects_mismatched_arguments(fused):
         bwd(h, c, z[..., :-1], c, c_prev)
 
 
-@pytest.mark.parametrize("cell,f", [("rnn", f) for f in ("linear", "tanh", "sigmoid", "relu")] + [
-    ("lstm", "tanh")
-])  # fmt: skip
+def _compiled_and_python(monkeypatch, run) -> dict:
+    """run() with the compiled loops, then with bptt's Python loops."""
+    out = {}
+    for loops in ("compiled", "python"):
+        with monkeypatch.context() as m:
+            if loops == "python":
+                m.setattr(kernels, "loops", lambda device: None)
+            out[loops] = run()
+    return out
+
+
+@pytest.mark.parametrize("cell,f", COMPILED_CASES)
 @pytest.mark.parametrize("task_name", ["adding", "copy"])  # dLoss/dh at the last, every step
 @pytest.mark.parametrize("threads", [1, 2])  # 2: the compiled loops split the models 2 + 1
 def test_compiled_loops_give_the_python_loops_numbers_to_the_bit(
@@ -190,14 +193,10 @@ def test_compiled_loops_give_the_python_loops_numbers_to_the_bit(
     x[3, 2, 0, 0] = math.nan
     active = torch.tensor([True, True, True])
     assert all(p.requires_grad for p in model.parameters())
-    out, before = {}, torch.get_num_threads()
+    before = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
-        for loops in ("compiled", "python"):
-            with monkeypatch.context() as m:
-                if loops == "python":
-                    m.setattr(kernels, "loops", lambda device: None)
-                out[loops] = loss_and_grads(model, task, x, y, active)
+        out = _compiled_and_python(monkeypatch, lambda: loss_and_grads(model, task, x, y, active))
     finally:
         torch.set_num_threads(before)
     loss, grads = out["compiled"]
@@ -205,9 +204,7 @@ def test_compiled_loops_give_the_python_loops_numbers_to_the_bit(
     torch.testing.assert_close(out["compiled"], out["python"], rtol=0, atol=0, equal_nan=True)
 
 
-@pytest.mark.parametrize("cell,f", [("rnn", f) for f in ("linear", "tanh", "sigmoid", "relu")] + [
-    ("lstm", "tanh")
-])  # fmt: skip
+@pytest.mark.parametrize("cell,f", COMPILED_CASES)
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 def test_compiled_probe_matches_the_python_probe(fused, monkeypatch, cell, f, dtype):
     """The same steps, the statistics in one fused pass (sums in another order): log10 norms
@@ -221,12 +218,9 @@ def test_compiled_probe_matches_the_python_probe(fused, monkeypatch, cell, f, dt
         model.W[1] *= 30 if cell == "rnn" else 1e3
         model.W[2] *= 1e30
     x, y = _data(task, 60, 3, 4)
-    out = {}
-    for loops in ("compiled", "python"):
-        with monkeypatch.context() as m:
-            if loops == "python":
-                m.setattr(kernels, "loops", lambda device: None)
-            out[loops] = gradient_profile(model, task, x, y, dtype=dtype)
+    out = _compiled_and_python(
+        monkeypatch, lambda: gradient_profile(model, task, x, y, dtype=dtype)
+    )
     norms = out["compiled"].log10_grad_norm
     assert np.nanmax(np.abs(norms[:2, 0] - norms[:2, -1])) > 10
     assert not np.isfinite(out["compiled"].log10_grad_norm[2]).all()
