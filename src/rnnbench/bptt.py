@@ -344,11 +344,12 @@ def _lstm_backward(model: Ensemble, cache, dh_out: torch.Tensor, ws: Workspace, 
     """As _rnn_backward; the probe sees (dh_k, dc_k), dc_k the part through c_{k+1}."""
     z, c = cache["z"], cache["c"]  # z is overwritten with dLoss/da
     _, cell_backward = kernels.lstm_cell(z.device)
-    dh, back = _dh_steps(dh_out, ws, [model.W])
-    dc = ws.get("dc", dh.shape, dh).zero_()  # dLoss/dc_t through c_{t+1}
+    bufs = _dh_bufs(dh_out, ws)
+    dc = ws.get("dc", bufs[0].shape, dh_out).zero_()  # dLoss/dc_t through c_{t+1}
     if not probe and (ops := kernels.loops(z.device)):  # the loop below, compiled
-        ops.lstm_backward_loop(z, c, model.W, dh_out, dc, *_dh_bufs(dh_out, ws))
+        ops.lstm_backward_loop(z, c, model.W, dh_out, dc, *bufs)
         return _joint_weight_grads(z, cache["hx"], model.spec.hidden_size)
+    dh, back = _dh_steps(dh_out, ws, [model.W])
     zs, cs = z.unbind(1), c.unbind(1)  # views per step, made once
     for t in range(len(zs) - 1, -1, -1):
         if probe:

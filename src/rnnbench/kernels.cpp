@@ -353,6 +353,7 @@ void probe_stats(const Tensor& dh, const Tensor& dc, const Tensor& norm, const T
       T* s = s_out + e * sum.stride(0);
       std::fill_n(s, H, T(0));
       T top = 0;
+      const auto raise = [&top](T r) { top = (r > top || r != r) ? r : top; };  // NaN wins, as amax
       for (int64_t b = 0; b < B; ++b) {
         const T* x = rdh(e, b);
         for (int64_t k = 0; k < H; k += V::size()) {
@@ -361,14 +362,11 @@ void probe_stats(const Tensor& dh, const Tensor& dc, const Tensor& norm, const T
         }
         const T r = row_norm(x, H);
         n_out[e * norm.stride(0) + b * norm.stride(1)] = r;
-        top = (r > top || r != r) ? r : top;  // NaN wins, as amax
+        raise(r);
       }
       if (dc.defined()) {
         const Rows<T> rdc(dc);
-        for (int64_t b = 0; b < B; ++b) {
-          const T r = row_norm(rdc(e, b), H);
-          top = (r > top || r != r) ? r : top;
-        }
+        for (int64_t b = 0; b < B; ++b) raise(row_norm(rdc(e, b), H));
       }
       p_out[e] = top;
     }
