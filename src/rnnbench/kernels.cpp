@@ -211,6 +211,18 @@ Tensor flat(const Tensor& t) {  // (E, n, B, W) -> (E, n B, W)
   return t.reshape({t.size(0), -1, t.size(3)});
 }
 
+// torch's MKL (when it has one) keeps its own thread count, not told that it runs inside a
+// parallel region: each of its calls there tried to start threads, 15-20% of the RNN's time
+// loop at H = 64. One thread for MKL on this thread while in scope (a no-op without MKL).
+extern "C" int MKL_Set_Num_Threads_Local(int) __attribute__((weak));
+
+struct MklSerial {
+  const int before = MKL_Set_Num_Threads_Local ? MKL_Set_Num_Threads_Local(1) : 0;
+  ~MklSerial() {
+    if (MKL_Set_Num_Threads_Local) MKL_Set_Num_Threads_Local(before);
+  }
+};
+
 // The models split among the threads, each running the whole time loop for its own models (on
 // one thread, in ATen's nested parallel region): no fork and join per step and operation, and
 // each core keeps its own models' data. f(part), part(t, dim = 0) narrows t to those models.
@@ -219,6 +231,7 @@ void by_models(int64_t n_models, F f) {
   const int64_t threads = std::min<int64_t>(at::get_num_threads(), n_models);
   at::parallel_for(0, n_models, (n_models + threads - 1) / threads, [&](int64_t lo, int64_t hi) {
     const at::NoGradGuard no_grad;  // as the caller (bptt): grad mode is per thread
+    const MklSerial mkl_serial;
     f([lo, hi](const Tensor& t, int64_t dim = 0) { return t.narrow(dim, lo, hi - lo); });
   });
 }
