@@ -241,6 +241,42 @@ def test_compiled_loops_reject_what_bptt_would_not_pass(fused):
         ops.rnn_forward(x1, u_b, w_t, h[:, :5], a, "tanh")  # h_0..h_L: L + 1 states
 
 
+DENORMALS_BY_THREAD = """
+import torch
+from rnnbench import kernels
+ops = kernels.loops(torch.device("cpu"))
+torch.set_num_threads(3)
+torch.set_flush_denormal(False)
+torch.ones(10**6).add_(1)  # ATen's worker threads start, keeping denormals
+torch.set_flush_denormal(True)  # this thread only
+
+def forward(threads):  # h_t = sigmoid(-88) = 6e-39, a denormal float32
+    torch.set_num_threads(threads)
+    x1, u_b = torch.ones(3, 4, 2, 2), torch.zeros(3, 2, 8)  # [x, 1], [U; b]: a = b
+    u_b[:, 1] = -88
+    h = torch.zeros(3, 5, 2, 8)
+    ops.rnn_forward(x1, u_b, torch.zeros(3, 8, 8), h, torch.empty(3, 2, 8), "sigmoid")
+    return h.view(torch.int32)  # bits: with denormals-are-zero a denormal == 0
+
+print(int((forward(3) != 0).sum()), int((forward(1) != 0).sum()))
+"""
+
+
+def test_compiled_loops_flush_denormals_as_the_caller_on_every_thread():
+    """A fresh process (this machine's build): ATen's worker threads started before torch.set_flush_denormal(True)
+    keep denormals; the models split to them must be flushed as the caller's own (3 threads,
+    one model each), or a model's numbers would depend on the thread that ran it."""
+    import subprocess
+    import sys
+
+    if kernels.loops(CPU) is None:
+        pytest.skip("no compiled loops")
+    out = subprocess.run(
+        [sys.executable, "-c", DENORMALS_BY_THREAD], capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert out == ["0", "0"]  # every state flushed, at 3 threads as at 1
+
+
 def test_failed_build_falls_back_to_eager(monkeypatch):
     from torch.utils import cpp_extension
 

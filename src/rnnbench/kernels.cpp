@@ -12,6 +12,9 @@
 #include <ATen/Parallel.h>
 #include <ATen/cpu/vec/vec.h>
 #include <torch/library.h>
+#if defined(__x86_64__) || defined(_M_X64)
+#include <xmmintrin.h>
+#endif
 
 using at::Tensor;
 using at::vec::Vectorized;
@@ -234,15 +237,33 @@ struct MklSerial {
   }
 };
 
+// Denormal flushing (torch.set_flush_denormal, runtime.setup) is per thread, and ATen's worker
+// threads keep the mode they started with: each runs the caller's while in scope, so that a
+// model's numbers do not depend on the thread that computes them (a no-op off x86).
+struct CallersFlush {
+#if defined(__x86_64__) || defined(_M_X64)
+  static constexpr unsigned kBits = 0x8040;  // MXCSR: flush to zero, denormals are zero
+  const unsigned before = _mm_getcsr();
+  explicit CallersFlush(unsigned caller) { _mm_setcsr((before & ~kBits) | (caller & kBits)); }
+  ~CallersFlush() { _mm_setcsr(before); }
+  static unsigned mode() { return _mm_getcsr(); }
+#else
+  explicit CallersFlush(unsigned) {}
+  static unsigned mode() { return 0; }
+#endif
+};
+
 // The models split among the threads, each running the whole time loop for its own models (on
 // one thread, in ATen's nested parallel region): no fork and join per step and operation, and
 // each core keeps its own models' data. f(part), part(t, dim = 0) narrows t to those models.
 template <typename F>
 void by_models(int64_t n_models, F f) {
   const int64_t threads = std::min<int64_t>(at::get_num_threads(), n_models);
+  const unsigned flush = CallersFlush::mode();
   at::parallel_for(0, n_models, (n_models + threads - 1) / threads, [&](int64_t lo, int64_t hi) {
     const at::NoGradGuard no_grad;  // as the caller (bptt): grad mode is per thread
     const MklSerial mkl_serial;
+    const CallersFlush callers_flush(flush);
     f([lo, hi](const Tensor& t, int64_t dim = 0) { return t.narrow(dim, lo, hi - lo); });
   });
 }

@@ -10,6 +10,8 @@ def setup(threads: int, device: str = "cpu") -> torch.device:
 
     Denormal floats appear in vanishing-gradient regimes and make a matmul ~200x slower; two
     processes each using torch's default thread count were measured up to 200x slower.
+    Flushing is per thread: torch's worker threads started before this call keep denormals
+    (the compiled time loops run theirs with this thread's mode; other ops do not).
     """
     torch.set_flush_denormal(True)
     torch.set_num_threads(threads)
