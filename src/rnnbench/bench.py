@@ -14,7 +14,7 @@ generation is left out on both sides).
   BPTT (`bptt.loss_and_grads`), per-model clipping and `EnsembleOptimizer`.
 - `autograd`: the same ensemble with autograd through the time loop (optional, for reference).
 - `eager`: the same ensemble without the compiled kernels: bptt's Python time loops, and for the
-  LSTM the eager cell instead of the fused one (optional; the same as `ensemble` for the GRU).
+  LSTM the eager cell instead of the fused one (optional).
 
 GFLOP/s count 6 B H^2 T per model step for the vanilla RNN (forward W h, backward dh and dW), four
 (three) times that for the LSTM (GRU); input projections and elementwise work are not counted.
@@ -314,7 +314,7 @@ def ensemble_step(
     cell, hidden, batch, seq_len, models, device, autograd: bool = False, eager: bool = False
 ):
     """One step of the suite's trainer (train.train_cell's inner loop) for all seeds at once;
-    eager: no compiled kernels (bptt's Python loops, the LSTM's eager cell; the same for GRU)."""
+    eager: no compiled kernels (bptt's Python loops, the LSTM's eager cell)."""
     import contextlib
 
     import torch

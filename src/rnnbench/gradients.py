@@ -86,12 +86,11 @@ def _probe(model: Ensemble, cache, dh_last: torch.Tensor, ws: bptt.Workspace, li
     (E, L+1, B), batch sums (E, L+1, H) and log10 of what they were divided by (E, L+1),
     renormalised where a model's gradient leaves [1/limit, limit] (`_renormalise`).
 
-    Compiled for the vanilla RNN and the LSTM (`kernels`: the same steps, each state's
-    statistics in one pass); else the cell's Python backward with a callback per state.
+    Compiled where `kernels` builds (the same steps, each state's statistics in one pass); else
+    the cell's Python backward with a callback per state.
     """
     n_models, steps = model.n_models, cache["h"].shape[1] - 1  # h (E, L+1, B, H)
-    ops = kernels.loops(dh_last.device)
-    if ops and model.spec.cell in ("rnn", "lstm"):
+    if ops := kernels.loops(dh_last.device):
         shape = (n_models, steps + 1)
         norms = dh_last.new_empty(shape + dh_last.shape[1:2])
         sums = dh_last.new_empty(shape + dh_last.shape[2:])
@@ -101,9 +100,12 @@ def _probe(model: Ensemble, cache, dh_last: torch.Tensor, ws: bptt.Workspace, li
         if model.spec.cell == "rnn":
             da = ws.get("da_probe", dh_last.shape, dh_last)
             ops.rnn_probe(cache["h"], model.W, dh_last, *bufs, da, *stats, model.spec.nonlinearity)
-        else:
+        elif model.spec.cell == "lstm":
             dc = torch.zeros_like(dh_last)
             ops.lstm_probe(cache["z"], cache["c"], model.W, dh_last, dc, *bufs, *stats)
+        else:
+            direct, tmp = (ws.get(name, dh_last.shape, dh_last) for name in ("direct", "tmp"))
+            ops.gru_probe(cache["z"], cache["h"], model.W, dh_last, direct, tmp, *bufs, *stats)
         return norms, sums, log_scale
 
     norm_at = [None] * (steps + 1)  # per step k: per-example norms (E, B)

@@ -1,5 +1,5 @@
 // Fused LSTM cell, forward and backward: one pass over one step's (E, B, 4H) gates per call;
-// and the time loops of the vanilla RNN's and the LSTM's training pass (bptt.py), one call each.
+// and the time loops of every cell's training pass (bptt.py) and probe, one call each.
 // Built and loaded by rnnbench/kernels.py, which also holds the eager equivalents, once per
 // instruction set: CPU_CAPABILITY (AVX2, AVX512) sets ATen's vector width, RNNBENCH_OPS the
 // operator namespace (rnnbench_avx2, rnnbench_avx512: both builds may load in one process).
@@ -205,11 +205,12 @@ void check_loop(const char* op, bool ok) {
 }
 
 // dLoss/dh_t into dh_bufs[t % 2] from the pre-activation gradients da (E, B, k) of step t + 1:
-// the read-out's gradient at t (every-step tasks, dh_out (E, L, B, H)) plus da W.
+// the read-out's gradient at t (every-step tasks, dh_out (E, L, B, H)) plus da W; dh_out
+// (E, B, H) or undefined: no read-out term.
 Tensor dh_step(int64_t t, const Tensor& da, const Tensor& w, const Tensor& dh_out, Tensor& dh0,
                Tensor& dh1) {
   Tensor& out = t % 2 ? dh1 : dh0;
-  if (dh_out.dim() == 4) {
+  if (dh_out.defined() && dh_out.dim() == 4) {
     at::baddbmm_out(out, dh_out.select(1, t - 1), da, w);
   } else {
     at::bmm_out(out, da, w);
@@ -362,6 +363,97 @@ void lstm_backward_loop(Tensor z, Tensor c, Tensor w, Tensor dh_out, Tensor dc, 
   });
 }
 
+// GRU (bptt._gru_forward): x1 (E, L, B, D+1); per gate r, z, n u_b [U_g; b_g]^T (E, D+1, H)
+// and w_t W_g^T (E, H, H); b_hn (E, 1, H); z (4, E, L, B, H) out: r, z, n and W_n h + b_hn;
+// h (E, L+1, B, H), h_0 set; a (3, E, B, H) scratch.
+void gru_forward(Tensor x1, at::TensorList u_b, at::TensorList w_t, Tensor b_hn, Tensor z,
+                 Tensor h, Tensor a) {
+  const int64_t L = x1.size(1);
+  check_loop("gru_forward", x1.dim() == 4 && h.dim() == 4 && h.size(1) == L + 1 &&
+                                z.dim() == 5 && z.size(0) == 4 && z.size(2) == L &&
+                                u_b.size() == 3 && w_t.size() == 3 && a.size(0) == 3);
+  by_models(x1.size(0), [&](auto part) {
+    const Tensor x1_ = part(x1), b_hn_ = part(b_hn), z_ = part(z, 1), h_ = part(h);
+    const Tensor u[] = {part(u_b[0]), part(u_b[1]), part(u_b[2])};
+    const Tensor w[] = {part(w_t[0]), part(w_t[1]), part(w_t[2])};
+    const Tensor a_ = part(a, 1), a_rz = a_.narrow(0, 0, 2);
+    Tensor a_g[] = {a_[0], a_[1], a_[2]};
+    for (int64_t t = 0; t < L; ++t) {
+      const Tensor x1_t = x1_.select(1, t), h_prev = h_.select(1, t), z_t = z_.select(2, t);
+      for (int64_t g = 0; g < 3; ++g) at::bmm_out(a_g[g], x1_t, u[g]);
+      a_g[0].baddbmm_(h_prev, w[0]);
+      a_g[1].baddbmm_(h_prev, w[1]);
+      Tensor rz = z_t.narrow(0, 0, 2), n = z_t[2], hn = z_t[3], h_next = h_.select(1, t + 1);
+      at::sigmoid_out(rz, a_rz);
+      at::baddbmm_out(hn, b_hn_, h_prev, w[2]);
+      at::addcmul_out(n, a_g[2], z_t[0], hn).tanh_();
+      at::sub_out(h_next, h_prev, n).mul_(z_t[1]).add_(n);  // n + z (h - n)
+    }
+  });
+}
+
+// One GRU step back, from dh = dLoss/dh_{t+1} and h_t: z_t's gate values (r, z, n,
+// W_n h + b_hn) overwritten with dLoss/d(a_r, a_z, a_n, W_n h + b_hn); direct = dh z (the path
+// through h_{t+1} = ... + z h_t); tmp scratch.
+void gru_gates_back(const Tensor& z_t, const Tensor& h_t, const Tensor& dh, Tensor& direct,
+                    Tensor& tmp) {
+  Tensor r = z_t[0], zg = z_t[1], n = z_t[2], hn = z_t[3];
+  at::sub_out(tmp, h_t, n).mul_(dh);  // dLoss/dz
+  at::mul_out(direct, dh, zg);
+  at::sigmoid_backward_out(zg, tmp, zg);
+  at::sub_out(tmp, dh, direct);  // dLoss/dn = dh (1 - z)
+  at::tanh_backward_out(n, tmp, n);
+  at::mul_out(tmp, n, hn);  // dLoss/dr
+  at::mul_out(hn, n, r);
+  at::sigmoid_backward_out(r, tmp, r);
+}
+
+// dLoss/dh_t = (read-out term, as dh_step) + sum over gates of da_g W_g + direct; blocks: the
+// rows of W per gate r, z, n (E, H, H).
+Tensor gru_dh(int64_t t, const Tensor& z_t, const Tensor* blocks, const Tensor& dh_out,
+              const Tensor& direct, Tensor& dh0, Tensor& dh1) {
+  Tensor dh = dh_step(t, z_t[0], blocks[0], dh_out, dh0, dh1);
+  return dh.baddbmm_(z_t[1], blocks[1]).baddbmm_(z_t[3], blocks[2]).add_(direct);
+}
+
+// The backward of gru_forward, in chunks of C steps as rnn_backward: z overwritten with
+// dLoss/d(a_r, a_z, a_n, W_n h + b_hn); w = W (E, 3H, H); dh_out, dh0, dh1 as in rnn_backward;
+// direct, tmp (E, B, H) scratch; d_w (3, E, H, H): dW_g^T for r, z and n (through W_n h);
+// d_ub (3, E, D+1, H): [dU_g; db_g]^T for r, z, n.
+void gru_backward(Tensor z, Tensor h, Tensor x1, Tensor w, Tensor dh_out, Tensor direct,
+                  Tensor tmp, Tensor dh0, Tensor dh1, Tensor d_w, Tensor d_ub, int64_t C) {
+  const int64_t L = x1.size(1), H = h.size(-1);
+  check_loop("gru_backward", z.dim() == 5 && z.size(0) == 4 && z.size(2) == L && h.dim() == 4 &&
+                                 h.size(1) == L + 1 && d_w.size(0) == 3 && d_ub.size(0) == 3 &&
+                                 C > 0);
+  by_models(z.size(1), [&](auto part) {
+    const Tensor z_ = part(z, 1), h_ = part(h), x1_ = part(x1), dh_out_ = part(dh_out);
+    const Tensor w_ = part(w), d_w_ = part(d_w, 1), d_ub_ = part(d_ub, 1);
+    const Tensor blocks[] = {w_.narrow(1, 0, H), w_.narrow(1, H, H), w_.narrow(1, 2 * H, H)};
+    Tensor direct_ = part(direct), tmp_ = part(tmp), dh0_ = part(dh0), dh1_ = part(dh1);
+    Tensor dh = last_dh(dh_out_);
+    for (int64_t stop = L; stop > 0; stop -= C) {
+      const int64_t start = std::max<int64_t>(0, stop - C), n_steps = stop - start;
+      for (int64_t t = stop - 1; t >= start; --t) {
+        const Tensor z_t = z_.select(2, t);
+        gru_gates_back(z_t, h_.select(1, t), dh, direct_, tmp_);
+        if (t > 0) dh = gru_dh(t, z_t, blocks, dh_out_, direct_, dh0_, dh1_);
+      }
+      const Tensor da = z_.narrow(2, start, n_steps);
+      const Tensor h_t = flat(h_.narrow(1, start, n_steps)).transpose(1, 2);
+      const Tensor x_t = flat(x1_.narrow(1, start, n_steps)).transpose(1, 2);
+      const std::pair<Tensor, Tensor> pairs[] = {
+          {h_t, flat(da[0])}, {h_t, flat(da[1])}, {h_t, flat(da[3])},
+          {x_t, flat(da[0])}, {x_t, flat(da[1])}, {x_t, flat(da[2])}};
+      for (int64_t i = 0; i < 6; ++i) {
+        Tensor sum = i < 3 ? d_w_[i] : d_ub_[i - 3];
+        const auto& [a, b] = pairs[i];
+        stop == L ? at::bmm_out(sum, a, b) : sum.baddbmm_(a, b);
+      }
+    }
+  });
+}
+
 // --- the gradient-through-time probe's backward (gradients.gradient_profile): per state k =
 // L..0 the per-example norms of dLoss/dh_k into norms (E, L+1, B), its batch sum into sums
 // (E, L+1, H), and the models rescaled when one leaves [1/limit, limit], log10 of the divisor
@@ -475,6 +567,21 @@ void lstm_probe(Tensor z, Tensor c, Tensor w, Tensor dh, Tensor dc, Tensor dh0, 
   probe_step(0, dh, dc, norms, sums, log_scale, limit);
 }
 
+// z, h from gru_forward (z overwritten); direct, tmp as in gru_backward; the rest as rnn_probe.
+void gru_probe(Tensor z, Tensor h, Tensor w, Tensor dh, Tensor direct, Tensor tmp, Tensor dh0,
+               Tensor dh1, Tensor norms, Tensor sums, Tensor log_scale, double limit) {
+  const int64_t L = z.size(2), H = h.size(-1);
+  check_probe("gru_probe", dh, norms, sums, log_scale, L);
+  const Tensor blocks[] = {w.narrow(1, 0, H), w.narrow(1, H, H), w.narrow(1, 2 * H, H)};
+  for (int64_t t = L - 1; t >= 0; --t) {
+    probe_step(t + 1, dh, Tensor(), norms, sums, log_scale, limit);
+    const Tensor z_t = z.select(2, t);
+    gru_gates_back(z_t, h.select(1, t), dh, direct, tmp);
+    dh = gru_dh(t, z_t, blocks, Tensor(), direct, dh0, dh1);
+  }
+  probe_step(0, dh, Tensor(), norms, sums, log_scale, limit);
+}
+
 }  // namespace
 
 #define RNNBENCH_LIBRARY(ns, m) TORCH_LIBRARY(ns, m)  // expands RNNBENCH_OPS first
@@ -497,6 +604,14 @@ RNNBENCH_LIBRARY(RNNBENCH_OPS, m) {
   m.def("lstm_probe(Tensor(a!) z, Tensor c, Tensor w, Tensor(b!) dh, Tensor(c!) dc, "
         "Tensor(d!) dh0, Tensor(e!) dh1, Tensor(f!) norms, Tensor(g!) sums, "
         "Tensor(h!) log_scale, float limit) -> ()");
+  m.def("gru_forward(Tensor x1, Tensor[] u_b, Tensor[] w_t, Tensor b_hn, Tensor(a!) z, "
+        "Tensor(b!) h, Tensor(c!) a) -> ()");
+  m.def("gru_backward(Tensor(a!) z, Tensor h, Tensor x1, Tensor w, Tensor dh_out, "
+        "Tensor(b!) direct, Tensor(c!) tmp, Tensor(d!) dh0, Tensor(e!) dh1, Tensor(f!) d_w, "
+        "Tensor(g!) d_ub, int chunk) -> ()");
+  m.def("gru_probe(Tensor(a!) z, Tensor h, Tensor w, Tensor(b!) dh, Tensor(c!) direct, "
+        "Tensor(d!) tmp, Tensor(e!) dh0, Tensor(f!) dh1, Tensor(g!) norms, Tensor(h!) sums, "
+        "Tensor(i!) log_scale, float limit) -> ()");
 }
 
 RNNBENCH_LIBRARY_IMPL(RNNBENCH_OPS, m) {
@@ -508,4 +623,7 @@ RNNBENCH_LIBRARY_IMPL(RNNBENCH_OPS, m) {
   m.impl("lstm_backward_loop", lstm_backward_loop);
   m.impl("rnn_probe", rnn_probe);
   m.impl("lstm_probe", lstm_probe);
+  m.impl("gru_forward", gru_forward);
+  m.impl("gru_backward", gru_backward);
+  m.impl("gru_probe", gru_probe);
 }

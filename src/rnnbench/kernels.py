@@ -1,10 +1,10 @@
-"""Compiled kernels: the LSTM cell's elementwise step, the RNN's and LSTM's time loops, the probe.
+"""Compiled kernels: the LSTM cell's elementwise step, every cell's time loops, the probe.
 
 One LSTM step is ~20 elementwise passes over (E, B, H) blocks in eager torch, each memory-bound;
 `kernels.cpp` does the forward (and the backward) in one pass with ATen's vectorised math
 (sigmoid as torch's; in float32 tanh from exp, within one float32 step of torch's MKL tanh,
 Sleef's being 6x slower). It also runs, one call each, the time loops of `bptt`'s training pass
-(vanilla RNN and LSTM: the same ATen calls as bptt's Python loops, so the RNN's numbers are the
+(vanilla RNN, LSTM and GRU: the same ATen calls as bptt's Python loops, so the numbers are the
 same to the bit) and of the gradient probe (`gradients`, its statistics in one pass per state).
 It is compiled on first use for the widest instruction set that torch itself uses on this CPU,
 AVX-512 or AVX2 (~15 s, cached by torch under $TORCH_EXTENSIONS_DIR, default
@@ -131,8 +131,8 @@ def _compiled(device: torch.device):
 
 def loops(device: torch.device):
     """The compiled time loops for tensors on `device` (`bptt`: ops.rnn_forward, rnn_backward,
-    lstm_forward_loop, lstm_backward_loop; `gradients`: rnn_probe, lstm_probe), or None: the
-    Python loops."""
+    lstm_forward_loop, lstm_backward_loop, gru_forward, gru_backward; `gradients`: rnn_probe,
+    lstm_probe, gru_probe), or None: the Python loops."""
     return _compiled(device)
 
 
