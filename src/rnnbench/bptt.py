@@ -297,7 +297,7 @@ def _rnn_backward(model: Ensemble, cache, dh_out: torch.Tensor, ws: Workspace, p
 
 RNN_F = {  # f(a, out): out = f(a)
     "linear": lambda a, out: out.copy_(a),
-    "tanh": lambda a, out: torch.tanh(a, out=out),
+    "tanh": kernels.tanh,
     "sigmoid": lambda a, out: torch.sigmoid(a, out=out),
     "relu": lambda a, out: torch.clamp_min(a, 0, out=out),
 }
@@ -393,7 +393,7 @@ def _gru_forward(model: Ensemble, x: torch.Tensor, ws: Workspace) -> dict[str, t
         r, zg, n, hn = z_t
         torch.sigmoid(a[:2], out=z_t[:2])
         torch.baddbmm(b_hn, h_prev, w_ts[2], out=hn)
-        torch.addcmul(a[2], r, hn, out=n).tanh_()
+        kernels.tanh(torch.addcmul(a[2], r, hn, out=n), n)
         torch.sub(h_prev, n, out=h_next).mul_(zg).add_(n)  # n + z (h - n)
     return {"x1": x1, "h": h, "z": z}
 
@@ -406,11 +406,11 @@ def _gru_backward(model: Ensemble, cache, dh_out: torch.Tensor, ws: Workspace, p
     tmp = ws.get("tmp", dh.shape, dh)
     if not probe and (ops := kernels.loops(h.device)):  # the loop below, compiled
         x1, (_, n_models, _, _, hid) = cache["x1"], z.shape
-        d_w = h.new_empty((3, n_models, hid, hid))  # per gate r, z, n: dW_g^T, [dU_g; db_g]^T
-        d_ub = h.new_empty((3, n_models, x1.shape[-1], hid))
+        d_w = [h.new_empty((n_models, hid, hid)) for _ in range(3)]  # per gate r, z, n: dW_g^T
+        d_ub = [h.new_empty((n_models, x1.shape[-1], hid)) for _ in range(3)]  # [dU_g; db_g]^T
         bufs = _dh_bufs(dh_out, ws)
         ops.gru_backward(z, h, x1, model.W, dh_out, direct, tmp, *bufs, d_w, d_ub, CHUNK)
-        return {**_weight_grads(list(d_w), list(d_ub)), "b_hn": z[3].sum((1, 2))}
+        return {**_weight_grads(d_w, d_ub), "b_hn": z[3].sum((1, 2))}
     zs, hs, sums = z.unbind(2), h.unbind(1), []
     for start, stop in _chunks(len(zs)):
         for t in range(stop - 1, start - 1, -1):

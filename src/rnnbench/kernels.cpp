@@ -39,19 +39,24 @@ inline Vectorized<T> tanh(Vectorized<T> a) {  // Sleef, 1 ulp
 
 template <>
 inline Vectorized<float> tanh(Vectorized<float> a) {
-  // Sleef's tanhf is 6x slower than torch's (MKL's). |x| < 0.2: x - x^3/3 + 2x^5/15 - 17x^7/315
-  // (its next term is below 6e-8 of tanh); else sign(x) (1 - 2 / (exp(2|x|) + 1)), exp(2|x|)
-  // capped at exp(20), where tanh rounds to 1. Within 1e-7 of tanh, and to the rounding of torch's
-  // near +-1, where 1 - tanh^2 (its gradient) is a difference of nearly equal numbers.
+  // Sleef's tanhf is 6x slower than torch's (MKL's), and that is 5x slower than this on an AMD
+  // EPYC. |x| < 0.8: x + x^3 q(x^2), q fitted to tanh (minimax in relative error: 0.9 float32
+  // steps); else sign(x) (1 - 2 / (exp(2|x|) + 1)), exp(2|x|) capped at exp(20), where tanh
+  // rounds to 1. Within 1.4 float32 steps of tanh and one step of torch's everywhere, also near
+  // +-1, where 1 - tanh^2 (its gradient) is a difference of nearly equal numbers. (The second
+  // formula alone cancels below 0.8: 9 steps off at |x| = 0.2.)
   using V = Vectorized<float>;
   using at::vec::fmadd;
   const V ax = a.abs(), x2 = a * a;
-  V p = fmadd(x2, V(-17.f / 315.f), V(2.f / 15.f));
-  p = fmadd(x2, p, V(-1.f / 3.f));
-  const V small = fmadd(a * x2, p, a);
+  V q = fmadd(x2, V(0.0015775796491652727f), V(-0.007395680528134108f));
+  q = fmadd(x2, q, V(0.021292932331562042f));
+  q = fmadd(x2, q, V(-0.053848981857299805f));
+  q = fmadd(x2, q, V(0.13332171738147736f));
+  q = fmadd(x2, q, V(-0.33333295583724976f));
+  const V small = fmadd(a * x2, q, a);
   const V t = V(1.f) - V(2.f) / ((at::vec::minimum(ax, V(10.f)) * V(2.f)).exp_u20() + V(1.f));
   const V big = V::blendv(t, V(0.f) - t, a < V(0.f));
-  return keep_nan(V::blendv(big, small, ax < V(0.2f)), a);
+  return keep_nan(V::blendv(big, small, ax < V(0.8f)), a);
 }
 
 template <typename F>
@@ -167,6 +172,33 @@ void lstm_backward(at::Tensor dh, at::Tensor dc, at::Tensor z, at::Tensor c, at:
   });
 }
 
+// out = tanh(a), both (E, B, W) with contiguous rows (may be one tensor): in float32 the fused
+// cell's tanh, in float64 Sleef's (1 ulp). torch's (MKL's) tanh ran 5-7x slower than the float32
+// one on an AMD EPYC (Zen 4): 40% of the RNN's forward loop at H = 128.
+template <typename T>
+void tanh_impl(const at::Tensor& a, const at::Tensor& out) {
+  using V = Vectorized<T>;
+  const int64_t W = a.size(2);
+  const Rows<T> ra(a), ro(out);
+  rows(out, W, [&](int64_t e, int64_t b) {
+    const T* x = ra(e, b);
+    T* y = ro(e, b);
+    for (int64_t k = 0; k < W; k += V::size()) {
+      const int64_t n = std::min<int64_t>(V::size(), W - k);
+      tanh(V::loadu(x + k, n)).store(y + k, n);
+    }
+  });
+}
+
+void tanh_into(const at::Tensor& a, at::Tensor& out) {
+  TORCH_CHECK(a.dim() == 3, "tanh: a must be (E, B, W)");
+  check("tanh", {{&a, a.size(2)}, {&out, a.size(2)}});
+  at::assert_no_internal_overlap(out);
+  AT_DISPATCH_FLOATING_TYPES(a.scalar_type(), "tanh", [&] { tanh_impl<scalar_t>(a, out); });
+}
+
+void tanh_op(Tensor a, Tensor out) { tanh_into(a, out); }
+
 // --- time loops: the same ATen calls, in the same order, as bptt.py's Python loops (so the
 // vanilla RNN's numbers are those of the Python loop to the bit), without a Python round trip
 // per step (~10% of a training step at H = 64) ---------------------------------------------
@@ -185,7 +217,7 @@ Act activation(c10::string_view name) {
 void apply(Act act, const Tensor& a, Tensor& out) {  // out = f(a)
   switch (act) {
     case Act::linear: out.copy_(a); break;
-    case Act::tanh: at::tanh_out(out, a); break;
+    case Act::tanh: tanh_into(a, out); break;
     case Act::sigmoid: at::sigmoid_out(out, a); break;
     case Act::relu: at::clamp_min_out(out, a, 0); break;
   }
@@ -386,7 +418,7 @@ void gru_forward(Tensor x1, at::TensorList u_b, at::TensorList w_t, Tensor b_hn,
       Tensor rz = z_t.narrow(0, 0, 2), n = z_t[2], hn = z_t[3], h_next = h_.select(1, t + 1);
       at::sigmoid_out(rz, a_rz);
       at::baddbmm_out(hn, b_hn_, h_prev, w[2]);
-      at::addcmul_out(n, a_g[2], z_t[0], hn).tanh_();
+      tanh_into(at::addcmul_out(n, a_g[2], z_t[0], hn), n);
       at::sub_out(h_next, h_prev, n).mul_(z_t[1]).add_(n);  // n + z (h - n)
     }
   });
@@ -418,17 +450,21 @@ Tensor gru_dh(int64_t t, const Tensor& z_t, const Tensor* blocks, const Tensor& 
 
 // The backward of gru_forward, in chunks of C steps as rnn_backward: z overwritten with
 // dLoss/d(a_r, a_z, a_n, W_n h + b_hn); w = W (E, 3H, H); dh_out, dh0, dh1 as in rnn_backward;
-// direct, tmp (E, B, H) scratch; d_w (3, E, H, H): dW_g^T for r, z and n (through W_n h);
-// d_ub (3, E, D+1, H): [dU_g; db_g]^T for r, z, n.
+// direct, tmp (E, B, H) scratch; per gate r, z and n d_w (E, H, H): dW_g^T (n: through W_n h),
+// d_ub (E, D+1, H): [dU_g; db_g]^T. Separate tensors, as the Python loop's: MKL's sums can
+// depend on where the output starts (seen on an AMD EPYC: an offset of 1-3 floats changed them).
 void gru_backward(Tensor z, Tensor h, Tensor x1, Tensor w, Tensor dh_out, Tensor direct,
-                  Tensor tmp, Tensor dh0, Tensor dh1, Tensor d_w, Tensor d_ub, int64_t C) {
+                  Tensor tmp, Tensor dh0, Tensor dh1, at::TensorList d_w, at::TensorList d_ub,
+                  int64_t C) {
   const int64_t L = x1.size(1), H = h.size(-1);
   check_loop("gru_backward", z.dim() == 5 && z.size(0) == 4 && z.size(2) == L && h.dim() == 4 &&
-                                 h.size(1) == L + 1 && d_w.size(0) == 3 && d_ub.size(0) == 3 &&
+                                 h.size(1) == L + 1 && d_w.size() == 3 && d_ub.size() == 3 &&
                                  C > 0);
   by_models(z.size(1), [&](auto part) {
     const Tensor z_ = part(z, 1), h_ = part(h), x1_ = part(x1), dh_out_ = part(dh_out);
-    const Tensor w_ = part(w), d_w_ = part(d_w, 1), d_ub_ = part(d_ub, 1);
+    const Tensor w_ = part(w);
+    const Tensor sums[] = {part(d_w[0]), part(d_w[1]), part(d_w[2]),
+                           part(d_ub[0]), part(d_ub[1]), part(d_ub[2])};
     const Tensor blocks[] = {w_.narrow(1, 0, H), w_.narrow(1, H, H), w_.narrow(1, 2 * H, H)};
     Tensor direct_ = part(direct), tmp_ = part(tmp), dh0_ = part(dh0), dh1_ = part(dh1);
     Tensor dh = last_dh(dh_out_);
@@ -446,7 +482,7 @@ void gru_backward(Tensor z, Tensor h, Tensor x1, Tensor w, Tensor dh_out, Tensor
           {h_t, flat(da[0])}, {h_t, flat(da[1])}, {h_t, flat(da[3])},
           {x_t, flat(da[0])}, {x_t, flat(da[1])}, {x_t, flat(da[2])}};
       for (int64_t i = 0; i < 6; ++i) {
-        Tensor sum = i < 3 ? d_w_[i] : d_ub_[i - 3];
+        Tensor sum = sums[i];
         const auto& [a, b] = pairs[i];
         stop == L ? at::bmm_out(sum, a, b) : sum.baddbmm_(a, b);
       }
@@ -591,6 +627,7 @@ RNNBENCH_LIBRARY(RNNBENCH_OPS, m) {
   m.def("lstm_forward(Tensor a, Tensor(a!) z, Tensor c_prev, Tensor(b!) c, Tensor(c!) h, "
         "Tensor x, Tensor(d!) x_out) -> ()");
   m.def("lstm_backward(Tensor dh, Tensor(a!) dc, Tensor(b!) z, Tensor c, Tensor c_prev) -> ()");
+  m.def("tanh(Tensor a, Tensor(a!) out) -> ()");
   m.def("rnn_forward(Tensor x1, Tensor u_b, Tensor w_t, Tensor(a!) h, Tensor(b!) a, str f) -> ()");
   m.def("rnn_backward(Tensor h, Tensor x1, Tensor w, Tensor dh_out, Tensor(a!) dh0, "
         "Tensor(b!) dh1, Tensor(c!) da, Tensor(d!) d_w, Tensor(e!) d_ub, str f) -> ()");
@@ -607,8 +644,8 @@ RNNBENCH_LIBRARY(RNNBENCH_OPS, m) {
   m.def("gru_forward(Tensor x1, Tensor[] u_b, Tensor[] w_t, Tensor b_hn, Tensor(a!) z, "
         "Tensor(b!) h, Tensor(c!) a) -> ()");
   m.def("gru_backward(Tensor(a!) z, Tensor h, Tensor x1, Tensor w, Tensor dh_out, "
-        "Tensor(b!) direct, Tensor(c!) tmp, Tensor(d!) dh0, Tensor(e!) dh1, Tensor(f!) d_w, "
-        "Tensor(g!) d_ub, int chunk) -> ()");
+        "Tensor(b!) direct, Tensor(c!) tmp, Tensor(d!) dh0, Tensor(e!) dh1, Tensor(f!)[] d_w, "
+        "Tensor(g!)[] d_ub, int chunk) -> ()");
   m.def("gru_probe(Tensor(a!) z, Tensor h, Tensor w, Tensor(b!) dh, Tensor(c!) direct, "
         "Tensor(d!) tmp, Tensor(e!) dh0, Tensor(f!) dh1, Tensor(g!) norms, Tensor(h!) sums, "
         "Tensor(i!) log_scale, float limit) -> ()");
@@ -617,6 +654,7 @@ RNNBENCH_LIBRARY(RNNBENCH_OPS, m) {
 RNNBENCH_LIBRARY_IMPL(RNNBENCH_OPS, m) {
   m.impl("lstm_forward", lstm_forward);
   m.impl("lstm_backward", lstm_backward);
+  m.impl("tanh", tanh_op);
   m.impl("rnn_forward", rnn_forward);
   m.impl("rnn_backward", rnn_backward);
   m.impl("lstm_forward_loop", lstm_forward_loop);

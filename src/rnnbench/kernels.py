@@ -2,17 +2,19 @@
 
 One LSTM step is ~20 elementwise passes over (E, B, H) blocks in eager torch, each memory-bound;
 `kernels.cpp` does the forward (and the backward) in one pass with ATen's vectorised math
-(sigmoid as torch's; in float32 tanh from exp, within one float32 step of torch's MKL tanh,
-Sleef's being 6x slower). It also runs, one call each, the time loops of `bptt`'s training pass
-(vanilla RNN, LSTM and GRU: the same ATen calls as bptt's Python loops, so the numbers are the
-same to the bit) and of the gradient probe (`gradients`, its statistics in one pass per state).
+(sigmoid as torch's; in float32 tanh from a polynomial and exp, within one float32 step of
+torch's MKL tanh, Sleef's being 6x slower). It also runs, one call each, the time loops of
+`bptt`'s training pass (vanilla RNN, LSTM and GRU: the same ATen calls as bptt's Python loops,
+which use the same `tanh`, so the numbers are the same to the bit) and of the gradient probe
+(`gradients`, its statistics in one pass per state). The RNN's and GRU's tanh is the fused
+cell's too: torch's (MKL's) ran 5x slower on an AMD EPYC, 40% of the RNN's forward loop.
 It is compiled on first use for the widest instruction set that torch itself uses on this CPU,
 AVX-512 or AVX2 (~15 s, cached by torch under $TORCH_EXTENSIONS_DIR, default
 ~/.cache/torch_extensions; ATEN_CPU_CAPABILITY=avx2 caps both), and used for CPU tensors.
 Elsewhere (CUDA, a CPU without AVX2, no C++ compiler, RNNBENCH_KERNELS=eager) the Python loops
 and the eager cell functions below compute the same numbers up to float rounding (1e-6 in
-float32); `lstm_cell_name` says which LSTM cell runs, and every table made from a job that ran
-an LSTM records it (`tables.provenance`).
+float32); `lstm_cell_name` says which build (or eager) runs, and every table made from a job that
+trained or probed a model records it (`tables.provenance`).
 
 Layout: z_t (E, B, 4H) holds one step's gates i, f, g, o in row order (as nn.LSTM); every
 (E, B, H) argument is a view with contiguous rows. The forward also copies the next step's
@@ -133,7 +135,18 @@ def loops(device: torch.device):
     """The compiled time loops for tensors on `device` (`bptt`: ops.rnn_forward, rnn_backward,
     lstm_forward_loop, lstm_backward_loop, gru_forward, gru_backward; `gradients`: rnn_probe,
     lstm_probe, gru_probe), or None: the Python loops."""
+    USED.add(lstm_cell_name(device))  # every cell's numbers depend on it (the RNN's tanh too)
     return _compiled(device)
+
+
+def tanh(a: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+    """out = tanh(a), (E, B, W) with contiguous rows: the compiled loops' tanh (in float32 the fused
+    cell's) where they run, so that bptt's Python loops compute their numbers; else torch's."""
+    ops = _compiled(a.device)
+    if ops is None:
+        return torch.tanh(a, out=out)
+    ops.tanh(a, out)
+    return out
 
 
 def lstm_cell(device: torch.device) -> tuple:
@@ -168,4 +181,5 @@ def eager():
 
 
 _FORCED_EAGER = False
-USED: set[str] = set()  # the LSTM cells this process ran (tables.versions records them)
+USED: set[str] = set()  # the kernel builds (or eager) this process ran: tables.versions records
+# them as `lstm_cell`, the LSTM's cell and every cell's loops and tanh

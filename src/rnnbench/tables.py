@@ -49,14 +49,14 @@ def versions() -> dict[str, str | list[str]]:
             out[pkg] = metadata.version(pkg)
         except metadata.PackageNotFoundError:
             out[pkg] = "unknown"
-    kernels = sys.modules.get("rnnbench.kernels")  # fused or eager LSTM cell, if an LSTM ran
+    kernels = sys.modules.get("rnnbench.kernels")  # the kernel build or eager, if a model ran
     if kernels is not None and kernels.USED:
         out["lstm_cell"] = sorted(kernels.USED)
     return out
 
 
 def with_lstm_cells(metas) -> dict[str, str | list[str]]:
-    """versions(), with the LSTM cells (fused or eager) recorded in these provenance records:
+    """versions(), with the kernels (a build or eager) recorded in these provenance records:
     tables made from other jobs' tables keep what those jobs ran."""
     out = versions()
     used = set(out.get("lstm_cell", [])).union(
