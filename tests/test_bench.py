@@ -4,8 +4,12 @@ Timings are never asserted here (machine load makes them noisy); the benchmark r
 """
 
 import math
+import platform
+import subprocess
+import sys
 
 import pandas as pd
+import pytest
 import torch
 
 from rnnbench import bench
@@ -28,6 +32,7 @@ def _tiny(tmp_path, **kw) -> bench.BenchConfig:
         scaling_seq_lens=(3, 6),
         scaling_hidden_sizes=(4, 8),
         out_dir=tmp_path,
+        allocator="default",  # "steady" would last for the whole test process
         **kw,
     )
 
@@ -44,6 +49,7 @@ def test_benchmark_tables(tmp_path):
     assert set(tables["profile"].cell) == {"rnn", "lstm"}
     assert (tables["profile"][["profile_over_step"]] > 0).all().all()
     assert set(tables["scaling"].axis) == {"seq_len", "hidden_size"}
+    assert (tables["peak"].allocator == "default").all()
     paths = bench.write_tables(tables, tmp_path / "training.csv")
     assert (tmp_path / "scaling.png").exists() and len(paths) == len(tables) + 1
 
@@ -65,3 +71,27 @@ def test_step_seconds_times_consecutive_steps_after_one_untimed():
     calls = []
     seconds = bench._step_seconds(lambda: calls.append(1), torch.device("cpu"), 0)
     assert len(calls) == 2 and seconds >= 0  # one untimed, then at least one timed
+
+
+FREE_64MB = """
+import sys, torch
+from rnnbench.bench import set_allocator
+page = __import__("os").sysconf("SC_PAGE_SIZE")
+def rss(): return int(open("/proc/self/statm").read().split()[1]) * page
+print(set_allocator(sys.argv[1]))
+x = torch.ones(16 << 20)  # 64 MB, above glibc's largest default mmap threshold
+before = rss()
+del x
+print(before - rss() > 32 << 20)  # returned to the system at free
+"""
+
+
+@pytest.mark.skipif(platform.system() != "Linux", reason="glibc's malloc")
+@pytest.mark.parametrize("mode,returned", [("steady", "False"), ("default", "True")])
+def test_steady_allocator_keeps_freed_memory(mode, returned):
+    """Steady: a freed 64 MB block stays in the process (the next step reuses it without page
+    faults); glibc's default returns it. In a fresh process: the mode lasts for the process."""
+    out = subprocess.run(
+        [sys.executable, "-c", FREE_64MB, mode], capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert out == [mode, returned]

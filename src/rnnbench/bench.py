@@ -6,7 +6,9 @@ implementation alike. A round runs one untimed step, then consecutive steps for 
 slower for every implementation: caches, idle cores); a rate is the fastest round's mean step (as
 `timeit` recommends), and so is the sgemm peak measured in the same run. One trainer step =
 forward, backward, clipping and an Adam update, on one fixed batch of the adding task (data
-generation is left out on both sides).
+generation is left out on both sides). glibc's malloc keeps freed memory (`--allocator steady`):
+the naive baseline's per-step buffers are not page-faulted in again at every step, whatever ran
+before in the process (`set_allocator`).
 
 - `naive`: one `nn.RNN` / `nn.LSTM` / `nn.GRU` + `nn.Linear` read-out per seed, autograd,
   `torch.optim.Adam`, at torch's default thread count, the seeds one after another.
@@ -64,6 +66,7 @@ class BenchConfig:
     impls: tuple[str, ...] = ("naive", "ensemble")
     rounds: int = 3  # interleaved rounds per implementation; the fastest round counts
     round_seconds: float = 0.5  # consecutive steps per round until this long (at least one)
+    allocator: str = "steady"  # ALLOCATORS: how glibc's malloc runs in the benchmark's process
     device: str = "cpu"
     profile_seq_len: int = 500  # gradient_profile vs one training step, 0 to skip
     scaling_seq_lens: tuple[int, ...] = (50, 100, 200, 400, 800)  # at the first hidden size
@@ -99,6 +102,9 @@ def add_parser(sub) -> None:
     )
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda", "auto"])
     p.add_argument(
+        "--allocator", default=d.allocator, choices=list(ALLOCATORS), help="glibc malloc mode"
+    )
+    p.add_argument(
         "--profile-seq-len", type=int, default=d.profile_seq_len, help="0: skip the profile timing"
     )
     p.add_argument("--no-scaling", action="store_true", help="skip the cost-scaling table")
@@ -119,6 +125,7 @@ def config_from_args(args) -> BenchConfig:
         rounds=args.rounds,
         round_seconds=args.round_seconds,
         device=args.device,
+        allocator=args.allocator,
         profile_seq_len=args.profile_seq_len,
         out_dir=Path(args.out).parent if args.out else BenchConfig().out_dir,
     )
@@ -159,6 +166,8 @@ def benchmark(cfg: BenchConfig, log: Callable[[str], None] = lambda line: None) 
 
     from . import runtime
 
+    allocator = set_allocator(cfg.allocator)
+    log(f"allocator: {allocator}")
     default_threads = torch.get_num_threads()  # torch's choice, before setup() overrides it
     naive_threads = [n or default_threads for n in cfg.naive_threads]  # [0]: the baseline
     device = runtime.setup(cfg.threads[0], cfg.device)
@@ -174,7 +183,10 @@ def benchmark(cfg: BenchConfig, log: Callable[[str], None] = lambda line: None) 
     tables = {
         "training": pd.DataFrame(rows, columns=COLUMNS),
         "peak": pd.DataFrame(
-            [dict(threads=n, peak_gflops=p, device=str(device)) for n, p in peaks.items()]
+            [
+                dict(threads=n, peak_gflops=p, device=str(device), allocator=allocator)
+                for n, p in peaks.items()
+            ]
         ),
     }
     if cfg.profile_seq_len:
@@ -256,6 +268,34 @@ def _step_seconds(step: Callable[[], object], device, min_seconds: float) -> flo
         total += _seconds(step, device)
         n += 1
     return total / n
+
+
+ALLOCATORS = {
+    "steady": "glibc's malloc keeps freed memory: no mmap, munmap or trimming per large block",
+    "default": "glibc's defaults: blocks over a threshold mmapped and returned at free; the "
+    "threshold rises with the largest block freed so far (up to 32 MB)",
+}
+
+
+def set_allocator(mode: str) -> str:
+    """Put this process's malloc in `mode` (ALLOCATORS) -> what applies ('default (...)' where
+    it cannot be set). The naive baseline allocates its autograd buffers anew at every step: with
+    glibc's defaults each large one page-faults in again, and how many do depended on what the
+    process had run before (nn.LSTM, H = 128, T = 100: 22-25 or 31-38 model-steps/s in one run;
+    at T = 500 1.75x faster steady). Steady is the baseline's best case, the same in every run;
+    the ensemble keeps its buffers (`bptt.Workspace`) either way. Lasts for the process."""
+    if mode == "default":
+        return mode
+    import ctypes
+
+    try:
+        mallopt = ctypes.CDLL(None).mallopt  # glibc
+    except (OSError, AttributeError):
+        return "default (no mallopt: not glibc)"
+    m_trim_threshold, m_mmap_threshold, most = -1, -3, ctypes.c_int(2**31 - 1)
+    if not (mallopt(m_mmap_threshold, most) and mallopt(m_trim_threshold, most)):
+        return "default (mallopt refused)"
+    return mode
 
 
 def sgemm_peak(threads: int, device, size: int = 2048, repeats: int = 5) -> float:
@@ -381,19 +421,22 @@ def _profile_rows(cfg: BenchConfig, device, log) -> list[dict]:
             model = Ensemble(ModelSpec(cell=cell, hidden_size=hidden), 2, 1, list(range(e)))
             model = model.to(device)
             step = ensemble_step(cell, hidden, b, seq_len, e, device)
-            row = dict(
-                **_row_shape(dict(cell=cell, hidden_size=hidden, seq_len=seq_len), b, e),
-                threads=n,
-                train_step_seconds=min(
-                    _step_seconds(step, device, cfg.round_seconds) for _ in range(cfg.rounds)
-                ),
-            )
+            runs = {"train_step": (step, cfg.round_seconds)}  # name: (fn, min_seconds)
             for dtype, suffix in ((torch.float32, ""), (torch.float64, "_float64")):
                 ws = Workspace()  # kept between the rounds, as train_cell keeps it
                 profile = partial(gradient_profile, model, task, x, y, ws, dtype)
-                seconds = min(_step_seconds(profile, device, 0) for _ in range(cfg.rounds))
-                row[f"profile{suffix}_seconds"] = seconds
-                row[f"profile{suffix}_over_step"] = seconds / row["train_step_seconds"]
+                runs[f"profile{suffix}"] = (profile, 0)
+            best = dict.fromkeys(runs, math.inf)
+            for _ in range(cfg.rounds):  # interleaved, as _compare: load hits all three alike
+                for name, (fn, min_seconds) in runs.items():
+                    best[name] = min(best[name], _step_seconds(fn, device, min_seconds))
+            row = dict(
+                **_row_shape(dict(cell=cell, hidden_size=hidden, seq_len=seq_len), b, e),
+                threads=n,
+                **{f"{name}_seconds": seconds for name, seconds in best.items()},
+            )
+            for suffix in ("", "_float64"):
+                row[f"profile{suffix}_over_step"] = best[f"profile{suffix}"] / best["train_step"]
             rows.append(row)
             log(
                 f"gradient_profile {cell} H={hidden} T={seq_len}: float32 "
