@@ -126,7 +126,9 @@ def _stable_source(cpp_extension) -> Path:
 
 
 def _compiled(device: torch.device):
-    """The compiled operators for tensors on `device`, or None."""
+    """The compiled operators for tensors on `device`, or None; either way recorded in USED (every
+    cell's numbers depend on which: the LSTM's cell, the loops, the RNN's and GRU's tanh)."""
+    USED.add(lstm_cell_name(device))
     fused = _fused() if device.type == "cpu" and not _FORCED_EAGER else None
     return fused[1] if isinstance(fused, tuple) else None
 
@@ -135,7 +137,6 @@ def loops(device: torch.device):
     """The compiled time loops for tensors on `device` (`bptt`: ops.rnn_forward, rnn_backward,
     lstm_forward_loop, lstm_backward_loop, gru_forward, gru_backward; `gradients`: rnn_probe,
     lstm_probe, gru_probe), or None: the Python loops."""
-    USED.add(lstm_cell_name(device))  # every cell's numbers depend on it (the RNN's tanh too)
     return _compiled(device)
 
 
@@ -152,7 +153,6 @@ def tanh(a: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
 def lstm_cell(device: torch.device) -> tuple:
     """(forward, backward) step functions for tensors on `device` (signatures as the eager ones)."""
     ops = _compiled(device)
-    USED.add(lstm_cell_name(device))
     if ops is None:
         return lstm_forward_eager, lstm_backward_eager
     return ops.lstm_forward, ops.lstm_backward
