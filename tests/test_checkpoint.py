@@ -13,7 +13,7 @@ from rnnbench.tables import CorruptFileError, read_table, write_table
 from rnnbench.train import train_cell
 
 SPEC = dict(
-    task=dict(name="adding", seq_len=15, eval_size=32),
+    task=dict(name="adding", seq_len=15, test_size=32),
     model=dict(cell="lstm", hidden_size=6),
     train=dict(
         optimizer="adam",
@@ -33,8 +33,20 @@ class Killed(Exception):
     pass
 
 
-def test_resume_after_kill_equals_uninterrupted(tmp_path, monkeypatch):
-    spec = parse(CellSpec, SPEC)
+# Adding at a lenient criterion: with stopping and an lr sweep, models freeze at steps 35-50 and
+# leave the live ensemble, so the kill after the fourth checkpoint (step 40) lands among them.
+STOPPING = dict(
+    task=dict(name="adding", seq_len=6, val_size=64, test_size=64, solved_loss_fraction=0.97),
+    model=dict(cell="rnn", hidden_size=8, init="orthogonal"),
+    train=dict(optimizer="adam", lr=[0.003, 0.03], steps=60, log_every=20, check_every=5,
+               batch_size=16, seeds=[0, 1, 2], stop_when_solved=True),
+    runtime=dict(checkpoint_every=10),
+)  # fmt: skip
+
+
+@pytest.mark.parametrize("raw,kill_after", [(SPEC, 2), (STOPPING, 4)], ids=["fixed", "stopping"])
+def test_resume_after_kill_equals_uninterrupted(tmp_path, monkeypatch, raw, kill_after):
+    spec = parse(CellSpec, raw)
     reference = train_cell(spec)
     ckpt = tmp_path / "cell.ckpt"
     real_save = train_mod._save
@@ -43,13 +55,16 @@ def test_resume_after_kill_equals_uninterrupted(tmp_path, monkeypatch):
     def save_then_die(path, *args):
         real_save(path, *args)
         calls.append(path)
-        if len(calls) == 2:  # killed right after the second checkpoint (step 8)
+        if len(calls) == kill_after:  # killed right after that checkpoint
             raise Killed
 
     monkeypatch.setattr(train_mod, "_save", save_then_die)
     with pytest.raises(Killed):
         train_cell(spec, checkpoint=ckpt)
     assert ckpt.exists()
+    if raw is STOPPING:  # some models had left the live ensemble when it was killed
+        live = torch.load(ckpt, weights_only=True)["live"]
+        assert 0 < len(live) < len(reference.runs)
     monkeypatch.setattr(train_mod, "_save", real_save)
     resumed = train_cell(spec, checkpoint=ckpt)
     assert not ckpt.exists()  # deleted when the job finishes
@@ -69,7 +84,7 @@ def test_corrupt_checkpoint_names_file(tmp_path):
         train_cell(spec, checkpoint=ckpt)
 
     # A checkpoint left by an earlier version of the cell (another spec) is ignored: start over.
-    other = parse(CellSpec, {**SPEC, "train": {**SPEC["train"], "lr": 0.5}})
+    other = parse(CellSpec, {**SPEC, "train": {**SPEC["train"], "lr": [0.5]}})
     torch.save({"spec": {"other": 1}}, ckpt)
     lines = []
     fresh = train_cell(other, lines.append, checkpoint=ckpt)

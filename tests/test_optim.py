@@ -8,18 +8,22 @@ from rnnbench.spec import TrainSpec
 
 
 @pytest.mark.parametrize("name,lr", [("sgd", 0.1), ("adam", 0.01), ("rmsprop", 0.01)])
-def test_matches_torch_optim_per_model(name, lr):
+@pytest.mark.parametrize("sweep", [False, True])
+def test_matches_torch_optim_per_model(name, lr, sweep):
+    """Each model follows torch.optim with its own learning rate (sweep: three different ones)."""
     gen = torch.Generator().manual_seed(0)
     p = torch.randn(3, 4, 5, dtype=torch.float64, generator=gen)  # 3 models
+    lrs = [lr * 0.1, lr, lr * 3] if sweep else [lr] * 3
     ours = [p.clone()]
     refs = [torch.nn.Parameter(p[e].clone()) for e in range(3)]
     ctor = {
-        "sgd": lambda ps: torch.optim.SGD(ps, lr=lr, momentum=0.9),
-        "adam": lambda ps: torch.optim.Adam(ps, lr=lr),
-        "rmsprop": lambda ps: torch.optim.RMSprop(ps, lr=lr),
+        "sgd": lambda ps, lr: torch.optim.SGD(ps, lr=lr, momentum=0.9),
+        "adam": lambda ps, lr: torch.optim.Adam(ps, lr=lr),
+        "rmsprop": lambda ps, lr: torch.optim.RMSprop(ps, lr=lr),
     }[name]
-    torch_opts = [ctor([r]) for r in refs]
-    opt = EnsembleOptimizer(ours, TrainSpec(optimizer=name, lr=lr, momentum=0.9))
+    torch_opts = [ctor([r], lrs[e]) for e, r in enumerate(refs)]
+    spec = TrainSpec(optimizer=name, lr=[lr], momentum=0.9)
+    opt = EnsembleOptimizer(ours, spec, torch.tensor(lrs, dtype=torch.float64) if sweep else None)
     active = torch.tensor([True, True, True])
     for _ in range(5):
         g = torch.randn(3, 4, 5, dtype=torch.float64, generator=gen)
@@ -31,9 +35,30 @@ def test_matches_torch_optim_per_model(name, lr):
         torch.testing.assert_close(ours[0][e], refs[e].detach(), rtol=1e-12, atol=1e-14)
 
 
+def test_taken_models_continue_as_before():
+    """An optimizer cut down to some models (a compacted ensemble) updates them exactly as the
+    full one does."""
+    gen = torch.Generator().manual_seed(2)
+    p = torch.randn(4, 3, dtype=torch.float64, generator=gen)
+    full = [p.clone()]
+    opt = EnsembleOptimizer(
+        full, TrainSpec(optimizer="adam"), torch.tensor([1e-2, 2e-2, 3e-2, 4e-2])
+    )
+    grads = [torch.randn(4, 3, dtype=torch.float64, generator=gen) for _ in range(4)]
+    for g in grads[:2]:
+        opt.step([g.clone()], torch.ones(4, dtype=torch.bool))
+    idx = torch.tensor([1, 3])
+    part = [full[0].index_select(0, idx)]
+    small = opt.take(idx, part)
+    for g in grads[2:]:
+        opt.step([g.clone()], torch.ones(4, dtype=torch.bool))
+        small.step([g[idx].clone()], torch.ones(2, dtype=torch.bool))
+    assert torch.equal(part[0], full[0][idx])
+
+
 def test_frozen_model_is_untouched_by_nan():
     p = torch.ones(2, 3)
-    opt = EnsembleOptimizer([p], TrainSpec(optimizer="adam", lr=0.1))
+    opt = EnsembleOptimizer([p], TrainSpec(optimizer="adam", lr=[0.1]))
     g = torch.tensor([[float("nan")] * 3, [1.0] * 3])
     opt.step([g], torch.tensor([False, True]))
     assert torch.equal(p[0], torch.ones(3)) and torch.isfinite(p).all()

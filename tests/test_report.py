@@ -1,16 +1,25 @@
-"""Claims scorecard verdicts on synthetic tables with known answers, and report rendering."""
+"""Claims verdicts on synthetic tables with known answers, the verdict rule, report texts."""
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 
-from rnnbench import claims, report
+from rnnbench import aggregate, claims, report, stats
+from rnnbench.claims import INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED, above, below, verdict
+
+SEEDS = range(10)
 
 
-def decay_row(**kw):
+def decay_row(slope, width=0.0, **kw):
     base = dict(
         experiment="e1_init",
+        cell_id=f"c{len(kw)}",
+        task="adding",
+        seq_len=200,
+        hidden_size=8,
         step=0,
         cell="rnn",
         nonlinearity="linear",
@@ -18,8 +27,44 @@ def decay_row(**kw):
         rho=1.0,
         forget_bias=1.0,
         variant="v",
+        lr=math.nan,
+        clip=pd.NA,
+        clip_threshold=math.nan,
+        n_seeds=5,
+        slope_log10_per_step=slope,
+        slope_low=slope - width,
+        slope_high=slope + width,
         max_distance=200,
         efold_steps=10.0,
+    )
+    return {**base, **kw}
+
+
+def run_row(experiment="e2_clipping", status="unsolved", **kw):
+    base = dict(
+        experiment=experiment,
+        cell_id="adding_T50_H8_rnn",
+        variant="rnn",
+        task="adding",
+        cell="rnn",
+        nonlinearity="linear",
+        init="orthogonal",
+        rho=1.2,
+        hidden_size=8,
+        seq_len=50,
+        lr=0.01,
+        selected=True,
+        clip="none",
+        clip_threshold=math.inf,
+        seed=0,
+        status=status,
+        diverged_step=3 if status == "diverged" else None,
+        sequences_to_solve=None,
+        final_loss=0.2,
+        baseline_loss=1 / 6,
+        final_metric=0.2,
+        baseline_metric=1 / 6,
+        max_grad_norm=10.0,
     )
     return {**base, **kw}
 
@@ -28,36 +73,22 @@ def tables(linear_exact=True, sigmoid_faster=True, diverge_none=1.0, diverge_nor
     rows = []
     for rho in (0.5, 0.9, 1.0, 1.5):
         slope = math.log10(rho) + (0 if linear_exact else 0.01)
-        rows.append(decay_row(rho=rho, slope_log10_per_step=slope))
+        rows.append(decay_row(slope, rho=rho))
         tanh = math.log10(rho) - 0.01
-        rows.append(decay_row(nonlinearity="tanh", rho=rho, slope_log10_per_step=tanh))
-        rows.append(
-            decay_row(
-                nonlinearity="sigmoid",
-                rho=rho,
-                slope_log10_per_step=tanh + (math.log10(0.25) if sigmoid_faster else 0.005),
-            )
-        )
-        rows.append(decay_row(nonlinearity="relu", rho=rho, slope_log10_per_step=tanh - 0.01))
+        rows.append(decay_row(tanh, 0.001, nonlinearity="tanh", rho=rho))
+        sig = tanh + (math.log10(0.25) if sigmoid_faster else 0.005)
+        rows.append(decay_row(sig, 0.001, nonlinearity="sigmoid", rho=rho))
+        rows.append(decay_row(tanh - 0.01, 0.001, nonlinearity="relu", rho=rho))
     runs = []
-    for clip, rate in (("none", diverge_none), ("norm", diverge_norm)):
-        for seed in range(4):
-            diverged = seed < rate * 4
+    for clip, share in (("none", diverge_none), ("norm", diverge_norm)):
+        for seed in SEEDS:
+            diverged = seed < share * len(SEEDS)
             runs.append(
-                dict(
-                    experiment="e2_clipping",
-                    task="adding",
-                    cell="rnn",
-                    rho=1.2,
-                    seq_len=50,
+                run_row(
+                    status="diverged" if diverged else "unsolved",
                     clip=clip,
                     clip_threshold=math.inf if clip == "none" else 1.0,
                     seed=seed,
-                    status="diverged" if diverged else "unsolved",
-                    diverged_step=3 if diverged else None,
-                    final_loss=0.2,
-                    baseline_loss=1 / 6,
-                    final_metric=0.2,
                 )
             )
     empty = pd.DataFrame(columns=["experiment"])
@@ -70,8 +101,26 @@ def tables(linear_exact=True, sigmoid_faster=True, diverge_none=1.0, diverge_nor
     }
 
 
+def card(t) -> pd.DataFrame:
+    return claims.scorecard(t).set_index("id")
+
+
 def verdicts(t):
-    return claims.scorecard(t).set_index("id")["verdict"]
+    return card(t)["verdict"]
+
+
+def test_the_verdict_rule():
+    assert verdict(0.0, 0.0, above(0)) == INCONCLUSIVE  # a tie is never reproduced
+    assert verdict(0.1, 0.3, above(0)) == REPRODUCED
+    assert verdict(-0.3, -0.1, above(0)) == NOT_REPRODUCED
+    assert verdict(-0.1, 0.2, above(0)) == INCONCLUSIVE
+    assert verdict(0.0, 0.3, above(0)) == INCONCLUSIVE  # touching no-effect: not excluded
+    assert verdict(-0.3, 0.0, above(0)) == INCONCLUSIVE
+    assert verdict(0.5, 0.9, below(1)) == REPRODUCED
+    assert verdict(1.1, 2.0, below(1)) == NOT_REPRODUCED
+    assert verdict(math.nan, 1.0, above(0)) == INCONCLUSIVE
+    assert verdict(0.0, 1e-9, below(1e-3)) == REPRODUCED  # a tolerance band
+    assert verdict(2e-3, 3e-3, below(1e-3)) == NOT_REPRODUCED
 
 
 def test_verdicts_follow_the_measurements():
@@ -79,17 +128,214 @@ def test_verdicts_follow_the_measurements():
     assert good["linear_rho_power"] == good["exploding"] == good["vanishing"] == "reproduced"
     assert good["sigmoid_faster"] == good["relu_still_vanishes"] == "reproduced"
     assert good["unclipped_diverge"] == good["clipping_prevents"] == "reproduced"
-    assert good["adding_baseline"] == "reproduced"
     bad = verdicts(
-        tables(linear_exact=False, sigmoid_faster=False, diverge_none=0.5, diverge_norm=0.75)
+        tables(linear_exact=False, sigmoid_faster=False, diverge_none=0.1, diverge_norm=0.9)
     )
     assert bad["linear_rho_power"] == bad["sigmoid_faster"] == "not reproduced"
-    assert bad["clipping_prevents"] == "not reproduced"
+    assert bad["clipping_prevents"] == bad["unclipped_diverge"] == "not reproduced"
     # Experiments absent from the grid are inconclusive, with the reason as the measured value.
     assert good["lstm_longest_horizon"] == good["copy_lstm_beats_baseline"] == "inconclusive"
-    card = claims.scorecard(tables()).set_index("id")
-    assert "e3_long_range" in card.loc["copy_lstm_beats_baseline", "measured"]
-    assert card["claim"].str.len().gt(10).all() and card["source"].str.len().gt(3).all()
+    c = card(tables())
+    assert "e3_long_range" in c.loc["copy_lstm_beats_baseline", "measured"]
+    assert c["claim"].str.len().gt(10).all() and c["source"].str.len().gt(3).all()
+    assert c["test"].str.len().gt(10).all()
+
+
+def test_scorecard_rows_carry_test_n_effect_and_interval():
+    c = card(tables(diverge_none=0.7))
+    row = c.loc["unclipped_diverge"]
+    assert row["n"] == 10 and row["effect"] == pytest.approx(0.7)
+    assert (row["low"], row["high"]) == pytest.approx(stats.wilson_interval(7, 10))
+    assert row["verdict"] == "inconclusive"  # [0.40, 0.89] straddles the claimed 0.5
+    assert "Wilson" in row["test"] and "> 0.5" in row["expected"]
+    diff = c.loc["clipping_prevents"]
+    assert (diff["low"], diff["high"]) == pytest.approx(stats.newcombe_interval(7, 10, 0, 10))
+    assert diff["n"] == 20 and "Newcombe" in diff["test"]
+    assert "adding_baseline" not in c.index  # a generator check, in tests/test_tasks.py
+
+
+def test_one_seed_gives_no_interval_and_no_verdict():
+    t = tables()
+    t["decay_rates"] = t["decay_rates"].assign(n_seeds=1, slope_low=math.nan, slope_high=math.nan)
+    v = verdicts(t)
+    assert v["linear_rho_power"] == v["exploding"] == v["sigmoid_faster"] == "inconclusive"
+
+
+def test_claim_sources_are_papers():
+    src = Path(claims.__file__).parent
+    for path in src.glob("*.py"):
+        text = path.read_text()
+        assert "seed text" not in text and "../shared" not in text, path.name
+    years = card(tables())["source"].str.contains(r"(?:19|20)\d\d")
+    assert years.all()
+
+
+# E3: horizons ---------------------------------------------------------------------------------
+
+
+def e3_runs(model_statuses: dict[tuple[str, str], dict[int, list[str]]], task="adding"):
+    """Runs of E3 models (variant, cell) with per-T per-seed statuses; variants named by
+    their fields: irnn = relu + identity, rnn-tanh = tanh + orthogonal."""
+    fields = {
+        "lstm": ("lstm", "tanh", "default"),
+        "rnn-tanh": ("rnn", "tanh", "orthogonal"),
+        "rnn-sigmoid": ("rnn", "sigmoid", "orthogonal"),
+        "irnn": ("rnn", "relu", "identity"),
+    }
+    rows = []
+    for variant, by_t in model_statuses.items():
+        cell, nonlinearity, init = fields[variant]
+        for seq_len, statuses in by_t.items():
+            for seed, status in enumerate(statuses):
+                rows.append(
+                    run_row(
+                        "e3_long_range",
+                        status,
+                        cell_id=f"{task}_T{seq_len}_H8_{variant}",
+                        variant=variant,
+                        task=task,
+                        cell=cell,
+                        nonlinearity=nonlinearity,
+                        init=init,
+                        seq_len=seq_len,
+                        seed=seed,
+                        clip="norm",
+                        clip_threshold=1.0,
+                        skipped_after=seq_len // 2 if status == "skipped" else None,
+                        sequences_to_solve=640 + seed if status == "solved" else None,
+                    )
+                )
+    df = pd.DataFrame(rows)
+    for column in ("diverged_step", "skipped_after", "sequences_to_solve"):
+        df[column] = df[column].astype("Int64")
+    return df
+
+
+def e3_tables(*frames) -> dict:
+    runs = pd.concat(frames, ignore_index=True)
+    t = tables()
+    t["runs"] = pd.concat([t["runs"], runs], ignore_index=True)
+    t["horizons"] = aggregate.horizons(t["runs"])
+    return t
+
+
+S, U, K = "solved", "unsolved", "skipped"
+
+
+def test_lstm_horizon_claim_reproduced_only_when_every_task_interval_is_above_zero():
+    lstm = {10: [S] * 6, 100: [S] * 6}
+    rnn = {10: [S] * 6, 100: [U] * 6}
+    clear = e3_tables(
+        e3_runs({"lstm": lstm, "rnn-tanh": rnn}),
+        e3_runs({"lstm": lstm, "rnn-tanh": rnn}, task="temporal_order"),
+    )
+    c = card(clear).loc["lstm_longest_horizon"]
+    assert c["verdict"] == "reproduced" and (c["effect"], c["low"], c["high"]) == (90, 90, 90)
+    assert "adding, temporal_order" in c["measured"]
+    # One task ties (both solve the longest T): the interval [0, 0] is inconclusive.
+    tie = e3_tables(
+        e3_runs({"lstm": lstm, "rnn-tanh": rnn}),
+        e3_runs({"lstm": lstm, "rnn-tanh": lstm}, task="temporal_order"),
+    )
+    c = card(tie).loc["lstm_longest_horizon"]
+    assert c["verdict"] == "inconclusive" and (c["low"], c["high"]) == (0, 0)
+    assert c["measured"].endswith("on: adding")
+    # The RNN does better on one task: not reproduced.
+    loss = e3_tables(
+        e3_runs({"lstm": lstm, "rnn-tanh": rnn}),
+        e3_runs({"lstm": rnn, "rnn-tanh": lstm}, task="temporal_order"),
+    )
+    assert card(loss).loc["lstm_longest_horizon", "verdict"] == "not reproduced"
+
+
+def test_irnn_claim_is_a_strict_win_and_skipped_runs_count_as_unsolved():
+    top = {10: [S] * 6, 100: [S] * 6}
+    tie = e3_tables(e3_runs({"irnn": top, "rnn-tanh": top}))
+    c = card(tie).loc["irnn_adding"]
+    assert c["verdict"] == "inconclusive" and (c["effect"], c["low"], c["high"]) == (0, 0, 0)
+    skipped = {10: [U] * 6, 100: [K] * 6}  # failed at 10, so never trained at 100
+    win = e3_tables(e3_runs({"irnn": top, "rnn-tanh": skipped}))
+    c = card(win).loc["irnn_adding"]
+    assert c["verdict"] == "reproduced" and c["effect"] == 100  # no horizon counts as 0
+    # Unselected learning rates do not count: a solved sweep member at another lr is ignored.
+    other = e3_runs({"rnn-tanh": top}).assign(lr=0.1, selected=False)
+    with_sweep = e3_tables(e3_runs({"irnn": top, "rnn-tanh": skipped}), other)
+    assert card(with_sweep).loc["irnn_adding", "verdict"] == "reproduced"
+
+
+def test_long_range_claim_uses_newcombe_on_short_against_long():
+    t = e3_tables(e3_runs({"rnn-tanh": {10: [S] * 8, 100: [U] * 6 + [K] * 2}}))
+    c = card(t).loc["long_range_hard"]
+    assert c["verdict"] == "reproduced" and c["effect"] == 1.0
+    assert (c["low"], c["high"]) == pytest.approx(stats.newcombe_interval(8, 8, 0, 8))
+    flat = e3_tables(e3_runs({"rnn-tanh": {10: [S, U] * 3, 100: [S, U] * 3}}))
+    assert card(flat).loc["long_range_hard", "verdict"] == "inconclusive"
+
+
+def test_copy_claim_bootstraps_the_median_ratio():
+    def copy_runs(losses):
+        base = 10 * math.log(8) / 120
+        return pd.DataFrame(
+            [
+                run_row(
+                    "e3_long_range",
+                    "unsolved",
+                    task="copy",
+                    cell="lstm",
+                    seq_len=100,
+                    seed=i,
+                    final_loss=loss * base,
+                    baseline_loss=base,
+                )
+                for i, loss in enumerate(losses)
+            ]
+        )
+
+    ratios = [0.5, 0.6, 0.4, 0.55, 0.45]
+    good = card(e3_tables(copy_runs(ratios))).loc["copy_lstm_beats_baseline"]
+    assert good["verdict"] == "reproduced" and good["effect"] == pytest.approx(0.5)
+    low, high = stats.bootstrap_interval(np.asarray(ratios) * 1.0, np.median)
+    assert (good["low"], good["high"]) == pytest.approx((low, high))
+    # A diverged run (NaN loss) counts as infinitely bad; every resampled median is above 1.
+    bad = card(e3_tables(copy_runs([1.2, 1.1, np.nan, 1.3, 1.05]))).loc["copy_lstm_beats_baseline"]
+    assert bad["verdict"] == "not reproduced" and bad["effect"] == pytest.approx(1.2)
+    assert bad["low"] >= 1.05 and bad["high"] == math.inf and "∞" in bad["measured"]
+
+
+# report texts ---------------------------------------------------------------------------------
+
+
+def test_rates_print_with_their_interval_and_n():
+    assert report.rate(3, 5) == "60% [23%, 88%], n = 5"
+    assert report.rate(0, 0) == "–"
+    assert report.ci(0.25, 0.1, 0.4, 5) == "0.25 [0.1, 0.4], n = 5"
+
+
+def test_e2_and_e3_sections_print_n_intervals_skips_and_the_shared_clip_label():
+    t = e3_tables(
+        e3_runs({"lstm": {10: [S] * 4, 20: [S, S, U, U]}, "rnn-tanh": {10: [U] * 4, 20: [K] * 4}})
+    )
+    e2 = report.e2_section(t)
+    settings = e2.tables[0].frame["setting"].tolist()
+    assert settings == ["none", "norm 1"]  # aggregate.clip_label, as in the figures
+    assert e2.tables[0].frame["T = 50"].tolist() == [
+        "100% [72%, 100%], n = 10",
+        "0% [0%, 28%], n = 10",
+    ]
+    e3 = report.e3_section(t)
+    text = " ".join(e3.paragraphs)
+    assert "1 of 4 cells (4 runs at the selected learning rate) were not trained" in text
+    assert "lower-bound" in text and "learning rate 0.01 (no sweep)" in text
+    horizon = e3.tables[0].frame.set_index("variant")["adding"]
+    assert horizon["lstm"] == "20 [10, 20], n = 4" and horizon["rnn-tanh"] == "none [0, 0], n = 4"
+    seqs = e3.tables[1].frame
+    assert seqs.columns.tolist() == ["variant", "task", "T", "sequences to solve"]
+    assert seqs["sequences to solve"].iloc[0].endswith("n = 4")
+
+
+def test_published_section_has_no_invented_numbers():
+    s = report.published_section()
+    assert s.tables == [] and len(s.paragraphs) == 1 and "future work" in s.paragraphs[0]
 
 
 def test_fmt_never_prints_nan_or_none():
@@ -97,11 +343,26 @@ def test_fmt_never_prints_nan_or_none():
         assert report.fmt(v) == "–"
     assert report.fmt(math.inf) == "∞" and report.fmt(3.0) == "3" and report.fmt(0.1234) == "0.123"
     assert report.fmt(np.int64(4)) == "4" and report.fmt(True) == "yes"
+    assert claims.num(math.nan) == "–" and claims.num(math.inf) == "∞"
 
 
 def test_html_escapes_config_strings():
     sec = report.Section(
-        "<script>alert(1)</script>", paragraphs=["a < b & c"], table=pd.DataFrame({"x": ["<b>"]})
+        "<script>alert(1)</script>",
+        paragraphs=["a < b & c"],
+        tables=[report.Table(pd.DataFrame({"x": ["<b>"]}))],
     )
     page = report.render_html("abs", [sec], {}, figures_dir=None)
     assert "<script>alert" not in page and "&lt;script&gt;" in page and "&lt;b&gt;" in page
+
+
+def test_markdown_renders_every_table_of_a_section():
+    sec = report.Section(
+        "s",
+        tables=[
+            report.Table(pd.DataFrame({"a": [1]}), "first"),
+            report.Table(pd.DataFrame({"b": [2]}), "second"),
+        ],
+    )
+    md = report.render_markdown("abs", [sec], {})
+    assert "| a |" in md and "| b |" in md and "*first*" in md and "*second*" in md

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from rnnbench import tasks as task_module
 from rnnbench.spec import SpecError, TaskSpec
 from rnnbench.tasks import TASKS
 
@@ -58,9 +59,16 @@ def test_temporal_order_markers_and_classes(seq_len):
 
 def test_digits_fixed_split_and_permutation():
     plain, perm = TASKS["digits"], TASKS["digits_permuted"]
-    xa, ya = plain.eval_set(64, 0)
-    xb, yb = perm.eval_set(64, 0)
+    xa, ya = plain.fixed_set("test", 64, 0)
+    xb, yb = perm.fixed_set("test", 64, 0)
     assert xa.shape == (64, 297, 1) and len(ya) == 297
+    xv, _ = plain.fixed_set("val", 64, 0)
+    assert xv.shape == (64, 300, 1)
+    pixels = [
+        set(map(bytes, x[:, :, 0].T))
+        for x in (xa, xv, task_module._digits_split(False, "train")[0])
+    ]
+    assert not (pixels[0] & pixels[1]) and not (pixels[1] & pixels[2])  # disjoint splits
     np.testing.assert_array_equal(ya, yb)
     np.testing.assert_array_equal(np.sort(xa[:, :, 0], 0), np.sort(xb[:, :, 0], 0))
     assert not np.array_equal(xa, xb)

@@ -19,7 +19,7 @@ def cell(task="adding", seq_len=12, cell="rnn", f="tanh", seeds=(0, 1), clipping
     return parse(
         CellSpec,
         dict(
-            task=dict(name=task, seq_len=seq_len, eval_size=40),
+            task=dict(name=task, seq_len=seq_len, test_size=40),
             model=dict(cell=cell, nonlinearity=f, init="orthogonal", rho=1.1, hidden_size=6),
             train=train,
             runtime=dict(dtype="float64"),
@@ -41,7 +41,7 @@ def test_ensemble_equals_each_model_alone(cell_name, task):
         c = [m for m in clipping if m["mode"] == row["clip"]]
         alone = train_cell(cell(task, cell=cell_name, seeds=(int(row["seed"]),), clipping=c))
         a, b = alone.curves.drop(columns="model"), together.curves[together.curves.model == e]
-        cols = ["step", "train_loss", "eval_loss", "eval_metric", "grad_norm", "sigma_max"]
+        cols = ["step", "train_loss", "val_loss", "val_metric", "grad_norm", "sigma_max"]
         np.testing.assert_allclose(a[cols].to_numpy(), b[cols].to_numpy(), rtol=1e-10)
         assert a.clipped.tolist() == b.clipped.tolist()
         assert alone.runs.final_loss[0] == pytest.approx(row["final_loss"], rel=1e-10)
@@ -55,7 +55,7 @@ def test_unclipped_rho3_diverges_and_clipped_sibling_stays_finite():
     spec = parse(
         CellSpec,
         dict(
-            task=dict(name="adding", seq_len=20, eval_size=64),
+            task=dict(name="adding", seq_len=20, test_size=64),
             model=dict(nonlinearity="linear", init="orthogonal", rho=3.0, hidden_size=16),
             train=dict(
                 optimizer="sgd",
@@ -125,3 +125,109 @@ def test_probe_cell_profiles_every_seed():
     one = res.profiles.query("seed == 0").sort_values("distance")
     slope = np.polyfit(one.distance, one.log10_grad_norm, 1)[0]
     assert slope == pytest.approx(np.log10(0.9), abs=1e-9)
+
+
+def stopping_cell(**overrides):
+    """Adding at a lenient criterion (loss <= 0.97 x baseline): models solve at different steps."""
+    train = dict(
+        dict(optimizer="adam", lr=[0.003, 0.03], steps=60, log_every=20, check_every=5),
+        batch_size=16,
+        seeds=[0, 1, 2],
+        stop_when_solved=True,
+    )
+    train.update(overrides)
+    return parse(
+        CellSpec,
+        dict(
+            task=dict(
+                name="adding", seq_len=6, val_size=64, test_size=64, solved_loss_fraction=0.97
+            ),
+            model=dict(cell="rnn", hidden_size=8, init="orthogonal"),
+            train=train,
+            runtime=dict(dtype="float64"),
+        ),
+    )
+
+
+NUMBERS = ["train_loss", "val_loss", "val_metric", "grad_norm", "spectral_radius", "sigma_max"]
+
+
+def same(a, b):
+    """Equal up to the last bits that MKL's sums give ensembles of another size."""
+    np.testing.assert_allclose(np.asarray(a, float), np.asarray(b, float), rtol=1e-12, atol=1e-300)
+
+
+def test_model_stopped_at_step_s_has_the_numbers_of_a_run_of_s_steps():
+    stopped = train_cell(stopping_cell())
+    runs = stopped.runs
+    frozen = runs[runs.solved_step.notna() & (runs.steps_trained < 60)]
+    assert len(frozen) >= 3 and frozen.solved_step.nunique() >= 2  # the test has teeth
+    assert (frozen.steps_trained == frozen.solved_step).all()
+    for e, row in frozen.iterrows():
+        s = int(row.solved_step)
+        alone = train_cell(stopping_cell(lr=[row.lr], seeds=[int(row.seed)], steps=s,
+                                         stop_when_solved=False))  # fmt: skip
+        a, b = alone.runs.iloc[0], row
+        for col in ("final_loss", "final_metric", "val_loss", "val_metric", "max_grad_norm"):
+            assert a[col] == pytest.approx(b[col], rel=1e-12), col
+        assert a.status == b.status and a.solved_step == s
+        ca, cb = alone.curves, stopped.curves[stopped.curves.model == e]
+        assert ca.step.tolist() == cb.step.tolist() and ca.step.max() == s
+        same(ca[NUMBERS].to_numpy(), cb[NUMBERS].to_numpy())
+        pa, pb = alone.profiles, stopped.profiles[stopped.profiles.model == e]
+        assert sorted(pa.step.unique()) == sorted(pb.step.unique()) == [0, s]
+        same(pa.log10_grad_norm, pb.log10_grad_norm)
+
+
+def test_frozen_models_leave_the_ensemble_without_changing_the_others():
+    """With stopping, models leave the batched compute; every model's numbers up to its own stop
+    equal those of the same cell trained without stopping (all models to the end)."""
+    stopped = train_cell(stopping_cell())
+    full = train_cell(stopping_cell(stop_when_solved=False))
+    assert (stopped.runs.steps_trained < 60).any() and (full.runs.steps_trained == 60).all()
+    assert stopped.runs.solved_step.equals(full.runs.solved_step)  # recorded without stopping too
+    for e, row in stopped.runs.iterrows():
+        a = stopped.curves[(stopped.curves.model == e) & (stopped.curves.step % 20 == 0)]
+        b = full.curves[(full.curves.model == e) & (full.curves.step <= row.steps_trained)]
+        same(a[NUMBERS].to_numpy(), b[NUMBERS].to_numpy())
+    last = full.runs[stopped.runs.steps_trained == 60]  # never frozen: identical to the end
+    assert len(last)
+    same(stopped.runs.loc[last.index, "final_loss"], last.final_loss)
+
+
+def test_cell_ends_when_every_model_is_frozen():
+    res = train_cell(stopping_cell(lr=[0.03], steps=400))
+    assert (res.runs.solved_step.notna()).all() and res.runs.steps_trained.max() < 400
+    assert res.curves.step.max() == res.runs.steps_trained.max()
+
+
+def test_model_in_an_lr_sweep_equals_that_model_trained_alone():
+    sweep = train_cell(stopping_cell(stop_when_solved=False))
+    assert sorted(sweep.runs.lr.unique()) == [0.003, 0.03]
+    for e, row in sweep.runs.iterrows():
+        alone = train_cell(
+            stopping_cell(lr=[row.lr], seeds=[int(row.seed)], stop_when_solved=False)
+        )
+        assert alone.runs.final_loss.iloc[0] == pytest.approx(row.final_loss, rel=1e-12)
+        b = sweep.curves[sweep.curves.model == e]
+        same(alone.curves[NUMBERS].to_numpy(), b[NUMBERS].to_numpy())
+
+
+def test_selected_lr_has_most_validation_solves_then_lowest_median_loss():
+    from rnnbench.tasks import TASKS
+    from rnnbench.train import selected_lr
+
+    task, spec = TASKS["adding"], parse(CellSpec, {}).task  # solved at loss <= 1/60
+    runs = pd.DataFrame(
+        dict(
+            clip=["none"] * 6 + ["norm"] * 4,
+            clip_threshold=[np.inf] * 6 + [1.0] * 4,
+            lr=[0.1, 0.1, 0.01, 0.01, 0.001, 0.001, 0.1, 0.1, 0.01, 0.01],
+            # none: lr 0.01 solves 2 (wins over 0.001's lower median loss with 1 solve)
+            # norm: no lr solves; lr 0.1 has the lower median loss (a NaN counts as infinite)
+            val_loss=[0.1, np.nan, 0.01, 0.015, 0.001, 0.1, 0.05, 0.06, 0.07, np.nan],
+            val_metric=[0.1, np.nan, 0.01, 0.015, 0.001, 0.1, 0.05, 0.06, 0.07, np.nan],
+        )
+    )
+    chosen = runs[selected_lr(runs, task, spec)]
+    assert chosen.groupby("clip").lr.unique().map(list).to_dict() == {"none": [0.01], "norm": [0.1]}

@@ -1,8 +1,11 @@
 """The pipeline's tidy tables, built from the per-cell tables the jobs wrote.
 
 gradient_profiles, decay_rates, runs, curves and horizons; every column is documented in
-results/README.md. Builders check the grid: each expected cell appears, and each run (or logged
-step, or profiled distance) appears exactly once. A diverged run is a row with status "diverged".
+results/README.md. Builders check the grid: each expected cell appears, each run (or logged
+step, or profiled distance) appears exactly once, and each cell x clip setting has one selected
+lr. A diverged run is a row with status "diverged", a cell the horizon ladder skipped rows with
+status "skipped". Rates carry Wilson intervals, horizons and slopes seed-bootstrap intervals
+(rnnbench.stats). This module also owns the clip-setting label the figures and report share.
 """
 
 from __future__ import annotations
@@ -14,16 +17,23 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from . import stats
 from .tables import read_table
 
-STATUSES = ("solved", "unsolved", "diverged")
+STATUSES = ("solved", "unsolved", "diverged", "skipped")
 ID = ["experiment", "cell_id", "variant"]
 MODEL = ["task", "cell", "nonlinearity", "init", "rho", "forget_bias", "hidden_size", "seq_len"]
-RUN_KEY = ["experiment", "cell_id", "seed", "clip", "clip_threshold"]
+RUN_KEY = ["experiment", "cell_id", "lr", "seed", "clip", "clip_threshold"]
+SETTING = ["experiment", "cell_id", "clip", "clip_threshold"]  # one lr is selected per setting
+HORIZON_GROUP = ["experiment", "task", "variant", "hidden_size", "clip", "clip_threshold"]
+INT_COLUMNS = ["diverged_step", "skipped_after", "solved_step", "sequences_to_solve"]
 
+# Each table's leading columns, in this order; every other column of the per-cell tables (every
+# spec field) follows in the order the jobs wrote it.
 PROFILE_COLUMNS = [
     *ID,
     *MODEL,
+    "lr",
     "seed",
     "clip",
     "clip_threshold",
@@ -36,15 +46,19 @@ PROFILE_COLUMNS = [
 RUN_COLUMNS = [
     *ID,
     *MODEL,
-    "optimizer",
     "lr",
-    "batch_size",
     "clip",
     "clip_threshold",
     "seed",
+    "selected",
     "status",
     "diverged_step",
-    "steps",
+    "skipped_after",
+    "solved_step",
+    "sequences_to_solve",
+    "steps_trained",
+    "val_loss",
+    "val_metric",
     "final_loss",
     "baseline_loss",
     "final_metric",
@@ -52,16 +66,18 @@ RUN_COLUMNS = [
     "max_grad_norm",
     "wall_seconds",
 ]
+LADDER_COLUMNS = ["skipped_after"]  # written only by cells the horizon ladder skipped
 CURVE_COLUMNS = [
     *ID,
     *MODEL,
+    "lr",
     "clip",
     "clip_threshold",
     "seed",
     "step",
     "train_loss",
-    "eval_loss",
-    "eval_metric",
+    "val_loss",
+    "val_metric",
     "grad_norm",
     "clipped",
     "spectral_radius",
@@ -73,6 +89,20 @@ class GridError(ValueError):
     """A table misses a grid cell, repeats a row, or holds an invalid value."""
 
 
+def clip_label(clip: str, threshold: float) -> str:
+    """'none', 'norm 1', 'value 0.1': one clip setting as a short label (figures and report)."""
+    return "none" if clip == "none" or not math.isfinite(threshold) else f"{clip} {threshold:g}"
+
+
+def clip_labels(df: pd.DataFrame) -> pd.Series:
+    """clip_label of every row of a table with clip and clip_threshold columns."""
+    return pd.Series(
+        [clip_label(c, t) for c, t in zip(df["clip"], df["clip_threshold"], strict=True)],
+        index=df.index,
+        dtype="object",
+    )
+
+
 def read_cells(paths: Iterable[str | Path]) -> pd.DataFrame:
     """Concatenate per-cell tables (read with read_table: a damaged file names itself)."""
     frames = [read_table(p) for p in paths]
@@ -81,10 +111,10 @@ def read_cells(paths: Iterable[str | Path]) -> pd.DataFrame:
 
 
 def gradient_profiles(cells: pd.DataFrame) -> pd.DataFrame:
-    """One row per model x profiled step x distance T-k (probes: step 0, no clip)."""
+    """One row per model x profiled step x distance T-k (probes: step 0, no clip, no lr)."""
     df = _columns(cells, PROFILE_COLUMNS)
     _check_unique(df, [*RUN_KEY, "step", "distance"], "gradient_profiles")
-    return _sorted(df, ["experiment", "cell_id", "seed", "clip", "clip_threshold", "step"])
+    return _sorted(df, [*RUN_KEY, "step"])
 
 
 def fit_slope(distance: np.ndarray, log10_norm: np.ndarray) -> float:
@@ -96,8 +126,9 @@ def fit_slope(distance: np.ndarray, log10_norm: np.ndarray) -> float:
 
 
 def decay_rates(profiles: pd.DataFrame) -> pd.DataFrame:
-    """Per profiled setting (experiment x cell x clip x step): fitted decay slope across seeds."""
-    setting = [*ID, *MODEL, "clip", "clip_threshold", "step"]
+    """Per profiled setting (experiment x cell x lr x clip x step): the seed-mean decay slope,
+    with a bootstrap interval over seeds."""
+    setting = [*ID, *MODEL, "lr", "clip", "clip_threshold", "step"]
     per_seed = (
         profiles.groupby([*setting, "seed"], dropna=False, sort=True)
         .apply(_seed_slopes, include_groups=False)
@@ -105,14 +136,9 @@ def decay_rates(profiles: pd.DataFrame) -> pd.DataFrame:
     )
     out = (
         per_seed.groupby(setting, dropna=False, sort=True)
-        .agg(
-            n_seeds=("seed", "nunique"),
-            slope_log10_per_step=("slope", "mean"),
-            slope_sd=("slope", "std"),
-            bound_slope_log10_per_step=("bound_slope", "mean"),
-            max_distance=("max_distance", "max"),
-        )
+        .apply(_slope_summary, include_groups=False)
         .reset_index()
+        .astype({"n_seeds": int})
     )
     slope = out["slope_log10_per_step"]
     out["efold_steps"] = 1 / (slope.abs() * math.log(10))
@@ -134,57 +160,175 @@ def _seed_slopes(g: pd.DataFrame) -> pd.Series:
     )
 
 
+def _slope_summary(per_seed: pd.DataFrame) -> pd.Series:
+    slopes = per_seed["slope"].to_numpy()
+    slopes = slopes[np.isfinite(slopes)]
+    low, high = stats.bootstrap_interval(slopes, np.mean)
+    return pd.Series(
+        {
+            "n_seeds": len(slopes),
+            "slope_log10_per_step": slopes.mean() if len(slopes) else math.nan,
+            "slope_low": low,
+            "slope_high": high,
+            "slope_sd": slopes.std(ddof=1) if len(slopes) > 1 else math.nan,
+            "bound_slope_log10_per_step": per_seed["bound_slope"].mean(),
+            "max_distance": per_seed["max_distance"].max(),
+        }
+    )
+
+
 def runs(cells: pd.DataFrame, expected_cells: Iterable[str]) -> pd.DataFrame:
-    """One row per trained model; checks every expected cell is present, each run once."""
+    """One row per trained model; checks every expected cell is present, each run once, and
+    that each setting (cell x clip setting) has exactly one selected lr."""
+    _require(cells, [c for c in RUN_COLUMNS if c not in LADDER_COLUMNS], "runs")
     df = _columns(cells, RUN_COLUMNS)
     _check_cells(df, expected_cells, "runs")
     _check_unique(df, RUN_KEY, "runs")
-    bad = sorted(set(df["status"]) - set(STATUSES))
+    bad = sorted(set(df["status"].astype("object")) - set(STATUSES))
     if bad:
         raise GridError(f"runs: invalid status {bad[0]!r} (expected one of {STATUSES})")
-    if (df["diverged_step"].notna() != (df["status"] == "diverged")).any():
-        raise GridError("runs: diverged_step must be set exactly for diverged runs")
+    for column, status in (("diverged_step", "diverged"), ("skipped_after", "skipped")):
+        if (df[column].notna() != (df["status"] == status)).any():
+            raise GridError(f"runs: {column} must be set exactly for {status} runs")
+    _check_selected(df)
     return _sorted(df, RUN_KEY)
+
+
+def _check_selected(df: pd.DataFrame) -> None:
+    if df.empty:
+        return
+    if not pd.api.types.is_bool_dtype(df["selected"]):
+        raise GridError("runs: selected must be True or False in every row")
+    chosen = df[df["selected"]].groupby(SETTING, dropna=False)["lr"].nunique()
+    settings = df.groupby(SETTING, dropna=False).ngroups
+    if len(chosen) < settings or (chosen > 1).any():
+        raise GridError("runs: each cell x clip setting needs exactly one selected lr")
+
+
+def selected_only(table: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
+    """The rows of a curves, profiles or decay_rates table at their setting's selected lr."""
+    keys = [*SETTING, "lr"]
+    chosen = runs.loc[runs["selected"], keys].drop_duplicates()
+    return table.merge(chosen, on=keys, how="inner")
+
+
+def accuracy_or_chance(runs: pd.DataFrame) -> pd.Series:
+    """Each run's test metric, with a diverged run at the input-blind baseline (chance)."""
+    return runs["final_metric"].where(runs["status"] != "diverged", runs["baseline_metric"])
 
 
 def curves(cells: pd.DataFrame) -> pd.DataFrame:
     """One row per run per logged step."""
+    _require(cells, CURVE_COLUMNS, "curves")
     df = _columns(cells, CURVE_COLUMNS)
     _check_unique(df, [*RUN_KEY, "step"], "curves")
     return _sorted(df, [*RUN_KEY, "step"])
 
 
 def horizons(runs: pd.DataFrame, threshold: float = 0.5) -> pd.DataFrame:
-    """Success rate per experiment x task x variant x clip setting x T, and the horizon.
+    """Success per experiment x task x variant x H x clip setting x T over the selected runs
+    (skipped runs count as unsolved), with each group's horizon and its seed-bootstrap interval.
 
     horizon = the largest T whose success rate >= threshold (missing when no T reaches it).
     """
-    group = ["experiment", "task", "variant", "hidden_size", "clip", "clip_threshold"]
-    describe = ["cell", "nonlinearity", "init", "rho"]
-    df = (
-        runs.groupby([*group, "seq_len"], dropna=False, sort=True)
-        .agg(
-            **{c: (c, "first") for c in describe},
-            n_runs=("status", "size"),
-            n_solved=("status", lambda s: int((s == "solved").sum())),
-            n_diverged=("status", lambda s: int((s == "diverged").sum())),
-            median_final_metric=("final_metric", "median"),
-        )
-        .reset_index()
+    chosen = runs[runs["selected"]]
+    if chosen.empty:  # no training experiment in the grid
+        return pd.DataFrame(columns=[*HORIZON_GROUP, "seq_len"])
+    per_t = chosen.groupby([*HORIZON_GROUP, "seq_len"], dropna=False, sort=True).apply(
+        _success, include_groups=False
     )
-    df["success_rate"] = df["n_solved"] / df["n_runs"]
-    df["divergence_rate"] = df["n_diverged"] / df["n_runs"]
-    reached = df["seq_len"].where(df["success_rate"] >= threshold)
-    df["horizon"] = reached.groupby([df[c] for c in group], dropna=False).transform("max")
-    df["horizon"] = df["horizon"].astype("Int64")
-    return df
+    per_variant = chosen.groupby(HORIZON_GROUP, dropna=False, sort=True).apply(
+        lambda g: _horizon(g, threshold), include_groups=False
+    )
+    out = per_t.reset_index().infer_objects()
+    out = out.merge(per_variant.reset_index().infer_objects(), on=HORIZON_GROUP, how="left")
+    return out.astype({"horizon": "Int64", "n_seeds": int})
 
 
-def _columns(cells: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
-    """The named columns in order; a column a cell type lacks (clip for probes) is missing."""
-    out = cells.reindex(columns=columns)
+def _success(g: pd.DataFrame) -> pd.Series:
+    """One T of one group: counts, Wilson intervals, selected lr, medians."""
+    counts = {s: int((g["status"] == s).sum()) for s in ("solved", "diverged", "skipped")}
+    n = len(g)
+    success = stats.wilson_interval(counts["solved"], n)
+    divergence = stats.wilson_interval(counts["diverged"], n)
+    seqs = g["sequences_to_solve"].dropna().to_numpy(dtype=float)
+    seq_low, seq_high = stats.bootstrap_interval(seqs, np.median)
+    return pd.Series(
+        {
+            **{c: g[c].iloc[0] for c in ("cell", "nonlinearity", "init", "rho")},
+            "lr": g["lr"].iloc[0],
+            "n_runs": n,
+            "n_solved": counts["solved"],
+            "n_diverged": counts["diverged"],
+            "n_skipped": counts["skipped"],
+            "success_rate": counts["solved"] / n,
+            "success_low": success[0],
+            "success_high": success[1],
+            "divergence_rate": counts["diverged"] / n,
+            "divergence_low": divergence[0],
+            "divergence_high": divergence[1],
+            "median_final_metric": g["final_metric"].median(),
+            "n_sequences_to_solve": len(seqs),
+            "median_sequences_to_solve": np.median(seqs) if len(seqs) else math.nan,
+            "sequences_to_solve_low": seq_low,
+            "sequences_to_solve_high": seq_high,
+        }
+    )
+
+
+def solved_matrix(group: pd.DataFrame, seeds=None) -> tuple[np.ndarray, np.ndarray]:
+    """(T values (n_T,), solved (n_seeds, n_T)) of one group's runs: 1 solved, 0 not (skipped
+    included), NaN where a seed has no run at that T; rows follow `seeds` (default: the group's)."""
+    solved = (group["status"] == "solved").astype(float)
+    wide = group.assign(solved=solved).pivot(index="seed", columns="seq_len", values="solved")
+    wide = wide.sort_index(axis=1)
+    if seeds is not None:
+        wide = wide.reindex(index=seeds)
+    return wide.columns.to_numpy(), wide.to_numpy(dtype=float)
+
+
+def horizon_samples(seq_lens: np.ndarray, solved: np.ndarray, idx: np.ndarray, threshold=0.5):
+    """The horizon (0 when no T reaches threshold) of each resample of the seeds: idx is
+    (n_resamples, n_seeds), solved (n_seeds, n_T) -> (n_resamples,)."""
+    picked = solved[idx]  # (B, n, n_T)
+    counted = (~np.isnan(picked)).sum(1)
+    rate = np.nansum(picked, 1) / np.maximum(counted, 1)  # (B, n_T); no run at a T: rate 0
+    return np.where(rate >= threshold, seq_lens, 0).max(-1)
+
+
+def _horizon(g: pd.DataFrame, threshold: float) -> pd.Series:
+    seq_lens, solved = solved_matrix(g)
+    n = len(solved)
+    point = horizon_samples(seq_lens, solved, np.arange(n)[None], threshold)[0]
+    low, high = stats.percentile_interval(
+        horizon_samples(seq_lens, solved, stats.resample_indices(n), threshold)
+    )
+    return pd.Series(
+        {
+            "n_seeds": n,
+            "horizon": point if point > 0 else pd.NA,
+            "horizon_low": low,
+            "horizon_high": high,
+        }
+    )
+
+
+def _require(cells: pd.DataFrame, columns: list[str], table: str) -> None:
+    missing = [c for c in columns if c not in cells]
+    if len(cells) and missing:
+        raise GridError(f"{table}: the per-cell tables lack column {missing[0]!r}")
+
+
+def _columns(cells: pd.DataFrame, leading: list[str]) -> pd.DataFrame:
+    """The leading columns in order (one a cell type lacks, clip for probes, is missing), then
+    every other column of the per-cell tables."""
+    rest = [c for c in cells.columns if c not in leading]
+    out = cells.reindex(columns=[*leading, *rest])
     if "clip" in out:
         out["clip"] = out["clip"].astype("string")
+    for column in INT_COLUMNS:
+        if column in out:
+            out[column] = out[column].astype("Int64")
     return out
 
 

@@ -60,6 +60,17 @@ def main(argv: list[str] | None = None) -> int:
     over.add_argument(
         "--out", type=Path, default=None, help="CSV (default <results>/benchmarks/pipeline.csv)"
     )
+    est = sub.add_parser(
+        "estimate",
+        help="each training job's estimated time for a pipeline config, and the grid's cost",
+        description="Per training job of the pipeline: its cells' estimated training time "
+        "(rnnbench.resources: every model trains every step, the upper bound that "
+        "train-until-solved and the horizon ladder cut), the SLURM time limit it asks for, and "
+        "the totals in core-hours. A --configfile is merged over config/config.yaml, as "
+        "Snakemake does.",
+    )
+    est.add_argument("--configfile", type=Path, default=None, help="config merged over the default")
+    est.add_argument("--jobs", action="store_true", help="one line per job, not only the totals")
     keys = sub.add_parser("keys", help="list every spec key with its meaning and default")
     keys.add_argument("kind", choices=("train", "probe"), nargs="?", default="train")
     args = parser.parse_args(argv)
@@ -74,6 +85,8 @@ def main(argv: list[str] | None = None) -> int:
             return bench.run(args)
         if args.command == "overhead":
             return _overhead(args)
+        if args.command == "estimate":
+            return _estimate(args)
         return _run(args)
     except (specs.SpecError, CorruptFileError) as err:
         print(f"rnnbench: error: {err}", file=sys.stderr)
@@ -94,6 +107,29 @@ def _run(args) -> int:
         if len(table):
             write_table(table, args.out / name, result.meta)
     print(f"wrote {args.out}/{{runs,curves,profiles}}.parquet/.csv")
+    return 0
+
+
+def _estimate(args) -> int:
+    import yaml
+
+    from . import grid
+    from .resources import JOB_START_S, estimate_seconds, runtime_minutes
+
+    config = yaml.safe_load(Path("config/config.yaml").read_text())
+    if args.configfile:
+        config.update(yaml.safe_load(args.configfile.read_text()))
+    total: dict[str, float] = {}
+    for pack in grid.packs(config):
+        if pack.cells[0].kind != "train":
+            continue
+        seconds = JOB_START_S + sum(estimate_seconds(c.spec) for c in pack.cells)
+        total[pack.experiment] = total.get(pack.experiment, 0.0) + seconds
+        if args.jobs:
+            print(f"{pack.folder}: ~{seconds / 60:.1f} min (limit {runtime_minutes(seconds)} min)")
+    for experiment, seconds in total.items():
+        print(f"{experiment}: {seconds / 3600:.2f} core-hours at most")
+    print(f"all training: {sum(total.values()) / 3600:.2f} core-hours at most (one thread per job)")
     return 0
 
 

@@ -1,8 +1,10 @@
 """The figures F1-F6: for each, a function computing its data from the tables and one drawing it.
 
 Plot functions take the pipeline's tables (see results/README.md) and return a matplotlib Figure;
-`save` writes it as PNG and SVG. Colours: seaborn's colour-blind-safe palette; log axes where
-values span decades (log10 columns are already on a log scale).
+`save` writes it as PNG and SVG. Rates carry 95% Wilson error bars (F2, F4), means a seed
+bootstrap (F6); F2, F4 and F6 show the selected learning rate only. Colours: seaborn's
+colour-blind-safe palette; log axes where values span decades (log10 columns are already on a log
+scale).
 """
 
 from __future__ import annotations
@@ -16,6 +18,9 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
+from . import aggregate, stats
+from .aggregate import clip_labels
+
 PALETTE = "colorblind"
 NONLINEARITY_ORDER = ["linear", "tanh", "sigmoid", "relu"]
 
@@ -24,22 +29,13 @@ def _style() -> None:
     sns.set_theme(context="paper", style="whitegrid", palette=PALETTE, font_scale=1.1)
 
 
-def clip_label(clip: str, threshold: float) -> str:
-    """'none', 'norm 1', 'value 0.1': one clip setting as a short label."""
-    return "none" if clip == "none" or not math.isfinite(threshold) else f"{clip} {threshold:g}"
-
-
-def _clip_labels(df: pd.DataFrame) -> pd.Series:
-    return pd.Series(
-        [clip_label(c, t) for c, t in zip(df["clip"], df["clip_threshold"], strict=True)],
-        index=df.index,
-    )
-
-
 def _clip_order(labels) -> list[str]:
+    """Clip labels ('norm 1', or 'norm 1, lr 0.01' in a sweep) by mode, threshold, lr."""
+
     def key(label: str):
-        mode, _, thr = label.partition(" ")
-        return ({"none": 0, "norm": 1, "value": 2}.get(mode, 3), float(thr or 0))
+        setting, _, lr = label.partition(", lr ")
+        mode, _, thr = setting.partition(" ")
+        return ({"none": 0, "norm": 1, "value": 2}.get(mode, 3), float(thr or 0), float(lr or 0))
 
     return sorted(set(labels), key=key)
 
@@ -98,45 +94,71 @@ def plot_gradient_decay(gradient_profiles: pd.DataFrame) -> plt.Figure:
 
 
 def divergence_data(runs: pd.DataFrame) -> pd.DataFrame:
-    """E2: fraction of diverged runs per nonlinearity x rho x clip setting x T."""
-    df = runs[runs["experiment"] == "e2_clipping"].assign(clip_setting=_clip_labels)
-    return (
+    """E2, selected runs: divergence rate with its Wilson interval per nonlinearity x rho x clip
+    setting x T."""
+    df = runs[(runs["experiment"] == "e2_clipping") & runs["selected"].astype(bool)]
+    df = df.assign(clip_setting=clip_labels, diverged=df["status"] == "diverged")
+    out = (
         df.groupby(["nonlinearity", "rho", "clip_setting", "seq_len"], as_index=False)
-        .agg(divergence_rate=("status", lambda s: float((s == "diverged").mean())))
+        .agg(n_runs=("diverged", "size"), n_diverged=("diverged", "sum"))
         .sort_values(["nonlinearity", "rho", "seq_len"])
     )
+    out["divergence_rate"] = out["n_diverged"] / out["n_runs"]
+    out["low"], out["high"] = stats.wilson_interval(out["n_diverged"], out["n_runs"])
+    return out
+
+
+def _errorbars(ax, x, rate, low, high, **kw) -> None:
+    """Points at rate with vertical bars from low to high."""
+    rate, low, high = (np.asarray(v, dtype=float) for v in (rate, low, high))
+    ax.errorbar(x, rate, yerr=[rate - low, high - rate], capsize=2, **kw)
 
 
 def plot_divergence(runs: pd.DataFrame) -> plt.Figure:
-    """F2: divergence rate as heatmaps of clip setting x T, one per nonlinearity and rho."""
+    """F2: divergence rate against T per clip setting (Wilson 95% bars), one panel per
+    nonlinearity and rho."""
     _style()
     data = divergence_data(runs)
     panels = data[["nonlinearity", "rho"]].drop_duplicates().sort_values(["rho", "nonlinearity"])
     order = _clip_order(data["clip_setting"])
+    colors = dict(zip(order, sns.color_palette(PALETTE, len(order)), strict=True))
+    lengths = sorted(data["seq_len"].unique())
     n = len(panels)
     cols = min(n, 3)
     rows = math.ceil(n / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(3.4 * cols, 3.4 * rows), squeeze=False)
+    fig, axes = plt.subplots(
+        rows, cols, figsize=(3.8 * cols, 3.4 * rows), squeeze=False, sharey=True
+    )
     for ax, (_, p) in zip(axes.flat, panels.iterrows(), strict=False):
         sub = data[(data["nonlinearity"] == p["nonlinearity"]) & (data["rho"] == p["rho"])]
-        grid = sub.pivot(index="clip_setting", columns="seq_len", values="divergence_rate")
-        sns.heatmap(
-            grid.reindex(order),
-            ax=ax,
-            vmin=0,
-            vmax=1,
-            cmap="cividis",
-            annot=True,
-            fmt=".2f",
-            cbar=False,
-            annot_kws={"fontsize": 7},
-        )
-        ax.set_title(f"RNN-{p['nonlinearity']}, rho = {p['rho']:g}")
+        for i, label in enumerate(order):
+            d = sub[sub["clip_setting"] == label]
+            x = np.searchsorted(lengths, d["seq_len"]) + 0.8 * (i / max(len(order) - 1, 1) - 0.5)
+            _errorbars(
+                ax,
+                x,
+                d["divergence_rate"],
+                d["low"],
+                d["high"],
+                fmt="o",
+                ms=3,
+                color=colors[label],
+                label=label,
+            )
+        ax.set_xticks(range(len(lengths)), [f"{t:g}" for t in lengths])
+        ax.set_ylim(-0.05, 1.05)
+        ax.set_title(f"RNN-{p['nonlinearity']}, rho = {p['rho']:g}, n = {sub['n_runs'].max()}")
         ax.set_xlabel("sequence length T (steps)")
-        ax.set_ylabel("clipping (mode threshold)")
+    for ax in axes[:, 0]:
+        ax.set_ylabel("fraction of runs diverged")
     for ax in axes.flat[n:]:
         ax.set_visible(False)
-    fig.suptitle("F2  Fraction of runs that diverged (non-finite loss or gradient)")
+    axes.flat[min(n, cols) - 1].legend(
+        title="clipping", fontsize=7, title_fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1)
+    )
+    fig.suptitle(
+        "F2  Fraction of runs that diverged (non-finite loss or gradient), 95% Wilson intervals"
+    )
     fig.tight_layout()
     return fig
 
@@ -151,7 +173,9 @@ def grad_norm_traces_data(curves: pd.DataFrame) -> pd.DataFrame:
     """
     df = curves[curves["experiment"] == "e2_clipping"]
     df = df[(df["rho"] == df["rho"].max()) & (df["seq_len"] == df["seq_len"].max())]
-    df = df[df["clip"].isin(["none", "norm"])].assign(clip_setting=_clip_labels)
+    df = df[df["clip"].isin(["none", "norm"])].assign(clip_setting=clip_labels)
+    if df["lr"].nunique() > 1:  # an lr sweep: one line per clip setting and lr
+        df = df.assign(clip_setting=df["clip_setting"] + ", lr " + df["lr"].map("{:g}".format))
     df = df.assign(finite=np.isfinite(df["grad_norm"]))
     return (
         df.groupby(["nonlinearity", "rho", "seq_len", "clip_setting", "step"], as_index=False)
@@ -199,15 +223,20 @@ def plot_grad_norm_traces(curves: pd.DataFrame) -> plt.Figure:
 
 
 def horizon_data(horizons: pd.DataFrame) -> pd.DataFrame:
-    """E3: success rate per task x variant x T, with each variant's horizon in its label."""
+    """E3: success rate per task x variant x T, with each variant's horizon and its interval in
+    its label."""
     df = horizons[horizons["experiment"] == "e3_long_range"].copy()
-    text = df["horizon"].astype("Float64").map(lambda h: "none" if pd.isna(h) else f"{h:g}")
-    df["model (horizon T)"] = df["variant"] + " (" + text + ")"
+    text = [
+        "none" if pd.isna(h) else f"{h:g} [{lo:g}, {hi:g}]"
+        for h, lo, hi in zip(df["horizon"], df["horizon_low"], df["horizon_high"], strict=True)
+    ]
+    df["model (horizon T)"] = df["variant"] + " (" + pd.Series(text, index=df.index) + ")"
     return df
 
 
 def plot_horizons(horizons: pd.DataFrame) -> plt.Figure:
-    """F4: success rate against T per model, one panel per task; horizons marked with a star."""
+    """F4: success rate (Wilson 95% bars) against T per model, one panel per task; horizons
+    marked with a star."""
     _style()
     data = horizon_data(horizons)
     tasks = list(dict.fromkeys(data["task"]))
@@ -220,10 +249,20 @@ def plot_horizons(horizons: pd.DataFrame) -> plt.Figure:
             d = sub[sub["variant"] == variant].sort_values("seq_len")
             if d.empty:
                 continue
-            jitter = 1 + 0.02 * (i - len(variants) / 2)  # so overlapping lines stay visible
+            jitter = 1 + 0.03 * (i - len(variants) / 2)  # so overlapping bars stay visible
             label = d["model (horizon T)"].iloc[0]
             x = d["seq_len"] * jitter
-            ax.plot(x, d["success_rate"], marker="o", color=colors[variant], label=label)
+            _errorbars(
+                ax,
+                x,
+                d["success_rate"],
+                d["success_low"],
+                d["success_high"],
+                marker="o",
+                ms=4,
+                color=colors[variant],
+                label=label,
+            )
             h = d["horizon"].iloc[0]
             if not pd.isna(h):
                 at = d[d["seq_len"] == h]
@@ -243,10 +282,12 @@ def plot_horizons(horizons: pd.DataFrame) -> plt.Figure:
         ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
         ax.set_ylim(-0.05, 1.05)
         ax.set_xlabel("sequence length T (steps, log scale)")
-        ax.set_title(task.replace("_", " "))
-        ax.legend(title="model (horizon T)", fontsize=7, title_fontsize=7)
+        ax.set_title(f"{task.replace('_', ' ')} (n = {sub['n_runs'].max()} seeds)")
+        ax.legend(title="model (horizon T [95%])", fontsize=7, title_fontsize=7)
     np.atleast_1d(axes)[0].set_ylabel("success rate (fraction of seeds solved)")
-    fig.suptitle("F4  Learnable horizon: largest T solved by >= half the seeds (star)")
+    fig.suptitle(
+        "F4  Learnable horizon: largest T solved by >= half the seeds (star); 95% Wilson bars"
+    )
     fig.tight_layout()
     return fig
 
@@ -258,7 +299,7 @@ def gradient_flow_data(profiles: pd.DataFrame) -> pd.DataFrame:
     """E4: seed-mean log10 gradient norm per variant x training step x distance."""
     df = profiles[profiles["experiment"] == "e4_gradient_flow"]
     return (
-        df.groupby(["task", "seq_len", "variant", "step", "distance"], as_index=False)
+        df.groupby(["task", "seq_len", "lr", "variant", "step", "distance"], as_index=False)
         .agg(log10_grad_norm=("log10_grad_norm", "mean"))
         .replace([np.inf, -np.inf], np.nan)
     )
@@ -268,20 +309,21 @@ def plot_gradient_flow(gradient_profiles: pd.DataFrame) -> plt.Figure:
     """F5: gradient-through-time profiles at several training steps, one panel per model."""
     _style()
     data = gradient_flow_data(gradient_profiles)
+    data["run"] = data["task"] + ", lr " + data["lr"].map("{:g}".format)
     grid = sns.relplot(
         data=data,
         x="distance",
         y="log10_grad_norm",
         hue="step",
         col="variant",
-        row="task" if data["task"].nunique() > 1 else None,
+        row="run" if data["run"].nunique() > 1 else None,
         kind="line",
         palette="viridis",
         height=3.2,
         aspect=1.2,
     )
     grid.set_axis_labels("distance T - k (steps)", "log10 ||dE_T / dh_k||")
-    grid.set_titles("{col_name}")
+    grid.set_titles("{col_name}" if data["run"].nunique() == 1 else "{row_name}: {col_name}")
     grid.legend.set_title("training step")
     grid.figure.suptitle("F5  Gradient flow through time during training", y=1.04)
     return grid.figure
@@ -291,37 +333,49 @@ def plot_gradient_flow(gradient_profiles: pd.DataFrame) -> plt.Figure:
 
 
 def digits_data(runs: pd.DataFrame) -> pd.DataFrame:
-    """E5: held-out accuracy per run (diverged runs count as chance)."""
-    df = runs[runs["experiment"] == "e5_digits"].copy()
-    df["accuracy"] = df["final_metric"].where(df["status"] != "diverged", df["baseline_metric"])
+    """E5, selected runs: test accuracy per run (diverged runs count as chance)."""
+    df = runs[(runs["experiment"] == "e5_digits") & runs["selected"].astype(bool)].copy()
+    df["accuracy"] = aggregate.accuracy_or_chance(df)
     return df
 
 
+def digits_summary(data: pd.DataFrame) -> pd.DataFrame:
+    """Mean accuracy per variant x task with its 95% bootstrap interval over seeds."""
+    rows = []
+    for (variant, task), g in data.groupby(["variant", "task"], sort=False):
+        acc = g["accuracy"].to_numpy(dtype=float)
+        low, high = stats.bootstrap_interval(acc, np.mean)
+        rows.append(
+            dict(variant=variant, task=task, n=len(acc), mean=acc.mean(), low=low, high=high)
+        )
+    return pd.DataFrame(rows)
+
+
 def plot_digits(runs: pd.DataFrame) -> plt.Figure:
-    """F6: held-out accuracy per model on sequential and permuted digits."""
+    """F6: test accuracy per model on sequential and permuted digits: bars are means with 95%
+    bootstrap intervals over seeds, dots single seeds."""
     _style()
     data = digits_data(runs)
+    summary = digits_summary(data)
+    variants, tasks = list(dict.fromkeys(data["variant"])), list(dict.fromkeys(data["task"]))
+    colors = dict(zip(tasks, sns.color_palette(PALETTE, len(tasks)), strict=True))
+    width = 0.8 / max(len(tasks), 1)
     fig, ax = plt.subplots(figsize=(7.5, 3.6))
-    sns.barplot(
-        data=data, x="variant", y="accuracy", hue="task", palette=PALETTE, errorbar=None, ax=ax
-    )
-    sns.stripplot(
-        data=data,
-        x="variant",
-        y="accuracy",
-        hue="task",
-        dodge=True,
-        palette="dark:black",
-        size=3,
-        legend=False,
-        ax=ax,
-    )
+    for j, task in enumerate(tasks):
+        s = summary[summary["task"] == task].set_index("variant").reindex(variants)
+        x = np.arange(len(variants)) + (j - (len(tasks) - 1) / 2) * width
+        ax.bar(x, s["mean"], width * 0.95, color=colors[task], label=task)
+        _errorbars(ax, x, s["mean"], s["low"], s["high"], fmt="none", color="black", lw=1)
+        d = data[data["task"] == task]
+        pos = dict(zip(variants, x, strict=True))
+        ax.plot(d["variant"].map(pos), d["accuracy"], "o", color="black", ms=2.5)
+    ax.set_xticks(range(len(variants)), variants)
     ax.axhline(0.1, color="grey", ls=":", lw=1, label="chance")
     ax.set_ylim(0, 1)
-    ax.set_xlabel("model")
-    ax.set_ylabel("held-out accuracy (fraction)")
+    ax.set_xlabel(f"model (n = {summary['n'].max() if len(summary) else 0} seeds)")
+    ax.set_ylabel("test accuracy (fraction)")
     ax.legend(
-        title="task (bars: mean,\ndots: seeds)",
+        title="task (bars: mean [95%],\ndots: seeds)",
         fontsize=8,
         title_fontsize=8,
         loc="upper left",

@@ -10,6 +10,11 @@ tables: seconds) would otherwise dwarf a small cell; with `pack: cell`, one cell
 
 Ids are built from the grid values only (never from training settings), so adding or changing
 one grid point adds or reruns only its own jobs.
+
+Horizon ladder (`ladder: true` in a training section): the cell of a variant at T_k reads the
+runs of the same variant at the next shorter T of the grid (an input of its job, so the DAG stays
+static) and, when every seed failed there at its selected lr, is not trained: its rows are
+written with status `skipped` and the T they failed at (`skipped_after`).
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ import itertools
 import json
 import shutil
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
@@ -44,6 +49,7 @@ class Job:
     cell_id: str
     variant: str  # the model block's name, or a label built from its fields
     spec: CellSpec | ProbeSpec
+    after: str | None = None  # ladder: cell_id of this variant at the next shorter T
 
     @property
     def kind(self) -> str:
@@ -63,15 +69,23 @@ class Pack:
     experiment: str
     pack_id: str
     cells: tuple[Job, ...]
+    after: dict[str, str] = field(default_factory=dict)  # ladder: cell_id -> runs table to read
 
     @property
     def folder(self) -> str:
         return f"{CELLS_DIR}/{self.experiment}/{self.pack_id}"
 
+    @property
+    def inputs(self) -> list[str]:
+        """The runs tables of other jobs that this job's ladder reads."""
+        return sorted(set(self.after.values()))
+
     def params(self) -> list[dict]:
         """The cells as Snakemake params (a change to one cell's spec reruns this job only)."""
         return [
-            dict(cell_id=c.cell_id, variant=c.variant, spec=to_dict(c.spec)) for c in self.cells
+            dict(cell_id=c.cell_id, variant=c.variant, spec=to_dict(c.spec))
+            | ({"after": {"cell_id": c.after, "runs": self.after[c.cell_id]}} if c.after else {})
+            for c in self.cells
         ]
 
 
@@ -84,7 +98,16 @@ def packs(config: dict) -> list[Pack]:
     for job in jobs(config):
         key = job.cell_id if how == "cell" else job.grid_point
         grouped.setdefault((job.experiment, key), []).append(job)
-    return [Pack(experiment, key, tuple(cells)) for (experiment, key), cells in grouped.items()]
+    runs_of = {
+        (experiment, job.cell_id): f"{CELLS_DIR}/{experiment}/{key}/runs.parquet"
+        for (experiment, key), cells in grouped.items()
+        for job in cells
+    }
+    return [
+        Pack(experiment, key, tuple(cells),
+             {c.cell_id: runs_of[experiment, c.after] for c in cells if c.after})
+        for (experiment, key), cells in grouped.items()
+    ]  # fmt: skip
 
 
 def jobs(config: dict) -> list[Job]:
@@ -102,6 +125,8 @@ def experiment_jobs(config: dict, experiment: str) -> list[Job]:
     section = config[experiment]
     variants = expand_models(section["models"], f"{experiment}.models")
     runtime = config.get("runtime", {})
+    lengths = sorted(section["seq_len"])
+    ladder = section.get("ladder", False)
     out = []
     for task, seq_len, hidden, (label, model) in itertools.product(
         section["tasks"], section["seq_len"], section["hidden_size"], variants
@@ -121,7 +146,9 @@ def experiment_jobs(config: dict, experiment: str) -> list[Job]:
         else:
             spec = parse(CellSpec, {**data, "train": section["train"]}, experiment)
             check_memory(spec)
-        out.append(Job(experiment, cell_id(task, seq_len, hidden, label), label, spec))
+        k = lengths.index(seq_len)
+        after = cell_id(task, lengths[k - 1], hidden, label) if ladder and k else None
+        out.append(Job(experiment, cell_id(task, seq_len, hidden, label), label, spec, after))
     return out
 
 
@@ -208,7 +235,7 @@ def run_cells(experiment: str, pack_id: str, cells: list[dict], folder: str | Pa
 
 def _cell_tables(experiment: str, cell: dict, names, folder: Path, log):
     """One cell's tables (with its ids as the first columns) and its compute seconds."""
-    from .train import probe_cell, train_cell  # imports torch
+    from .train import probe_cell, skip_cell, train_cell  # imports torch
 
     def progress(line: str) -> None:
         print(f"[{experiment}/{cell['cell_id']}] {line}", file=log, flush=True)
@@ -223,6 +250,10 @@ def _cell_tables(experiment: str, cell: dict, names, folder: Path, log):
         result = probe_cell(parse(ProbeSpec, cell["spec"]))
         compute = time.perf_counter() - start
         progress(f"probed {len(result.runs)} seeds in {compute:.2f}s")
+    elif (failed := ladder_failed_at(cell)) is not None:
+        result = skip_cell(parse(CellSpec, cell["spec"]), failed, _read_after(cell))
+        compute = time.perf_counter() - start
+        progress(f"skipped: every seed failed at T = {failed} (horizon ladder)")
     else:
         checkpoint = folder / f"{cell['cell_id']}.checkpoint.pt"
         result = train_cell(parse(CellSpec, cell["spec"]), progress, checkpoint=checkpoint)
@@ -242,6 +273,27 @@ def _cell_tables(experiment: str, cell: dict, names, folder: Path, log):
     shutil.rmtree(done, ignore_errors=True)
     partial.rename(done)
     return tables, compute
+
+
+def _read_after(cell: dict) -> pd.DataFrame:
+    """The runs of this cell's variant at the next shorter T (the ladder's input)."""
+    runs = read_table(cell["after"]["runs"])
+    return runs[runs["cell_id"] == cell["after"]["cell_id"]]
+
+
+def ladder_failed_at(cell: dict) -> int | None:
+    """The T at which every seed of this variant failed at its selected lr, if the ladder
+    skips this cell; None when it is trained (no ladder, or a selected run solved)."""
+    if "after" not in cell:
+        return None
+    runs = _read_after(cell)
+    chosen = runs[runs["selected"]]
+    if chosen.empty:
+        raise CorruptFileError(f"{cell['after']['runs']}: no runs of {cell['after']['cell_id']}")
+    if (chosen["status"] == "solved").any():
+        return None
+    skipped = chosen["skipped_after"].dropna()
+    return int(skipped.iloc[0]) if len(skipped) else int(chosen["seq_len"].iloc[0])
 
 
 def _read_done(done: Path, names, spec: dict):

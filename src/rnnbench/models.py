@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from .spec import ModelSpec
+from .spec import GATES, ModelSpec
 
 
 @dataclass(frozen=True)
@@ -54,7 +54,6 @@ INITS: dict[str, Callable[[int, float, torch.Generator], torch.Tensor]] = {
     "identity": lambda h, rho, gen: rho * torch.eye(h, dtype=torch.float64),  # IRNN (Le et al.)
 }
 
-GATES = {"rnn": 1, "lstm": 4, "gru": 3}
 CANDIDATE_BLOCK = {"rnn": 0, "lstm": 2, "gru": 2}  # the block acting like W in h = f(W h + ...)
 
 
@@ -104,6 +103,21 @@ class Ensemble(nn.Module):
         if s.cell == "lstm":
             w["b"][h : 2 * h] = s.forget_bias  # gate order i, f, g, o
         return w
+
+    def take(self, idx: torch.Tensor) -> Ensemble:
+        """Models idx (E',) as a new ensemble, with copies of their weights."""
+        out = Ensemble.__new__(Ensemble)
+        nn.Module.__init__(out)
+        out.spec, out.gates, out.f = self.spec, self.gates, self.f
+        for name, p in self.named_parameters():
+            setattr(out, name, nn.Parameter(p.detach().index_select(0, idx)))
+        return out
+
+    @torch.no_grad()
+    def put(self, idx: torch.Tensor, part: Ensemble) -> None:
+        """Write the weights of `part` (taken as models idx) back into this ensemble."""
+        for p, q in zip(self.parameters(), part.parameters(), strict=True):
+            p.index_copy_(0, idx, q)
 
     @property
     def n_models(self) -> int:

@@ -46,11 +46,23 @@ def clip(grads: list[torch.Tensor], modes: torch.Tensor, thresholds: torch.Tenso
 
 
 class EnsembleOptimizer:
-    """SGD (momentum), Adam or RMSprop with PyTorch's update rules, masked per model."""
+    """SGD (momentum), Adam or RMSprop with PyTorch's update rules, per-model learning rates,
+    masked per model."""
 
-    def __init__(self, params: list[torch.Tensor], spec: TrainSpec):
+    def __init__(self, params: list[torch.Tensor], spec: TrainSpec, lr: torch.Tensor | None = None):
+        """lr: (E,) each model's learning rate (default: spec.lr[0] for every model)."""
         self.params, self.spec, self.t = params, spec, 0
+        n, device = params[0].shape[0], params[0].device
+        lr = torch.full((n,), spec.lr[0], dtype=torch.float64) if lr is None else lr
+        self.lr = lr.to(device, torch.float64)  # (E,)
         self.state = [[torch.zeros_like(p) for _ in range(2)] for p in params]
+
+    def take(self, idx: torch.Tensor, params: list[torch.Tensor]) -> EnsembleOptimizer:
+        """The optimizer of models idx (E',), for their parameters taken out as `params`."""
+        out = EnsembleOptimizer(params, self.spec, self.lr[idx])
+        out.t = self.t
+        out.state = [[s.index_select(0, idx) for s in pair] for pair in self.state]
+        return out
 
     @torch.no_grad()
     def step(self, grads: list[torch.Tensor], active: torch.Tensor) -> None:
@@ -59,18 +71,24 @@ class EnsembleOptimizer:
         s, t = self.spec, self.t
         every = bool(active.all())  # then no masking
         for p, g, (m, v) in zip(self.params, grads, self.state, strict=True):
-            mask = active.view((-1,) + (1,) * (p.dim() - 1))
+            shape = (-1,) + (1,) * (p.dim() - 1)
+            mask = active.view(shape)
             if not every:
                 g = torch.where(mask, g, torch.zeros_like(g))
             if s.optimizer == "sgd":
                 m.mul_(s.momentum).add_(g)
-                update = m * s.lr
+                update = m * self._lr(1.0, p, shape)
             elif s.optimizer == "adam":  # torch.optim.Adam's formula
                 m.mul_(0.9).add_(g, alpha=0.1)
                 v.mul_(0.999).addcmul_(g, g, value=0.001)
                 denom = (v.sqrt() / math.sqrt(1 - 0.999**t)).add_(1e-8)
-                update = torch.div(m, denom).mul_(s.lr / (1 - 0.9**t))
+                update = torch.div(m, denom).mul_(self._lr(1 - 0.9**t, p, shape))
             else:  # rmsprop
                 v.mul_(0.99).addcmul_(g, g, value=0.01)
-                update = torch.div(g, v.sqrt().add_(1e-8)).mul_(s.lr)
+                update = torch.div(g, v.sqrt().add_(1e-8)).mul_(self._lr(1.0, p, shape))
             p.sub_(update if every else torch.where(mask, update, torch.zeros_like(update)))
+
+    def _lr(self, divisor: float, p: torch.Tensor, shape) -> torch.Tensor:
+        """lr / divisor per model in p's dtype: computed in float64, then rounded once, as a
+        Python scalar is."""
+        return (self.lr / divisor).to(p.dtype).view(shape)

@@ -1,8 +1,11 @@
-"""What a training job needs: its memory, estimated from its shape before anything runs."""
+"""What a training job needs: its memory and its time, estimated from its shape before anything
+runs (the pipeline's mem_mb and runtime resources, `rnnbench estimate`)."""
 
 from __future__ import annotations
 
-from .spec import CellSpec, SpecError
+import math
+
+from .spec import GATES, CellSpec, SpecError
 from .tasks import TASKS
 
 EVAL_CHUNK = 256  # held-out examples per forward pass: bounds evaluation memory
@@ -12,13 +15,13 @@ BASE_MB = 600  # resident size of a Python process with torch, pandas and the ta
 def estimate_mem_mb(spec: CellSpec) -> int:
     """Peak memory of a training job from its shape: activations kept for BPTT + a base process."""
     task = TASKS[spec.task.name]
-    n = len(spec.train.seeds) * len(spec.train.clipping)
+    n = spec.n_models
     steps = task.length(spec.task.seq_len)
     # floats kept per example and step: peak RSS measured on torch 2.13 with autograd; the
     # hand-written BPTT (bptt.py) peaks ~25% lower, so this is an upper bound
     width = {"rnn": 5, "lstm": 17, "gru": 13}[spec.model.cell] * spec.model.hidden_size
     per_step = n * spec.train.batch_size * (width + 2 * task.input_size + 2 * task.output_size)
-    eval_size = min(spec.task.eval_size, EVAL_CHUNK)
+    eval_size = min(max(spec.task.val_size, spec.task.test_size), EVAL_CHUNK)
     size = {"float32": 4, "float64": 8}[spec.runtime.dtype]
     train_bytes = 3 * steps * per_step * size  # graph, its gradients and the input batch
     eval_bytes = n * eval_size * steps * (task.output_size + task.input_size) * size
@@ -30,7 +33,41 @@ def check_memory(spec: CellSpec) -> None:
     if need > spec.runtime.max_mem_mb:
         raise SpecError(
             f"runtime.max_mem_mb: this cell needs ~{need} MB "
-            f"({len(spec.train.seeds) * len(spec.train.clipping)} models x batch "
+            f"({spec.n_models} models x batch "
             f"{spec.train.batch_size} x {spec.task.seq_len} steps x hidden "
             f"{spec.model.hidden_size}), above the limit of {spec.runtime.max_mem_mb} MB"
         )
+
+
+# The time model of one training step of one model on one thread, fitted to steps timed on the
+# 2-core AMD EPYC CI machine (torch 2.13, compiled kernels; benchmarks/README.md): each gate
+# pre-activation of each example and step (B x L x G x H of them) costs NS_PER_GATE of
+# elementwise work forward and backward, and its matmuls 6 (H + D + 1) flops at GFLOPS.
+NS_PER_GATE = 12.0
+GFLOPS = 40.0
+FORWARD_SHARE = 1 / 3  # an evaluation (forward only) per example, against a training step
+JOB_START_S = 3.0  # a job's start-up: Python, import torch, writing tables
+
+
+def step_seconds(spec: CellSpec, examples: int | None = None) -> float:
+    """Seconds of one training step of one model on `examples` (default: the batch)."""
+    task, model = TASKS[spec.task.name], spec.model
+    gates = GATES[model.cell] * model.hidden_size
+    work = (examples or spec.train.batch_size) * task.length(spec.task.seq_len) * gates
+    flops = 6 * work * (model.hidden_size + task.input_size + 1)
+    return work * NS_PER_GATE * 1e-9 + flops / (GFLOPS * 1e9)
+
+
+def estimate_seconds(spec: CellSpec) -> float:
+    """Upper bound on a cell's training time: every model trains every step (no model solved
+    or diverged early), with its validation checks and logged evaluations."""
+    tr, tk = spec.train, spec.task
+    evals = tr.steps / tr.check_every + tr.steps / tr.log_every + 2
+    eval_s = FORWARD_SHARE * step_seconds(spec, max(tk.val_size, tk.test_size))
+    return spec.n_models * (tr.steps * step_seconds(spec) + evals * eval_s)
+
+
+def runtime_minutes(seconds: float, attempt: int = 1) -> int:
+    """A cluster job's time limit: twice the estimate (other CPUs may be slower) plus a
+    minute, times the retry attempt (a job that still times out resumes from its checkpoint)."""
+    return math.ceil((2 * seconds + 60) / 60) * attempt

@@ -19,15 +19,17 @@ class SpecError(ValueError):
     """A spec or config value is invalid; the message is one line naming the field."""
 
 
-def opt(default, help: str, choices=None, min=None, gt=None, max=None, lt=None):
-    """A dataclass field with its documentation and constraints."""
-    meta = dict(help=help, choices=choices, min=min, gt=gt, max=max, lt=lt)
+def opt(default, help: str, choices=None, min=None, gt=None, max=None, lt=None, scalar=False):
+    """A dataclass field with its documentation and constraints (scalar: a list field that
+    also takes one value, as a one-item list)."""
+    meta = dict(help=help, choices=choices, min=min, gt=gt, max=max, lt=lt, scalar=scalar)
     if isinstance(default, list):
         return field(default_factory=lambda: list(default), metadata=meta)
     return field(default=default, metadata=meta)
 
 
 CELL_NAMES = ("rnn", "lstm", "gru")
+GATES = {"rnn": 1, "lstm": 4, "gru": 3}  # gate blocks of H rows in W, U and b
 NONLINEARITY_NAMES = ("linear", "tanh", "sigmoid", "relu")
 INIT_NAMES = ("default", "orthogonal", "gaussian", "identity")
 TASK_NAMES = ("adding", "copy", "temporal_order", "digits", "digits_permuted")
@@ -53,12 +55,15 @@ class ModelSpec:
 class TaskSpec:
     name: str = opt("adding", "task generator", choices=TASK_NAMES)
     seq_len: int = opt(50, "T: time steps of the task (copy adds 20; digits needs 64)", min=1)
-    eval_size: int = opt(512, "examples in the fixed held-out set", min=1)
+    val_size: int = opt(
+        512, "examples in the fixed validation set (logged curves, stopping, lr selection)", min=1
+    )
+    test_size: int = opt(512, "examples in the fixed test set (every reported result)", min=1)
     solved_loss_fraction: float = opt(
-        0.1, "adding/copy are solved when held-out loss <= this x baseline", gt=0
+        0.1, "adding/copy are solved when their loss <= this x baseline", gt=0
     )
     solved_accuracy: float = opt(
-        0.99, "classification tasks are solved at held-out accuracy >= this", gt=0, max=1
+        0.99, "classification tasks are solved at accuracy >= this", gt=0, max=1
     )
 
 
@@ -75,7 +80,9 @@ class ClipSpec:
 @dataclass(frozen=True)
 class TrainSpec:
     optimizer: str = opt("adam", "optimizer", choices=OPTIMIZER_NAMES)
-    lr: float = opt(1e-3, "learning rate", gt=0)
+    lr: list[float] = opt(
+        [1e-3], "learning rate, or a list: a sweep trained side by side", gt=0, scalar=True
+    )
     momentum: float = opt(0.9, "momentum (sgd only)", min=0, lt=1)
     batch_size: int = opt(64, "examples per step per model", min=1)
     steps: int = opt(500, "optimizer steps", min=0)
@@ -83,7 +90,13 @@ class TrainSpec:
     profile_every: int = opt(
         0, "steps between gradient-through-time profiles (0: first and last step only)", min=0
     )
-    seeds: list[int] = opt([0], "one model per seed and clip setting")
+    stop_when_solved: bool = opt(
+        False, "freeze a model once it meets its task's solved criterion on the validation set"
+    )
+    check_every: int = opt(
+        50, "steps between validation checks of the solved criterion (solved_step)", min=1
+    )
+    seeds: list[int] = opt([0], "one model per lr, seed and clip setting")
     clipping: list[ClipSpec] = opt([ClipSpec()], "clip settings trained side by side")
 
 
@@ -106,6 +119,12 @@ class CellSpec:
     model: ModelSpec = opt(ModelSpec(), "the model")
     train: TrainSpec = opt(TrainSpec(), "optimisation, seeds and clipping")
     runtime: RuntimeSpec = opt(RuntimeSpec(), "threads, device and precision")
+
+    @property
+    def n_models(self) -> int:
+        """Models trained side by side: one per lr x clip setting x seed."""
+        tr = self.train
+        return len(tr.lr) * len(tr.clipping) * len(tr.seeds)
 
 
 @dataclass(frozen=True)
@@ -149,9 +168,11 @@ def _value(tp, f: dataclasses.Field, value, where: str):
         return parse(tp, value, where)
     origin = typing.get_origin(tp)
     if origin is list:
+        (item,) = typing.get_args(tp)
+        if f.metadata.get("scalar") and not isinstance(value, list):
+            return [_value(item, f, value, where)]
         if not isinstance(value, list) or not value:
             raise SpecError(f"{where}: expected a non-empty list, got {value!r}")
-        (item,) = typing.get_args(tp)
         items = [_value(item, f, v, f"{where}[{i}]") for i, v in enumerate(value)]
         if len(set(items)) != len(items):
             raise SpecError(f"{where}: duplicate entries in {value!r}")

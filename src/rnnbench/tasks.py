@@ -18,7 +18,7 @@ import torch.nn.functional as F
 
 from .spec import SpecError, TaskSpec
 
-EVAL_SEED = 2**31 - 1  # held-out sets are the same for every model and seed
+SPLIT_SEEDS = {"test": 2**31 - 1, "val": 2**31 - 2}  # fixed sets: the same for every model
 
 
 @dataclass(frozen=True)
@@ -42,11 +42,12 @@ class Task:
     def sample(self, n: int, seq_len: int, rng: np.random.Generator):
         return GENERATORS[self.name](n, seq_len, rng)
 
-    def eval_set(self, seq_len: int, size: int):
-        """The fixed held-out set: the test split for digits, else `size` examples of EVAL_SEED."""
+    def fixed_set(self, split: str, seq_len: int, size: int):
+        """The fixed validation or test set ("val", "test"): for digits that split of the data,
+        else `size` examples drawn from that split's seed."""
         if self.name.startswith("digits"):
-            return _digits_split(self.name == "digits_permuted", train=False)
-        return self.sample(size, seq_len, np.random.default_rng(EVAL_SEED))
+            return _digits_split(self.name == "digits_permuted", split)
+        return self.sample(size, seq_len, np.random.default_rng(SPLIT_SEEDS[split]))
 
     def baseline_loss(self, seq_len: int) -> float:
         """Loss of the best predictor that ignores the input (closed forms)."""
@@ -86,7 +87,8 @@ class Task:
             return (out.argmax(-1) == y).double().mean((0, 2))
         return (out.argmax(-1) == y).double().mean(-1)
 
-    def solved(self, loss: float, metric: float, spec: TaskSpec) -> bool:
+    def solved(self, loss, metric, spec: TaskSpec):
+        """The solved criterion, elementwise on floats or arrays (NaN: not solved)."""
         if self.name in ("adding", "copy"):
             return loss <= spec.solved_loss_fraction * self.baseline_loss(spec.seq_len)
         return metric >= spec.solved_accuracy
@@ -143,13 +145,16 @@ def _window(seq_len: int, lo: float, hi: float) -> tuple[int, int]:
 
 def digits(n: int, seq_len: int, rng: np.random.Generator, permuted: bool = False):
     """scikit-learn's 8x8 digits read pixel by pixel: x (64, n, 1) in [0, 1]; y (n,) in 0..9."""
-    x, y = _digits_split(permuted, train=True)
+    x, y = _digits_split(permuted, "train")
     idx = rng.integers(0, len(y), n)
     return x[:, idx], y[idx]
 
 
-@lru_cache(maxsize=4)
-def _digits_split(permuted: bool, train: bool):
+DIGITS_SPLITS = {"train": slice(0, 1200), "val": slice(1200, 1500), "test": slice(1500, None)}
+
+
+@lru_cache(maxsize=6)
+def _digits_split(permuted: bool, split: str):
     from sklearn.datasets import load_digits
 
     data = load_digits()
@@ -157,7 +162,7 @@ def _digits_split(permuted: bool, train: bool):
     if permuted:
         x = x[:, np.random.default_rng(1234).permutation(64)]
     order = np.random.default_rng(0).permutation(len(x))
-    idx = order[:1500] if train else order[1500:]  # fixed split: 1500 train, 297 test
+    idx = order[DIGITS_SPLITS[split]]  # fixed split: 1200 train, 300 validation, 297 test
     return np.ascontiguousarray(x[idx].T[..., None]), data.target[idx].astype(np.int64)
 
 

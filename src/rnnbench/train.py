@@ -1,8 +1,13 @@
-"""Training a grid cell: every seed x clip setting as one batched ensemble in one process.
+"""Training a grid cell: every lr x clip setting x seed as one batched ensemble in one process.
 
-Model e has its own data stream (seeded by its seed), its own clipping and its own divergence
-state: a model whose loss or gradient becomes non-finite is frozen and recorded as diverged at that
-step, while the others go on. Results per model equal training that model alone with its seed.
+Model e has its own data stream (seeded by its seed), its own learning rate, its own clipping and
+its own fate: a model whose loss or gradient becomes non-finite is frozen and recorded as
+diverged at that step; with `train.stop_when_solved`, a model that meets its task's solved
+criterion on the validation set at a check is frozen as solved (its numbers are then those of a
+run of that many steps). Frozen models leave the batched compute: the live ensemble is rebuilt
+without them, so a cell gets cheaper as its models finish. Results per model equal training that
+model alone with its seed. Validation results drive stopping and the choice of lr (`selected`);
+every reported result (`final_loss`, `final_metric`, `status`) is on the separate test set.
 """
 
 from __future__ import annotations
@@ -41,112 +46,257 @@ def train_cell(
     progress: Callable[[str], None] | None = None,
     checkpoint: str | Path | None = None,
 ) -> CellResult:
-    """Train all seeds and clip settings of one grid cell; see the module docstring.
+    """Train every lr, clip setting and seed of one grid cell; see the module docstring.
 
     With `checkpoint` and `runtime.checkpoint_every > 0`, the full training state (weights,
     optimizer, data streams, logs) is saved there every that many steps; a later call with the
     same spec resumes from it and ends with exactly the numbers of an uninterrupted run. The file
     is deleted when training finishes.
     """
-    device = runtime.setup(spec.runtime.threads, spec.runtime.device)
-    dtype = getattr(torch, spec.runtime.dtype)
-    task = TASKS[spec.task.name]
-    task.check(spec.task.seq_len)
-    check_memory(spec)
-    tr = spec.train
-    members = [(c, seed) for c in tr.clipping for seed in tr.seeds]  # model e = members[e]
-    seeds = [seed for _, seed in members]
-    n = len(members)
-    model = Ensemble(spec.model, task.input_size, task.output_size, seeds, dtype).to(device)
-    params = list(model.parameters())
-    optimizer = EnsembleOptimizer(params, tr)
-    modes = torch.tensor([CLIP_MODES[c.mode] for c, _ in members], device=device)
-    thresholds = torch.tensor([c.threshold for c, _ in members], dtype=torch.float64, device=device)
-    x_eval, y_eval = task.eval_set(spec.task.seq_len, spec.task.eval_size)
-    workspace = bptt.Workspace()  # training buffers, allocated once per job
-    probe_workspace = bptt.Workspace()  # and those of the gradient-through-time probes
-    st = _State(
-        rngs=[np.random.default_rng([seed, DATA_STREAM]) for seed in seeds],
-        active=torch.ones(n, dtype=torch.bool, device=device),
-        diverged_step=np.full(n, -1),
-        max_norm=np.zeros(n),
-    )
+    run = _Run(spec, progress)
     if checkpoint is not None and Path(checkpoint).exists():
-        st = _resume(Path(checkpoint), spec, model, optimizer, device) or st
-        if progress:
-            progress(f"resumed at step {st.step} from {checkpoint}" if st.step else
-                     f"ignored {checkpoint}: saved for a different spec")  # fmt: skip
-
-    clock = time.perf_counter() - st.elapsed
-    for step in range(st.step, tr.steps + 1):
-        x, y = _batch(task, st.rngs, tr.batch_size, spec.task.seq_len, device, dtype)
-        loss, grads = bptt.loss_and_grads(model, task, x, y, st.active, workspace)
-        norm, clipped = clip(grads, modes, thresholds)
-        loss_np, norm_np = loss.detach().double().cpu().numpy(), norm.cpu().numpy()
-        was_active = st.active.cpu().numpy()
-        newly = was_active & ~(np.isfinite(loss_np) & np.isfinite(norm_np))
-        st.diverged_step[newly] = step
-        seen = np.fmax(st.max_norm, np.nan_to_num(norm_np, nan=np.inf))
-        st.max_norm = np.where(was_active, seen, st.max_norm)
-        st.active &= torch.from_numpy(~newly).to(device)
-
-        scheduled = step % tr.log_every == 0 or step == tr.steps
-        if scheduled or newly.any():
-            ev_loss, ev_metric = evaluate(model, task, x_eval, y_eval, device, dtype)
-            radius, sigma = (t.cpu().numpy() for t in model.spectral_stats())
-            for e in np.flatnonzero(was_active if scheduled else newly):
-                st.rows.append(dict(
-                    model=int(e), step=step, train_loss=float(loss_np[e]),
-                    eval_loss=float(ev_loss[e]), eval_metric=float(ev_metric[e]),
-                    grad_norm=float(norm_np[e]), clipped=bool(clipped[e]),
-                    spectral_radius=float(radius[e]), sigma_max=float(sigma[e]),
-                ))  # fmt: skip
-        if _profile_due(step, tr.steps, tr.profile_every):
-            probe = _broadcast(x_eval[:, : tr.batch_size], y_eval[..., : tr.batch_size], n, device,
-                               dtype)  # fmt: skip
-            prof = gradient_profile(model, task, *probe, probe_workspace, dtype)
-            for e in np.flatnonzero(st.active.cpu().numpy()):
-                st.profile_rows += _profile_rows(prof, e, step=step)
-        if step < tr.steps:
-            optimizer.step(grads, st.active)
-        st.step, st.elapsed = step + 1, time.perf_counter() - clock
-        every = spec.runtime.checkpoint_every
-        if checkpoint is not None and every and st.step % every == 0 and step < tr.steps:
-            _save(Path(checkpoint), spec, model, optimizer, st)
-        if progress and (step % max(1, tr.steps // 20) == 0 or step == tr.steps):
-            left = st.elapsed / st.step * (tr.steps - step)
-            progress(f"step {step}/{tr.steps} mean_loss={np.nanmean(loss_np):.4g} "
-                     f"active={int(st.active.sum())}/{n} elapsed={st.elapsed:.1f}s "
-                     f"left={left:.1f}s")  # fmt: skip
-
-    final_loss, final_metric = evaluate(model, task, x_eval, y_eval, device, dtype)
+        run.resume(Path(checkpoint))
+    clock = time.perf_counter() - run.st.elapsed
+    while run.st.step <= spec.train.steps and len(run.st.live):
+        run.step()
+        run.st.elapsed = time.perf_counter() - clock
+        run.save_if_due(checkpoint)
+        run.report_progress()
     if checkpoint is not None:
         Path(checkpoint).unlink(missing_ok=True)
-    return _tables(spec, task, members, st, final_loss, final_metric)
+    return run.tables()
+
+
+def members(spec: CellSpec) -> list[tuple]:
+    """(lr, clip setting, seed) of model e = members[e]; with one lr, the order of a cell
+    without a sweep."""
+    tr = spec.train
+    return [(lr, c, seed) for lr in tr.lr for c in tr.clipping for seed in tr.seeds]
 
 
 @dataclass
 class _State:
-    """Everything a resumed run needs besides the weights and the optimizer."""
+    """Everything a resumed run needs besides the weights and the optimizer; arrays are (E,)."""
 
     rngs: list[np.random.Generator]  # one data stream per model
-    active: torch.Tensor  # (E,) bool: not diverged
-    diverged_step: np.ndarray  # (E,) -1 while active
-    max_norm: np.ndarray  # (E,) largest pre-clip gradient norm so far
+    live: np.ndarray  # the models still training (ascending): the rows of the live ensemble
+    diverged_step: np.ndarray  # -1 unless diverged
+    solved_step: np.ndarray  # first check that met the solved criterion on validation, or -1
+    max_norm: np.ndarray  # largest pre-clip gradient norm so far
     rows: list[dict] = field(default_factory=list)
     profile_rows: list[dict] = field(default_factory=list)
     step: int = 0  # next step to run
     elapsed: float = 0.0  # seconds spent so far
 
 
-def _save(path: Path, spec, model, optimizer, st: _State) -> None:
-    blob = dict(
-        spec=_identity(spec), step=st.step, elapsed=st.elapsed, model=model.state_dict(),
-        opt_t=optimizer.t, opt_state=[list(s) for s in optimizer.state],
-        rngs=[r.bit_generator.state for r in st.rngs], active=st.active.cpu(),
-        diverged_step=torch.from_numpy(st.diverged_step), max_norm=torch.from_numpy(st.max_norm),
-        rows=st.rows, profile_rows=st.profile_rows,
-    )  # fmt: skip
+class _Run:
+    """One cell's training: `step` is one optimizer step of the live models, each concern in a
+    method of its own (`_diverged`, `_solved`, `_log`, `_profile`, `_compact`)."""
+
+    def __init__(self, spec: CellSpec, progress: Callable[[str], None] | None):
+        self.spec, self.tr, self.progress = spec, spec.train, progress
+        self.device = runtime.setup(spec.runtime.threads, spec.runtime.device)
+        self.dtype = getattr(torch, spec.runtime.dtype)
+        self.task = TASKS[spec.task.name]
+        self.task.check(spec.task.seq_len)
+        check_memory(spec)
+        tr = self.tr
+        self.members = members(spec)
+        n = len(self.members)
+        seeds = [seed for _, _, seed in self.members]
+        task, device = self.task, self.device
+        self.full = Ensemble(spec.model, task.input_size, task.output_size, seeds, self.dtype)
+        self.full = self.full.to(device)  # every model; frozen ones keep their last weights
+        self.lr = torch.tensor([lr for lr, _, _ in self.members], dtype=torch.float64)
+        self.modes = torch.tensor([CLIP_MODES[c.mode] for _, c, _ in self.members])
+        self.thresholds = torch.tensor([c.threshold for _, c, _ in self.members]).double()
+        self.val = task.fixed_set("val", spec.task.seq_len, spec.task.val_size)
+        self.test = task.fixed_set("test", spec.task.seq_len, spec.task.test_size)
+        self.workspace = bptt.Workspace()  # training buffers, kept between steps
+        self.probe_workspace = bptt.Workspace()  # and those of the gradient-through-time probes
+        self.st = _State(
+            rngs=[np.random.default_rng([seed, DATA_STREAM]) for seed in seeds],
+            live=np.arange(n),
+            diverged_step=np.full(n, -1),
+            solved_step=np.full(n, -1),
+            max_norm=np.zeros(n),
+        )
+        self._take(self.st.live, EnsembleOptimizer(list(self.full.parameters()), tr, self.lr))
+
+    def _take(self, live: np.ndarray, optimizer: EnsembleOptimizer, rows=None) -> None:
+        """Make models `live` the live ensemble (their rows `rows` of `optimizer`)."""
+        rows = torch.arange(len(live)) if rows is None else torch.from_numpy(rows)
+        idx = torch.from_numpy(live).to(self.device)
+        self.model = self.full.take(idx)  # (E',) models trained together from here on
+        self.optimizer = optimizer.take(rows.to(self.device), list(self.model.parameters()))
+        self.live_modes, self.live_thresholds = (
+            t[torch.from_numpy(live)].to(self.device) for t in (self.modes, self.thresholds)
+        )
+        self.st.live = live
+
+    def step(self) -> None:
+        """Step st.step for every live model: gradient, clipping, checks, logs, profiles, update."""
+        st, tr, step = self.st, self.tr, self.st.step
+        x, y = _batch(self.task, [st.rngs[e] for e in st.live], tr.batch_size,
+                      self.spec.task.seq_len, self.device, self.dtype)  # fmt: skip
+        everyone = torch.ones(len(st.live), dtype=torch.bool, device=self.device)
+        loss, grads = bptt.loss_and_grads(self.model, self.task, x, y, everyone, self.workspace)
+        norm, clipped = clip(grads, self.live_modes, self.live_thresholds)
+        train = dict(
+            train_loss=loss.detach().double().cpu().numpy(),
+            grad_norm=norm.cpu().numpy(),
+            clipped=clipped.cpu().numpy(),
+        )  # (E',) each
+        diverged = self._diverged(train["train_loss"], train["grad_norm"])
+        self._val = None  # validation results of this step, computed once when needed
+        solved = self._solved() & ~diverged
+        frozen = diverged | (solved & tr.stop_when_solved)
+        scheduled = step % tr.log_every == 0 or step == tr.steps
+        self._log(np.ones_like(frozen) if scheduled else frozen, train)
+        due = _profile_due(step, tr.steps, tr.profile_every)
+        self._profile((np.ones_like(frozen) if due else frozen) & ~diverged)
+        keep = np.flatnonzero(~frozen)
+        if frozen.any():
+            grads = [g[torch.from_numpy(keep).to(self.device)] for g in grads]
+            self._compact(keep)
+        if step < tr.steps and len(keep):
+            self.optimizer.step(grads, everyone[: len(keep)])
+        st.step = step + 1
+
+    def _diverged(self, loss: np.ndarray, norm: np.ndarray) -> np.ndarray:
+        """Live models whose loss or gradient is not finite: recorded as diverged now, (E',)."""
+        st = self.st
+        bad = ~(np.isfinite(loss) & np.isfinite(norm))
+        st.diverged_step[st.live[bad]] = st.step
+        seen = np.fmax(st.max_norm[st.live], np.nan_to_num(norm, nan=np.inf))
+        st.max_norm[st.live] = seen
+        return bad
+
+    def _solved(self) -> np.ndarray:
+        """At a check: live models meeting the solved criterion on the validation set, (E',)."""
+        st, tr = self.st, self.tr
+        if not (st.step % tr.check_every == 0 or st.step == tr.steps):
+            return np.zeros(len(st.live), dtype=bool)
+        loss, metric = self._validation()
+        met = self.task.solved(loss, metric, self.spec.task)  # (E',) bool
+        first = met & (st.solved_step[st.live] < 0)
+        st.solved_step[st.live[first]] = st.step
+        return met
+
+    def _validation(self) -> tuple[np.ndarray, np.ndarray]:
+        """Loss and metric of the live models on the validation set at this step, (E',) each."""
+        if self._val is None:
+            self._val = evaluate(self.model, self.task, *self.val, self.device, self.dtype)
+        return self._val
+
+    def _log(self, who: np.ndarray, train: dict) -> None:
+        """A curves row at this step for the live models where who (E',) is True."""
+        if not who.any():
+            return
+        val_loss, val_metric = self._validation()
+        radius, sigma = (t.cpu().numpy() for t in self.model.spectral_stats())
+        for i in np.flatnonzero(who):
+            self.st.rows.append(dict(
+                model=int(self.st.live[i]), step=self.st.step,
+                train_loss=float(train["train_loss"][i]), val_loss=float(val_loss[i]),
+                val_metric=float(val_metric[i]), grad_norm=float(train["grad_norm"][i]),
+                clipped=bool(train["clipped"][i]), spectral_radius=float(radius[i]),
+                sigma_max=float(sigma[i]),
+            ))  # fmt: skip
+
+    def _profile(self, who: np.ndarray) -> None:
+        """Gradient-through-time profiles at this step of the live models where who is True."""
+        if not who.any():
+            return
+        idx = np.flatnonzero(who)
+        part = self.model if who.all() else self.model.take(torch.from_numpy(idx).to(self.device))
+        b = self.tr.batch_size
+        x, y = self.val
+        probe = _broadcast(x[:, :b], y[..., :b], len(idx), self.device, self.dtype)
+        prof = gradient_profile(part, self.task, *probe, self.probe_workspace, self.dtype)
+        for i, e in enumerate(self.st.live[idx]):
+            self.st.profile_rows += _profile_rows(prof, i, model=int(e), step=self.st.step)
+
+    def _compact(self, keep: np.ndarray) -> None:
+        """Drop the frozen models from the live ensemble: keep (E',) are the rows that stay."""
+        self.full.put(torch.from_numpy(self.st.live).to(self.device), self.model)
+        self._take(self.st.live[keep], self.optimizer, keep)
+
+    def save_if_due(self, checkpoint: str | Path | None) -> None:
+        every, st = self.spec.runtime.checkpoint_every, self.st
+        if checkpoint is None or not every or st.step % every or st.step > self.tr.steps:
+            return
+        if not len(st.live):
+            return
+        self.full.put(torch.from_numpy(st.live).to(self.device), self.model)
+        opt = self.optimizer
+        blob = dict(
+            spec=_identity(self.spec), step=st.step, elapsed=st.elapsed,
+            model=self.full.state_dict(), opt_t=opt.t, opt_state=[list(s) for s in opt.state],
+            rngs=[r.bit_generator.state for r in st.rngs], live=torch.from_numpy(st.live),
+            diverged_step=torch.from_numpy(st.diverged_step),
+            solved_step=torch.from_numpy(st.solved_step), max_norm=torch.from_numpy(st.max_norm),
+            rows=st.rows, profile_rows=st.profile_rows,
+        )  # fmt: skip
+        _save(Path(checkpoint), blob)
+
+    def resume(self, path: Path) -> None:
+        """Continue from the checkpoint at path (ignored if saved for another spec)."""
+        try:
+            blob = torch.load(path, weights_only=True, map_location=self.device)
+            if blob["spec"] != _identity(self.spec):
+                if self.progress:
+                    self.progress(f"ignored {path}: saved for a different spec")
+                return
+            self.full.load_state_dict(blob["model"])
+            rngs = []
+            for state in blob["rngs"]:
+                rng = np.random.default_rng()
+                rng.bit_generator.state = state
+                rngs.append(rng)
+            self.st = _State(
+                rngs=rngs, live=blob["live"].numpy(), diverged_step=blob["diverged_step"].numpy(),
+                solved_step=blob["solved_step"].numpy(), max_norm=blob["max_norm"].numpy(),
+                rows=blob["rows"], profile_rows=blob["profile_rows"], step=blob["step"],
+                elapsed=blob["elapsed"],
+            )  # fmt: skip
+            live = self.st.live
+            optimizer = EnsembleOptimizer(list(self.full.parameters()), self.tr, self.lr)
+            self._take(live, optimizer, live)
+            self.optimizer.t = blob["opt_t"]
+            for mine, saved in zip(self.optimizer.state, blob["opt_state"], strict=True):
+                for a, b in zip(mine, saved, strict=True):
+                    a.copy_(b)
+        except Exception as err:  # truncated or garbled file: any unpickling error
+            raise CorruptFileError(
+                f"{path}: unreadable checkpoint ({type(err).__name__}); "
+                "delete it to restart the job"
+            ) from None
+        if self.progress:
+            self.progress(f"resumed at step {self.st.step} from {path}")
+
+    def report_progress(self) -> None:
+        st, steps = self.st, self.tr.steps
+        done = st.step - 1
+        if not self.progress or not (done % max(1, steps // 20) == 0 or done == steps or
+                                     not len(st.live)):  # fmt: skip
+            return
+        left = st.elapsed / st.step * (steps - done)
+        self.progress(f"step {done}/{steps} live={len(st.live)}/{len(self.members)} "
+                      f"solved={int((st.solved_step >= 0).sum())} elapsed={st.elapsed:.1f}s "
+                      f"left<={left:.1f}s")  # fmt: skip
+
+    def tables(self) -> CellResult:
+        """The runs, curves and profiles tables: every model on the validation and test sets."""
+        st = self.st
+        if len(st.live):
+            self.full.put(torch.from_numpy(st.live).to(self.device), self.model)
+        val = evaluate(self.full, self.task, *self.val, self.device, self.dtype)
+        test = evaluate(self.full, self.task, *self.test, self.device, self.dtype)
+        return _tables(self.spec, self.task, self.members, st, val, test)
+
+
+def _save(path: Path, blob: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(path, lambda tmp: torch.save(blob, tmp))
 
@@ -156,33 +306,6 @@ def _identity(spec: CellSpec) -> dict:
     out = to_dict(spec)
     out["runtime"] = {k: v for k, v in out["runtime"].items() if k not in NOT_RECORDED}
     return out
-
-
-def _resume(path: Path, spec, model, optimizer, device) -> _State | None:
-    try:
-        blob = torch.load(path, weights_only=True, map_location=device)
-        if blob["spec"] != _identity(spec):
-            return None  # left by an earlier version of this cell: start over
-        model.load_state_dict(blob["model"])
-        optimizer.t = blob["opt_t"]
-        for mine, saved in zip(optimizer.state, blob["opt_state"], strict=True):
-            for a, b in zip(mine, saved, strict=True):
-                a.copy_(b)
-        rngs = []
-        for state in blob["rngs"]:
-            rng = np.random.default_rng()
-            rng.bit_generator.state = state
-            rngs.append(rng)
-        return _State(
-            rngs=rngs, active=blob["active"].to(device),
-            diverged_step=blob["diverged_step"].numpy(), max_norm=blob["max_norm"].numpy(),
-            rows=blob["rows"], profile_rows=blob["profile_rows"], step=blob["step"],
-            elapsed=blob["elapsed"],
-        )  # fmt: skip
-    except Exception as err:  # truncated or garbled file: any unpickling error
-        raise CorruptFileError(
-            f"{path}: unreadable checkpoint ({type(err).__name__}); delete it to restart the job"
-        ) from None
 
 
 def evaluate(model: Ensemble, task: Task, x: np.ndarray, y: np.ndarray, device, dtype):
@@ -223,10 +346,11 @@ def _profile_due(step: int, steps: int, every: int) -> bool:
     return step in (0, steps) or (every > 0 and step % every == 0)
 
 
-def _profile_rows(prof, e: int, **extra) -> list[dict]:
+def _profile_rows(prof, i: int, model: int, **extra) -> list[dict]:
+    """Rows of model i of the profile, recorded as model `model` (its index in the cell)."""
     return [
         dict(
-            model=int(e),
+            model=model,
             **extra,
             distance=int(d),
             log10_grad_norm=float(g),
@@ -235,52 +359,108 @@ def _profile_rows(prof, e: int, **extra) -> list[dict]:
         )
         for d, g, m, b in zip(
             prof.distances(),
-            prof.log10_grad_norm[e],
-            prof.log10_grad_norm_median[e],
-            prof.log10_bound[e],
+            prof.log10_grad_norm[i],
+            prof.log10_grad_norm_median[i],
+            prof.log10_bound[i],
             strict=True,
         )
     ]
 
 
 def _member_columns(spec, members) -> pd.DataFrame:
-    """One row per model: every spec field, the seed and its clip setting."""
+    """One row per model: every spec field, its lr, its clip setting and its seed."""
     base = spec_columns(spec)
     return pd.DataFrame(
         [
-            dict(model=e, **base, seed=seed, clip=c.mode, clip_threshold=c.effective_threshold)
-            for e, (c, seed) in enumerate(members)
+            dict(
+                model=e, **base, lr=lr, seed=seed, clip=c.mode, clip_threshold=c.effective_threshold
+            )
+            for e, (lr, c, seed) in enumerate(members)
         ]
     )
 
 
-def _tables(spec, task, members, st: _State, final_loss, final_metric) -> CellResult:
+def _tables(spec, task: Task, members, st: _State, val, test) -> CellResult:
+    """val, test: (loss (E,), metric (E,)) of every model's final weights on those sets."""
     info = _member_columns(spec, members)
-    baseline = task.baseline_loss(spec.task.seq_len)
-    status = [
-        "diverged"
-        if st.diverged_step[e] >= 0
-        else "solved"
-        if task.solved(final_loss[e], final_metric[e], spec.task)
-        else "unsolved"
-        for e in range(len(members))
-    ]
+    tspec, steps = spec.task, spec.train.steps
+    stopped = np.where(st.diverged_step >= 0, st.diverged_step, steps)
+    if spec.train.stop_when_solved:
+        stopped = np.where(st.solved_step >= 0, np.minimum(stopped, st.solved_step), stopped)
+    status = np.where(
+        st.diverged_step >= 0,
+        "diverged",
+        np.where(task.solved(test[0], test[1], tspec), "solved", "unsolved"),
+    )
+    solved_step = pd.array([s if s >= 0 else None for s in st.solved_step], dtype="Int64")
     runs = info.assign(
         status=status,
         diverged_step=pd.array([d if d >= 0 else None for d in st.diverged_step], dtype="Int64"),
-        final_loss=final_loss,
-        baseline_loss=baseline,
-        final_metric=final_metric,
+        solved_step=solved_step,
+        sequences_to_solve=solved_step * spec.train.batch_size,
+        steps_trained=stopped,
+        skipped_after=pd.array([None] * len(members), dtype="Int64"),
+        val_loss=val[0],
+        val_metric=val[1],
+        final_loss=test[0],
+        baseline_loss=task.baseline_loss(tspec.seq_len),
+        final_metric=test[1],
         baseline_metric=task.baseline_metric(),
         max_grad_norm=st.max_norm,
         wall_seconds=st.elapsed / len(members),
     )
+    runs["selected"] = selected_lr(runs, task, tspec)
     curves = info.merge(pd.DataFrame(st.rows), on="model").sort_values(
         ["model", "step"], kind="stable"
     )
     profiles = info.merge(pd.DataFrame(st.profile_rows), on="model")
+    profiles = profiles.sort_values(["model", "step"], kind="stable").reset_index(drop=True)
     meta = dict(spec=to_dict(spec), seeds=list(spec.train.seeds), versions=versions())
     return CellResult(runs, curves.reset_index(drop=True), profiles, meta)
+
+
+def selected_lr(runs: pd.DataFrame, task: Task, tspec) -> pd.Series:
+    """Per clip setting, True for the runs of the lr with the most seeds solved on the
+    validation set, ties broken by the lowest median validation loss, then by list order."""
+    solved = task.solved(runs["val_loss"].to_numpy(), runs["val_metric"].to_numpy(), tspec)
+    df = runs.assign(val_solved=solved, val_loss=runs["val_loss"].fillna(np.inf))
+    out = pd.Series(False, index=runs.index)
+    for _, group in df.groupby(["clip", "clip_threshold"], sort=False):
+        score = group.groupby("lr", sort=False).agg(
+            n=("val_solved", "sum"), loss=("val_loss", "median")
+        )
+        best = score.sort_values(["n", "loss"], ascending=[False, True], kind="stable").index[0]
+        out[group.index[group["lr"] == best]] = True
+    return out
+
+
+def skip_cell(spec: CellSpec, failed_at: int, shorter: pd.DataFrame) -> CellResult:
+    """The rows of a cell the horizon ladder does not train (every seed failed at T = failed_at):
+    one per model, status `skipped`, no numbers; its selected lr is that of the shorter cell."""
+    task = TASKS[spec.task.name]
+    info = _member_columns(spec, members(spec))
+    chosen = shorter[shorter["selected"]][["lr", "clip", "clip_threshold"]].drop_duplicates()
+    selected = info.merge(chosen.assign(selected=True), how="left", on=list(chosen.columns))
+    nan, na = np.full(len(info), np.nan), pd.array([None] * len(info), dtype="Int64")
+    runs = info.assign(
+        status="skipped",
+        skipped_after=failed_at,
+        diverged_step=na,
+        solved_step=na,
+        sequences_to_solve=na,
+        steps_trained=0,
+        val_loss=nan,
+        val_metric=nan,
+        final_loss=nan,
+        baseline_loss=task.baseline_loss(spec.task.seq_len),
+        final_metric=nan,
+        baseline_metric=task.baseline_metric(),
+        max_grad_norm=nan,
+        wall_seconds=0.0,
+        selected=selected["selected"].fillna(False).astype(bool).to_numpy(),
+    )
+    meta = dict(spec=to_dict(spec), seeds=list(spec.train.seeds), versions=versions())
+    return CellResult(runs, pd.DataFrame(), pd.DataFrame(), meta)
 
 
 def probe_cell(spec: ProbeSpec) -> CellResult:
@@ -296,7 +476,7 @@ def probe_cell(spec: ProbeSpec) -> CellResult:
     info = pd.DataFrame(
         [dict(model=e, **spec_columns(spec), seed=s) for e, s in enumerate(spec.seeds)]
     )
-    rows = [r for e in range(len(spec.seeds)) for r in _profile_rows(prof, e, step=0)]
+    rows = [r for e in range(len(spec.seeds)) for r in _profile_rows(prof, e, e, step=0)]
     profiles = info.merge(pd.DataFrame(rows), on="model")
     factor = pd.DataFrame(
         {"model": range(len(spec.seeds)), "log10_bound_factor": prof.log10_bound_factor}

@@ -5,7 +5,12 @@ import os
 from snakemake.exceptions import WorkflowError
 
 from rnnbench import grid
-from rnnbench.resources import estimate_mem_mb
+from rnnbench.resources import (
+    JOB_START_S,
+    estimate_mem_mb,
+    estimate_seconds,
+    runtime_minutes,
+)
 from rnnbench.spec import SpecError
 
 
@@ -23,9 +28,9 @@ PACKS = build_packs(config)
 # them reruns aggregation, plotting or the report only (a library edit never retrains). Paths are
 # relative to the working directory, so a copied or moved run stays up to date.
 LIBRARY = os.path.relpath(f"{workflow.basedir}/src/rnnbench")
-AGGREGATE_CODE = f"{LIBRARY}/aggregate.py"
-FIGURES_CODE = f"{LIBRARY}/figures.py"
-REPORT_CODE = [f"{LIBRARY}/report.py", f"{LIBRARY}/claims.py"]
+AGGREGATE_CODE = [f"{LIBRARY}/aggregate.py", f"{LIBRARY}/stats.py"]
+FIGURES_CODE = [f"{LIBRARY}/figures.py", *AGGREGATE_CODE]
+REPORT_CODE = [f"{LIBRARY}/report.py", f"{LIBRARY}/claims.py", *AGGREGATE_CODE]
 TRAIN_EXPERIMENTS = "|".join(grid.TRAIN_EXPERIMENTS)
 TABLES = ["gradient_profiles", "decay_rates", "runs", "curves", "horizons"]
 FIGURES = [
@@ -47,9 +52,23 @@ def get_cells(wildcards):
     return get_pack(wildcards).params()
 
 
+def get_ladder_inputs(wildcards):
+    """The runs tables of the shorter-T cells this job's horizon ladder reads."""
+    return get_pack(wildcards).inputs
+
+
 def get_mem_mb(wildcards, attempt):
     """A training job's memory: its largest cell's (rnnbench.resources), more on each retry."""
     return max(estimate_mem_mb(job.spec) for job in get_pack(wildcards).cells) * attempt
+
+
+def get_runtime_min(wildcards, attempt):
+    """A training job's time limit (minutes): its cells' estimated time (rnnbench.resources),
+    doubled, times the retry attempt; a job killed at its limit resumes from its checkpoint.
+    """
+    cells = get_pack(wildcards).cells
+    seconds = JOB_START_S + sum(estimate_seconds(job.spec) for job in cells)
+    return runtime_minutes(seconds, attempt)
 
 
 def cell_outputs(experiments, name):

@@ -3,6 +3,8 @@ ensemble), the cells one after another."""
 
 
 rule train_cells:
+    input:
+        after=get_ladder_inputs,
     output:
         runs="results/cells/{experiment}/{pack}/runs.parquet",
         curves="results/cells/{experiment}/{pack}/curves.parquet",
@@ -18,7 +20,7 @@ rule train_cells:
     threads: 1
     resources:
         mem_mb=get_mem_mb,
-        runtime=60,
+        runtime=get_runtime_min,
     params:
         cells=get_cells,
     script:
