@@ -300,6 +300,10 @@ def test_copy_claim_bootstraps_the_median_ratio():
     bad = card(e3_tables(copy_runs([1.2, 1.1, np.nan, 1.3, 1.05]))).loc["copy_lstm_beats_baseline"]
     assert bad["verdict"] == "not reproduced" and bad["effect"] == pytest.approx(1.2)
     assert bad["low"] >= 1.05 and bad["high"] == math.inf and "∞" in bad["measured"]
+    # A cell the ladder skipped measured nothing: inconclusive, saying why.
+    skipped = copy_runs([np.nan] * 5).assign(status="skipped", skipped_after=10)
+    never = card(e3_tables(skipped)).loc["copy_lstm_beats_baseline"]
+    assert never["verdict"] == "inconclusive" and "skipped it" in never["measured"]
 
 
 # report texts ---------------------------------------------------------------------------------

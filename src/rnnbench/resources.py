@@ -39,12 +39,16 @@ def check_memory(spec: CellSpec) -> None:
         )
 
 
-# The time model of one training step of one model on one thread, fitted to steps timed on the
-# 2-core AMD EPYC CI machine (torch 2.13, compiled kernels; benchmarks/README.md): each gate
-# pre-activation of each example and step (B x L x G x H of them) costs NS_PER_GATE of
-# elementwise work forward and backward, and its matmuls 6 (H + D + 1) flops at GFLOPS.
-NS_PER_GATE = 12.0
-GFLOPS = 40.0
+# The time model of one training step of one model on one thread, fitted (least squares on the
+# relative error) to 36 cells timed on the 2-core AMD EPYC CI machine (torch 2.13, compiled
+# kernels; rnn/lstm/gru x H 16/64/128 x T 50/200 x adding/copy; measured/estimated 0.78-1.39,
+# median 1.03): each gate pre-activation of each example and step (B x L x G x H of them) costs
+# NS_PER_GATE of elementwise work and 6 (H + D + 1) flops of matmuls at GFLOPS, each output read
+# out (B x O, at every step for copy) NS_PER_OUTPUT, and each time step US_PER_STEP of loop.
+NS_PER_GATE = 1.7
+GFLOPS = 39.0
+NS_PER_OUTPUT = 57.0
+US_PER_STEP = 10.6
 FORWARD_SHARE = 1 / 3  # an evaluation (forward only) per example, against a training step
 JOB_START_S = 3.0  # a job's start-up: Python, import torch, writing tables
 
@@ -52,10 +56,16 @@ JOB_START_S = 3.0  # a job's start-up: Python, import torch, writing tables
 def step_seconds(spec: CellSpec, examples: int | None = None) -> float:
     """Seconds of one training step of one model on `examples` (default: the batch)."""
     task, model = TASKS[spec.task.name], spec.model
-    gates = GATES[model.cell] * model.hidden_size
-    work = (examples or spec.train.batch_size) * task.length(spec.task.seq_len) * gates
+    b, steps = examples or spec.train.batch_size, task.length(spec.task.seq_len)
+    work = b * steps * GATES[model.cell] * model.hidden_size
     flops = 6 * work * (model.hidden_size + task.input_size + 1)
-    return work * NS_PER_GATE * 1e-9 + flops / (GFLOPS * 1e9)
+    outputs = b * (steps if task.every_step else 1) * task.output_size
+    return (
+        work * NS_PER_GATE * 1e-9
+        + flops / (GFLOPS * 1e9)
+        + outputs * NS_PER_OUTPUT * 1e-9
+        + steps * US_PER_STEP * 1e-6
+    )
 
 
 def estimate_seconds(spec: CellSpec) -> float:
