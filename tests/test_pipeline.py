@@ -21,6 +21,7 @@ from snakemake.utils import validate
 from rnnbench import aggregate, grid, kernels
 from rnnbench.spec import SpecError
 from rnnbench.tables import read_meta
+from rnnbench.train import members
 from tests.workflow import copy_workflow
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -218,9 +219,11 @@ def test_every_table_and_figure_is_written(test_run):
     ):
         assert (test_run / f"results/figures/{name}.png").read_bytes()[:4] == b"\x89PNG"
         assert b"<svg" in (test_run / f"results/figures/{name}.svg").read_bytes()[:1000]
-    log = (test_run / "logs/cells/e3_long_range/adding_T10_H8.log").read_text()
-    assert "step 20/20" in log and "left=" in log  # progress lines of each training cell
-    assert "adding_T10_H8_lstm]" in log and "adding_T10_H8_rnn-tanh]" in log
+    log = (test_run / "logs/cells/e3_long_range/adding_T5_H8.log").read_text()
+    assert "step 0/20 live=4/4" in log and "left<=" in log  # progress lines of each cell
+    assert "adding_T5_H8_lstm]" in log and "adding_T5_H8_rnn-tanh]" in log
+    longer = (test_run / "logs/cells/e3_long_range/adding_T10_H8.log").read_text()
+    assert longer.count("] done: ") + longer.count("] skipped: every seed failed at T = 5") == 2
     expected = [kernels.lstm_cell_name(torch.device("cpu"))]  # as the jobs resolved it
     for name in ("runs", "horizons"):  # a job's table, and one computed from it
         assert read_meta(test_run / f"results/tables/{name}.parquet")["versions"]["lstm_cell"] == (
@@ -235,10 +238,10 @@ def test_runs_hold_every_grid_point_exactly_once(test_run):
     expected = []
     for job in grid.jobs(merged("test")):
         if job.kind == "train":
-            for clip in job.spec.train.clipping:
-                for seed in job.spec.train.seeds:
-                    expected.append((job.experiment, job.cell_id, seed, clip.mode))
-    got = list(runs[["experiment", "cell_id", "seed", "clip"]].itertuples(index=False, name=None))
+            for lr, clip, seed in members(job.spec):
+                expected.append((job.experiment, job.cell_id, lr, seed, clip.mode))
+    key = ["experiment", "cell_id", "lr", "seed", "clip"]
+    got = list(runs[key].itertuples(index=False, name=None))
     assert sorted(got) == sorted(expected)
     assert set(runs["status"]) <= STATUSES
     assert (runs["diverged_step"].notna() == (runs["status"] == "diverged")).all()
@@ -280,7 +283,7 @@ def test_profiles_decay_rates_curves_and_horizons(test_run):
 
     curves = table(test_run, "curves")
     assert list(curves.columns[: len(aggregate.CURVE_COLUMNS)]) == aggregate.CURVE_COLUMNS
-    assert not curves.duplicated(["experiment", "cell_id", "seed", "clip", "step"]).any()
+    assert not curves.duplicated(["experiment", "cell_id", "lr", "seed", "clip", "step"]).any()
 
     horizons = table(test_run, "horizons")
     runs = table(test_run, "runs")
@@ -303,7 +306,7 @@ def test_reruns_only_what_a_change_touches(test_run, tmp_path):
     assert "plot_horizons" in text and "train_cells" not in text and "aggregate_runs" not in text
 
     changed = load("test")
-    changed["e3_long_range"]["seq_len"] = [10, 12]  # adds T=12: only its cells train
+    changed["e3_long_range"]["seq_len"] = [5, 10, 12]  # adds T=12: only its cells train
     path = tmp_path / "changed.yaml"
     path.write_text(yaml.safe_dump(changed))
     result = snakemake(test_run, "-n", "--configfile", str(path))

@@ -250,8 +250,8 @@ def _cell_tables(experiment: str, cell: dict, names, folder: Path, log):
         result = probe_cell(parse(ProbeSpec, cell["spec"]))
         compute = time.perf_counter() - start
         progress(f"probed {len(result.runs)} seeds in {compute:.2f}s")
-    elif (failed := ladder_failed_at(cell)) is not None:
-        result = skip_cell(parse(CellSpec, cell["spec"]), failed, _read_after(cell))
+    elif (failed := ladder_failed_at(shorter := _read_after(cell))) is not None:
+        result = skip_cell(parse(CellSpec, cell["spec"]), failed, shorter)
         compute = time.perf_counter() - start
         progress(f"skipped: every seed failed at T = {failed} (horizon ladder)")
     else:
@@ -275,21 +275,23 @@ def _cell_tables(experiment: str, cell: dict, names, folder: Path, log):
     return tables, compute
 
 
-def _read_after(cell: dict) -> pd.DataFrame:
-    """The runs of this cell's variant at the next shorter T (the ladder's input)."""
-    runs = read_table(cell["after"]["runs"])
-    return runs[runs["cell_id"] == cell["after"]["cell_id"]]
-
-
-def ladder_failed_at(cell: dict) -> int | None:
-    """The T at which every seed of this variant failed at its selected lr, if the ladder
-    skips this cell; None when it is trained (no ladder, or a selected run solved)."""
+def _read_after(cell: dict) -> pd.DataFrame | None:
+    """The runs of this cell's variant at the next shorter T (the ladder's input), if any."""
     if "after" not in cell:
         return None
-    runs = _read_after(cell)
-    chosen = runs[runs["selected"]]
-    if chosen.empty:
-        raise CorruptFileError(f"{cell['after']['runs']}: no runs of {cell['after']['cell_id']}")
+    where, cell_id = cell["after"]["runs"], cell["after"]["cell_id"]
+    runs = read_table(where)
+    if not (runs["cell_id"] == cell_id).any():
+        raise CorruptFileError(f"{where}: no runs of {cell_id}; rerun the job that writes it")
+    return runs[runs["cell_id"] == cell_id]
+
+
+def ladder_failed_at(shorter: pd.DataFrame | None) -> int | None:
+    """The T at which every seed of this variant failed at its selected lr, given its runs at
+    the next shorter T, when the ladder skips this cell; None when it is trained."""
+    if shorter is None:
+        return None
+    chosen = shorter[shorter["selected"]]
     if (chosen["status"] == "solved").any():
         return None
     skipped = chosen["skipped_after"].dropna()

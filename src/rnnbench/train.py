@@ -219,16 +219,21 @@ class _Run:
 
     def _compact(self, keep: np.ndarray) -> None:
         """Drop the frozen models from the live ensemble: keep (E',) are the rows that stay."""
-        self.full.put(torch.from_numpy(self.st.live).to(self.device), self.model)
+        self._sync()
         self._take(self.st.live[keep], self.optimizer, keep)
+
+    def _sync(self) -> None:
+        """Copy the live models' weights back into the full ensemble."""
+        if len(self.st.live):
+            self.full.put(torch.from_numpy(self.st.live).to(self.device), self.model)
 
     def save_if_due(self, checkpoint: str | Path | None) -> None:
         every, st = self.spec.runtime.checkpoint_every, self.st
         if checkpoint is None or not every or st.step % every or st.step > self.tr.steps:
             return
-        if not len(st.live):
+        if not len(st.live):  # the cell has ended
             return
-        self.full.put(torch.from_numpy(st.live).to(self.device), self.model)
+        self._sync()
         opt = self.optimizer
         blob = dict(
             spec=_identity(self.spec), step=st.step, elapsed=st.elapsed,
@@ -288,12 +293,10 @@ class _Run:
 
     def tables(self) -> CellResult:
         """The runs, curves and profiles tables: every model on the validation and test sets."""
-        st = self.st
-        if len(st.live):
-            self.full.put(torch.from_numpy(st.live).to(self.device), self.model)
+        self._sync()
         val = evaluate(self.full, self.task, *self.val, self.device, self.dtype)
         test = evaluate(self.full, self.task, *self.test, self.device, self.dtype)
-        return _tables(self.spec, self.task, self.members, st, val, test)
+        return _tables(self.spec, self.task, self.members, self.st, val, test)
 
 
 def _save(path: Path, blob: dict) -> None:
