@@ -529,6 +529,11 @@ def published_section() -> Section:
     )
 
 
+def _span(low, high) -> str:
+    """'5' or '3–5'."""
+    return fmt(low) if low == high else f"{fmt(low)}–{fmt(high)}"
+
+
 def limitations_section(tables: dict) -> Section:
     runs = tables["runs"]
     max_t = int(runs["seq_len"].max()) if len(runs) else 0
@@ -540,7 +545,7 @@ def limitations_section(tables: dict) -> Section:
         "Limitations",
         paragraphs=[
             f"Trained sequences reach T = {max_t} with at most {steps} optimizer steps and "
-            f"{fmt(seeds.min())}–{fmt(seeds.max())} seeds "
+            f"{_span(seeds.min(), seeds.max())} seeds "
             "per setting, so a horizon is a lower bound on what more training would reach, and "
             "success rates move in steps of one seed.",
             "Intervals are 95%: Wilson score intervals for rates, Newcombe's hybrid score "
