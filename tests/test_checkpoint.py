@@ -1,6 +1,8 @@
 """Checkpoints resume to exactly the uninterrupted numbers; damaged files and oversize cells fail
 with one line naming the file or key."""
 
+import dataclasses
+
 import pandas as pd
 import pytest
 import torch
@@ -118,6 +120,24 @@ def test_oversize_cell_refused_before_training():
         train_cell(big)
     small = parse(CellSpec, SPEC)
     assert estimate_mem_mb(small) < estimate_mem_mb(big)
+
+
+def test_cell_larger_than_the_machine_is_refused_before_allocating(monkeypatch):
+    """H = 40000 is 6.4 GB per weight copy: refused by the memory this machine has, whatever
+    max_mem_mb allows, before a weight is drawn."""
+    from rnnbench import models, resources
+
+    huge = parse(CellSpec, dict(model=dict(hidden_size=40000), train=dict(steps=1),
+                                runtime=dict(max_mem_mb=10**9)))  # fmt: skip
+    assert estimate_mem_mb(huge) > 40000  # the weights alone: 40000^2 x (8 + 4 x 4) bytes
+    monkeypatch.setattr(resources, "available_mb", lambda: 20000)
+    monkeypatch.setattr(models.Ensemble, "__init__", None)  # any allocation would fail here
+    with pytest.raises(SpecError, match=r"above this machine's available memory \(20000 MB\)"):
+        train_cell(huge)
+    # where it cannot be read, max_mem_mb is the limit
+    monkeypatch.setattr(resources, "available_mb", lambda: None)
+    with pytest.raises(SpecError, match="above the limit runtime.max_mem_mb"):
+        train_cell(dataclasses.replace(huge, runtime=parse(CellSpec, {}).runtime))
 
 
 def _pack(seq_lens):

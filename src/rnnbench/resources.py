@@ -13,29 +13,48 @@ BASE_MB = 600  # resident size of a Python process with torch, pandas and the ta
 
 
 def estimate_mem_mb(spec: CellSpec) -> int:
-    """Peak memory of a training job from its shape: activations kept for BPTT + a base process."""
+    """Peak memory of a training job from its shape: activations kept for BPTT, the weights
+    (with their gradients and optimizer state) and a base process."""
     task = TASKS[spec.task.name]
     n = spec.n_models
     steps = task.length(spec.task.seq_len)
+    h, d, o = spec.model.hidden_size, task.input_size, task.output_size
     # floats kept per example and step: peak RSS measured on torch 2.13 with autograd; the
     # hand-written BPTT (bptt.py) peaks ~25% lower, so this is an upper bound
-    width = {"rnn": 5, "lstm": 17, "gru": 13}[spec.model.cell] * spec.model.hidden_size
-    per_step = n * spec.train.batch_size * (width + 2 * task.input_size + 2 * task.output_size)
+    width = {"rnn": 5, "lstm": 17, "gru": 13}[spec.model.cell] * h
+    per_step = n * spec.train.batch_size * (width + 2 * d + 2 * o)
     eval_size = min(max(spec.task.val_size, spec.task.test_size), EVAL_CHUNK)
     size = {"float32": 4, "float64": 8}[spec.runtime.dtype]
     train_bytes = 3 * steps * per_step * size  # graph, its gradients and the input batch
-    eval_bytes = n * eval_size * steps * (task.output_size + task.input_size) * size
-    return int(BASE_MB + (train_bytes + eval_bytes) / 2**20)
+    eval_bytes = n * eval_size * steps * (o + d) * size
+    weights = n * (GATES[spec.model.cell] * h * (h + d + 1) + o * (h + 1))
+    weight_bytes = weights * (8 + 4 * size)  # float64 init; weights, grads, 2 optimizer states
+    return int(BASE_MB + (train_bytes + eval_bytes + weight_bytes) / 2**20)
 
 
-def check_memory(spec: CellSpec) -> None:
+def available_mb() -> int | None:
+    """This machine's available memory (MemAvailable in /proc/meminfo), None where unknown."""
+    try:
+        with open("/proc/meminfo") as f:
+            kb = next(int(line.split()[1]) for line in f if line.startswith("MemAvailable:"))
+    except (OSError, StopIteration, ValueError, IndexError):
+        return None
+    return kb // 1024
+
+
+def check_memory(spec: CellSpec, machine: bool = False) -> None:
+    """Refuse a cell whose estimated memory exceeds runtime.max_mem_mb or, with machine, this
+    machine's available memory (checked where the cell runs, before anything is allocated)."""
     need = estimate_mem_mb(spec)
-    if need > spec.runtime.max_mem_mb:
+    limit, what = spec.runtime.max_mem_mb, "the limit runtime.max_mem_mb"
+    free = available_mb() if machine else None
+    if free is not None and free < limit:
+        limit, what = free, "this machine's available memory"
+    if need > limit:
         raise SpecError(
             f"runtime.max_mem_mb: this cell needs ~{need} MB "
-            f"({spec.n_models} models x batch "
-            f"{spec.train.batch_size} x {spec.task.seq_len} steps x hidden "
-            f"{spec.model.hidden_size}), above the limit of {spec.runtime.max_mem_mb} MB"
+            f"({spec.n_models} models x batch {spec.train.batch_size} x {spec.task.seq_len} "
+            f"steps x hidden {spec.model.hidden_size}), above {what} ({limit} MB)"
         )
 
 

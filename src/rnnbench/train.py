@@ -99,7 +99,7 @@ class _Run:
         self.dtype = getattr(torch, spec.runtime.dtype)
         self.task = TASKS[spec.task.name]
         self.task.check(spec.task.seq_len)
-        check_memory(spec)
+        check_memory(spec, machine=True)
         tr = self.tr
         self.members = members(spec)
         n = len(self.members)
