@@ -3,6 +3,7 @@
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 from rnnbench.spec import CellSpec, ProbeSpec, parse
 from rnnbench.train import probe_cell, train_cell
@@ -231,3 +232,11 @@ def test_selected_lr_has_most_validation_solves_then_lowest_median_loss():
     )
     chosen = runs[selected_lr(runs, task, spec)]
     assert chosen.groupby("clip").lr.unique().map(list).to_dict() == {"none": [0.01], "norm": [0.1]}
+
+
+def test_clip_thresholds_are_exact_float64():
+    """0.1 is not a float32: the per-model thresholds keep the spec's double."""
+    from rnnbench.train import _Run
+
+    run = _Run(cell(clipping=[{"mode": "value", "threshold": 0.1}]), None)
+    assert run.thresholds.dtype == torch.float64 and (run.thresholds == 0.1).all()

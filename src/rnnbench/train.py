@@ -100,7 +100,6 @@ class _Run:
         self.task = TASKS[spec.task.name]
         self.task.check(spec.task.seq_len)
         check_memory(spec, machine=True)
-        tr = self.tr
         self.members = members(spec)
         n = len(self.members)
         seeds = [seed for _, _, seed in self.members]
@@ -109,7 +108,9 @@ class _Run:
         self.full = self.full.to(device)  # every model; frozen ones keep their last weights
         self.lr = torch.tensor([lr for lr, _, _ in self.members], dtype=torch.float64)
         self.modes = torch.tensor([CLIP_MODES[c.mode] for _, c, _ in self.members])
-        self.thresholds = torch.tensor([c.threshold for _, c, _ in self.members]).double()
+        self.thresholds = torch.tensor(
+            [c.threshold for _, c, _ in self.members], dtype=torch.float64
+        )  # exact: not rounded through float32
         self.val = task.fixed_set("val", spec.task.seq_len, spec.task.val_size)
         self.test = task.fixed_set("test", spec.task.seq_len, spec.task.test_size)
         self.workspace = bptt.Workspace()  # training buffers, kept between steps
@@ -121,7 +122,8 @@ class _Run:
             solved_step=np.full(n, -1),
             max_norm=np.zeros(n),
         )
-        self._take(self.st.live, EnsembleOptimizer(list(self.full.parameters()), tr, self.lr))
+        optimizer = EnsembleOptimizer(list(self.full.parameters()), self.tr, self.lr)
+        self._take(self.st.live, optimizer)
 
     def _take(self, live: np.ndarray, optimizer: EnsembleOptimizer, rows=None) -> None:
         """Make models `live` the live ensemble (their rows `rows` of `optimizer`)."""
