@@ -24,24 +24,16 @@ import time
 from pathlib import Path
 
 import pandas as pd
-import yaml
 
 from rnnbench import grid
 from rnnbench.resources import estimate_seconds
 from rnnbench.tables import read_table
 
 
-def _config(configfile: Path | None) -> dict:
-    config = yaml.safe_load(Path("config/config.yaml").read_text())
-    if configfile:
-        config.update(yaml.safe_load(configfile.read_text()))
-    return config
-
-
 def cell(args) -> None:
     from rnnbench.train import train_cell
 
-    config = _config(Path("config/paper.yaml") if args.paper else None)
+    config = grid.load_config("config/paper.yaml" if args.paper else None)
     want = "adding_T20_H128_gru" if args.paper else "adding_T100_H16_lstm"
     job = next(j for j in grid.jobs(config) if j.cell_id == want)
     spec = job.spec
@@ -65,7 +57,7 @@ def cell(args) -> None:
 
 
 def grid_savings(args) -> None:
-    config = _config(args.configfile)
+    config = grid.load_config(args.configfile)
     runs = pd.concat(
         read_table(p) for p in sorted(Path(args.results, "cells").glob("e[2-5]*/*/runs.parquet"))
     )

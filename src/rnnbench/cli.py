@@ -111,19 +111,14 @@ def _run(args) -> int:
 
 
 def _estimate(args) -> int:
-    import yaml
-
     from . import grid
-    from .resources import JOB_START_S, estimate_seconds, runtime_minutes
+    from .resources import runtime_minutes
 
-    config = yaml.safe_load(Path("config/config.yaml").read_text())
-    if args.configfile:
-        config.update(yaml.safe_load(args.configfile.read_text()))
     total: dict[str, float] = {}
-    for pack in grid.packs(config):
+    for pack in grid.packs(grid.load_config(args.configfile)):
         if pack.cells[0].kind != "train":
             continue
-        seconds = JOB_START_S + sum(estimate_seconds(c.spec) for c in pack.cells)
+        seconds = pack.estimated_seconds
         total[pack.experiment] = total.get(pack.experiment, 0.0) + seconds
         if args.jobs:
             print(f"{pack.folder}: ~{seconds / 60:.1f} min (limit {runtime_minutes(seconds)} min)")

@@ -27,8 +27,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
+import yaml
 
-from .resources import check_memory
+from .resources import JOB_START_S, check_memory, estimate_seconds
 from .spec import CellSpec, ModelSpec, ProbeSpec, SpecError, parse, to_dict
 from .tables import CorruptFileError, read_table, with_lstm_cells, write_table
 from .tasks import TASKS
@@ -76,6 +77,13 @@ class Pack:
         return f"{CELLS_DIR}/{self.experiment}/{self.pack_id}"
 
     @property
+    def estimated_seconds(self) -> float:
+        """Upper bound on the job's time: its start-up and every training cell at full budget
+        (rnnbench.resources); 0 for probe jobs."""
+        train = [c for c in self.cells if c.kind == "train"]
+        return JOB_START_S + sum(estimate_seconds(c.spec) for c in train) if train else 0.0
+
+    @property
     def inputs(self) -> list[str]:
         """The runs tables of other jobs that this job's ladder reads."""
         return sorted(set(self.after.values()))
@@ -87,6 +95,15 @@ class Pack:
             | ({"after": {"cell_id": c.after, "runs": self.after[c.cell_id]}} if c.after else {})
             for c in self.cells
         ]
+
+
+def load_config(configfile: str | Path | None = None) -> dict:
+    """config/config.yaml with a --configfile merged over it, as Snakemake merges them (before
+    the schema's defaults fill what neither gives)."""
+    config = yaml.safe_load(Path("config/config.yaml").read_text())
+    if configfile:
+        config.update(yaml.safe_load(Path(configfile).read_text()))
+    return config
 
 
 def packs(config: dict) -> list[Pack]:

@@ -5,12 +5,7 @@ import os
 from snakemake.exceptions import WorkflowError
 
 from rnnbench import grid
-from rnnbench.resources import (
-    JOB_START_S,
-    estimate_mem_mb,
-    estimate_seconds,
-    runtime_minutes,
-)
+from rnnbench.resources import estimate_mem_mb, runtime_minutes
 from rnnbench.spec import SpecError
 
 
@@ -66,9 +61,7 @@ def get_runtime_min(wildcards, attempt):
     """A training job's time limit (minutes): its cells' estimated time (rnnbench.resources),
     doubled, times the retry attempt; a job killed at its limit resumes from its checkpoint.
     """
-    cells = get_pack(wildcards).cells
-    seconds = JOB_START_S + sum(estimate_seconds(job.spec) for job in cells)
-    return runtime_minutes(seconds, attempt)
+    return runtime_minutes(get_pack(wildcards).estimated_seconds, attempt)
 
 
 def cell_outputs(experiments, name):
