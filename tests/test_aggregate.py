@@ -9,7 +9,7 @@ import pytest
 
 from rnnbench import aggregate, stats
 from rnnbench.grid import run_cells
-from rnnbench.spec import CellSpec, ProbeSpec, parse, to_dict
+from rnnbench.spec import CellSpec, ClipSpec, ProbeSpec, parse, to_dict
 from rnnbench.tables import read_table
 
 
@@ -26,6 +26,7 @@ def synthetic_profiles(slopes: dict[str, float], seeds=(0, 1), seq_len=40) -> pd
                         variant=cell,
                         task="adding",
                         cell="rnn",
+                        cell_label="RNN",
                         nonlinearity="linear",
                         init="orthogonal",
                         rho=10**slope,
@@ -58,6 +59,7 @@ def synthetic_runs(
                     variant=variant,
                     task="adding",
                     cell="rnn",
+                    cell_label="RNN",
                     nonlinearity="tanh",
                     init="orthogonal",
                     rho=1.0,
@@ -76,6 +78,7 @@ def synthetic_runs(
                     lr=lr,
                     clip="norm",
                     clip_threshold=1.0,
+                    clip_setting="norm 1",
                     seed=seed,
                     selected=selected,
                     status=status,
@@ -306,10 +309,17 @@ def test_selected_only_keeps_the_rows_at_the_selected_lr():
     assert kept["lr"].tolist() == [0.01]
 
 
-def test_clip_label_is_short_and_shared():
-    assert aggregate.clip_label("none", math.inf) == "none"
-    assert aggregate.clip_label("norm", 1.0) == "norm 1"
-    assert aggregate.clip_label("value", 0.1) == "value 0.1"
+def test_decay_rates_and_horizons_keep_every_spec_field_and_the_clip_setting():
+    runs = runs_table(synthetic_runs({("v", 10): ["solved", "unsolved"]}))
+    spec = aggregate.spec_fields(runs)
+    assert {"momentum", "dtype", "test_size", "stop_when_solved", "forget_bias"} <= set(spec)
+    h = aggregate.horizons(runs)
+    assert set(spec) <= set(h) and h["clip_setting"].tolist() == ["norm 1"]
+    assert h[["momentum", "dtype", "forget_bias"]].iloc[0].tolist() == [0.9, "float32", 1.0]
+    profiles = synthetic_profiles({"a": -0.1}).assign(dtype="float64", solved_accuracy=0.9)
+    rates = aggregate.decay_rates(profiles)
+    assert rates[["dtype", "solved_accuracy"]].iloc[0].tolist() == ["float64", 0.9]
+    assert "clip_setting" in rates and len(rates) == 1  # spec fields never split a setting
 
 
 def _train_tiny(tmp_path, task: str, seq_len: int) -> pd.DataFrame:
@@ -342,7 +352,9 @@ def test_runs_baselines_equal_their_closed_forms(tmp_path, task, seq_len, baseli
     assert len(runs) == 2 and runs["status"].isin(aggregate.STATUSES).all()
     assert runs["baseline_loss"].to_numpy() == pytest.approx(baseline, rel=1e-12)
     assert list(runs.columns[: len(aggregate.RUN_COLUMNS)]) == aggregate.RUN_COLUMNS
-    assert {"momentum", "dtype", "device", "solved_loss_fraction"} <= set(runs)  # spec kept
+    kept = {"momentum", "dtype", "device", "solved_loss_fraction", "solved_accuracy"}
+    assert kept <= set(runs) and kept <= set(aggregate.horizons(runs))  # every spec field
+    assert (runs["clip_setting"] == ClipSpec().label).all()  # train.py writes the label
 
 
 @pytest.mark.parametrize("rho", [0.9, 1.3])

@@ -9,11 +9,8 @@ from rnnbench.bptt import Workspace, loss_and_grads
 from rnnbench.models import Ensemble
 from rnnbench.spec import ModelSpec
 from rnnbench.tasks import TASKS
+from tests.cases import CASES
 
-CASES = [("rnn", f) for f in ("linear", "tanh", "sigmoid", "relu")] + [
-    ("lstm", "tanh"),
-    ("gru", "tanh"),
-]
 TASK_NAMES = ["adding", "copy", "temporal_order"]  # last-step regression, every-step, last-step CE
 
 

@@ -11,16 +11,13 @@ import torch
 from rnnbench import bptt, kernels
 from rnnbench.bptt import loss_and_grads
 from rnnbench.tasks import TASKS
+from tests.cases import HAND_WRITTEN
 from tests.test_bptt import _data, _model, reference
 
 CPU = torch.device("cpu")
 EAGER = (kernels.lstm_forward_eager, kernels.lstm_backward_eager)
 CAPABILITY = torch.backends.cpu.get_cpu_capability()
 BUILDS = {"AVX2": ["AVX2"], "AVX512": ["AVX2", "AVX512"]}.get(CAPABILITY, [])  # this CPU runs
-COMPILED_CASES = [("rnn", f) for f in ("linear", "tanh", "sigmoid", "relu")] + [
-    ("lstm", "tanh"),
-    ("gru", "tanh"),
-]
 
 
 def _fused_build(isa, monkeypatch):
@@ -204,7 +201,7 @@ def _compiled_and_python(monkeypatch, run) -> dict:
     return out
 
 
-@pytest.mark.parametrize("cell,f", COMPILED_CASES)
+@pytest.mark.parametrize("cell,f", HAND_WRITTEN)
 @pytest.mark.parametrize("task_name", ["adding", "copy"])  # dLoss/dh at the last, every step
 @pytest.mark.parametrize("threads", [1, 2])  # 2: the compiled loops split the models 2 + 1
 def test_compiled_loops_give_the_python_loops_numbers_to_the_bit(
@@ -232,7 +229,7 @@ def test_compiled_loops_give_the_python_loops_numbers_to_the_bit(
     torch.testing.assert_close(out["compiled"], out["python"], rtol=0, atol=0, equal_nan=True)
 
 
-@pytest.mark.parametrize("cell,f", COMPILED_CASES)
+@pytest.mark.parametrize("cell,f", HAND_WRITTEN)
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 def test_compiled_probe_matches_the_python_probe(fused, monkeypatch, cell, f, dtype):
     """The same steps, the statistics in one fused pass (sums in another order): log10 norms

@@ -6,21 +6,29 @@ from torch import nn
 
 from rnnbench.models import Ensemble
 from rnnbench.spec import ModelSpec
+from tests.cases import CASES
 
 D, N_OUT, H, L, B = 3, 2, 5, 7, 4
 SEEDS = [0, 1, 2]
+ACTIVATIONS = {
+    "linear": lambda a: a,
+    "tanh": torch.tanh,
+    "sigmoid": torch.sigmoid,
+    "relu": torch.relu,
+}
 
 
 def reference_rnn(model: Ensemble, e: int):
-    """An nn.RNN/LSTM/GRU (or a loop for linear/sigmoid) holding model e's weights."""
+    """An nn.RNN/LSTM/GRU (or a loop: linear/sigmoid RNN, IndRNN) holding model e's weights."""
     cell, f = model.spec.cell, model.spec.nonlinearity
-    if cell == "rnn" and f in ("linear", "sigmoid"):
-        act = {"linear": lambda a: a, "sigmoid": torch.sigmoid}[f]
+    if cell == "indrnn" or f in ("linear", "sigmoid"):
+        act = ACTIVATIONS[f]
+        recur = (lambda h: h * model.u[e]) if cell == "indrnn" else (lambda h: h @ model.W[e].T)
 
         def loop(x):  # x (L, B, D)
             h, hs = torch.zeros(x.shape[1], H, dtype=x.dtype), []
             for t in range(x.shape[0]):
-                h = act(x[t] @ model.U[e].T + h @ model.W[e].T + model.b[e])
+                h = act(x[t] @ model.U[e].T + recur(h) + model.b[e])
                 hs.append(h)
             return torch.stack(hs)
 
@@ -45,12 +53,6 @@ def reference_rnn(model: Ensemble, e: int):
     return lambda x: net(x)[0]
 
 
-CASES = [("rnn", f) for f in ("linear", "tanh", "sigmoid", "relu")] + [
-    ("lstm", "tanh"),
-    ("gru", "tanh"),
-]
-
-
 @pytest.mark.parametrize("cell,f", CASES)
 @pytest.mark.parametrize("every_step", [False, True])
 def test_outputs_and_gradients_match_reference(cell, f, every_step):
@@ -67,8 +69,9 @@ def test_outputs_and_gradients_match_reference(cell, f, every_step):
         ref = ref if every_step else ref[-1]
         got = out[:, e] if every_step else out[e]
         torch.testing.assert_close(got, ref, rtol=1e-12, atol=1e-12)
-        grads = torch.autograd.grad(ref.pow(2).sum(), [model.W, model.U, model.b, model.V])
-        for p, g in zip([model.W, model.U, model.b, model.V], grads, strict=True):
+        params = list(model.parameters())
+        grads = torch.autograd.grad(ref.pow(2).sum(), params)
+        for p, g in zip(params, grads, strict=True):
             torch.testing.assert_close(p.grad[e], g[e], rtol=1e-10, atol=1e-12)
 
 

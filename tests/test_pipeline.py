@@ -6,7 +6,9 @@ touches, on a copy of that run.
 """
 
 import copy
+import json
 import math
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -19,6 +21,7 @@ from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
 from rnnbench import aggregate, grid, kernels
+from rnnbench.figures import FIGURES
 from rnnbench.spec import SpecError
 from rnnbench.tables import read_meta
 from rnnbench.train import members
@@ -206,17 +209,10 @@ def table(run: Path, name: str) -> pd.DataFrame:
 
 @pytest.mark.slow
 def test_every_table_and_figure_is_written(test_run):
-    for name in ("gradient_profiles", "decay_rates", "runs", "curves", "horizons"):
+    for name in aggregate.TABLES:
         for ext in ("parquet", "csv", "meta.json"):
             assert (test_run / f"results/tables/{name}.{ext}").stat().st_size > 0
-    for name in (
-        "f1_gradient_decay",
-        "f2_divergence",
-        "f3_grad_norm_traces",
-        "f4_horizons",
-        "f5_gradient_flow",
-        "f6_digits",
-    ):
+    for name in FIGURES:
         assert (test_run / f"results/figures/{name}.png").read_bytes()[:4] == b"\x89PNG"
         assert b"<svg" in (test_run / f"results/figures/{name}.svg").read_bytes()[:1000]
     log = (test_run / "logs/cells/e3_long_range/adding_T5_H8.log").read_text()
@@ -239,8 +235,8 @@ def test_runs_hold_every_grid_point_exactly_once(test_run):
     for job in grid.jobs(merged("test")):
         if job.kind == "train":
             for lr, clip, seed in members(job.spec):
-                expected.append((job.experiment, job.cell_id, lr, seed, clip.mode))
-    key = ["experiment", "cell_id", "lr", "seed", "clip"]
+                expected.append((job.experiment, job.cell_id, lr, seed, clip.mode, clip.label))
+    key = ["experiment", "cell_id", "lr", "seed", "clip", "clip_setting"]
     got = list(runs[key].itertuples(index=False, name=None))
     assert sorted(got) == sorted(expected)
     assert set(runs["status"]) <= STATUSES
@@ -288,6 +284,8 @@ def test_profiles_decay_rates_curves_and_horizons(test_run):
     horizons = table(test_run, "horizons")
     runs = table(test_run, "runs")
     assert horizons["n_runs"].sum() == runs["selected"].sum()
+    kept = [*aggregate.spec_fields(runs), "clip_setting"]  # every spec field, and the label
+    assert set(kept) <= set(horizons) and set(kept) <= set(rates)
     assert horizons["success_rate"].between(0, 1).all()
 
 
@@ -303,7 +301,7 @@ def test_reruns_only_what_a_change_touches(test_run, tmp_path):
     figures.write_text(figures.read_text() + "\n")  # restyling: only plotting reruns
     result = snakemake(test_run, "-n", "--quiet", "rules", *config)
     text = result.stdout + result.stderr
-    assert "plot_horizons" in text and "train_cells" not in text and "aggregate_runs" not in text
+    assert "plot_figure" in text and "train_cells" not in text and "aggregate_runs" not in text
 
     changed = load("test")
     changed["e3_long_range"]["seq_len"] = [5, 10, 12]  # adds T=12: only its cells train
@@ -320,4 +318,11 @@ def test_snakemake_report_is_written(test_run, tmp_path):
     config = ["--configfile", str(CONFIGS["test"])]
     result = snakemake(test_run, "--report", str(tmp_path / "report.html"), *config)
     assert result.returncode == 0, result.stderr[-3000:]
-    assert (tmp_path / "report.html").stat().st_size > 10_000
+    html = (tmp_path / "report.html").read_text()
+    assert len(html) > 10_000
+    # One plot rule, yet each figure keeps its own category and caption (figures.FIGURES).
+    categories = json.loads(re.search(r"var categories = (\{.*?\});\n", html).group(1))
+    for figure in FIGURES.values():
+        assert f"results/figures/{figure.name}.png" in categories[figure.category]["Other"]
+        title = re.match(r"\*\*(.+?)\*\*", (ROOT / figure.caption).read_text()).group(1)
+        assert f"<strong>{title}</strong>" in html, figure.name

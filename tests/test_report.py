@@ -1,4 +1,5 @@
-"""Claims verdicts on synthetic tables with known answers, the verdict rule, report texts."""
+"""Claims verdicts on synthetic tables with known answers, the verdict rule, report texts, and
+the figure registry the plot rule and the report read."""
 
 import math
 from pathlib import Path
@@ -6,10 +7,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 
-from rnnbench import aggregate, claims, report, stats
+from rnnbench import aggregate, claims, figures, grid, report, stats
+from rnnbench.cells import CELLS
 from rnnbench.claims import INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED, above, below, verdict
+from rnnbench.figures import FIGURES
+from rnnbench.spec import ClipSpec
 
+ROOT = Path(__file__).resolve().parents[1]
 SEEDS = range(10)
 
 
@@ -34,10 +40,12 @@ def decay_row(slope, width=0.0, **kw):
         slope_log10_per_step=slope,
         slope_low=slope - width,
         slope_high=slope + width,
+        bound_slope_log10_per_step=slope,  # finite: the cell has a gradient bound
         max_distance=200,
         efold_steps=10.0,
     )
-    return {**base, **kw}
+    row = {**base, **kw}
+    return {"cell_label": CELLS[row["cell"]].label, **row}
 
 
 def run_row(experiment="e2_clipping", status="unsolved", **kw):
@@ -66,7 +74,9 @@ def run_row(experiment="e2_clipping", status="unsolved", **kw):
         baseline_metric=1 / 6,
         max_grad_norm=10.0,
     )
-    return {**base, **kw}
+    row = {**base, **kw}
+    clip_setting = ClipSpec(row["clip"], row["clip_threshold"]).label
+    return {"clip_setting": clip_setting, "cell_label": CELLS[row["cell"]].label, **row}
 
 
 def tables(linear_exact=True, sigmoid_faster=True, diverge_none=1.0, diverge_norm=0.0):
@@ -320,8 +330,9 @@ def test_e2_and_e3_sections_print_n_intervals_skips_and_the_shared_clip_label():
         e3_runs({"lstm": {10: [S] * 4, 20: [S, S, U, U]}, "rnn-tanh": {10: [U] * 4, 20: [K] * 4}})
     )
     e2 = report.e2_section(t)
-    settings = e2.tables[0].frame["setting"].tolist()
-    assert settings == ["none", "norm 1"]  # aggregate.clip_label, as in the figures
+    settings = e2.tables[0].frame["clipping"].tolist()
+    assert settings == ["none", "norm 1"]  # the runs' clip_setting, as in the figures
+    assert settings == figures._clip_order(figures.divergence_data(t["runs"]))
     assert e2.tables[0].frame["T = 50"].tolist() == [
         "100% [72%, 100%], n = 10",
         "0% [0%, 28%], n = 10",
@@ -370,3 +381,34 @@ def test_markdown_renders_every_table_of_a_section():
     )
     md = report.render_markdown("abs", [sec], {})
     assert "| a |" in md and "| b |" in md and "*first*" in md and "*second*" in md
+
+
+def test_e1_names_cells_from_the_data_and_a_forget_bias_only_where_it_varies():
+    t = tables()
+    unbounded = dict(init="default", bound_slope_log10_per_step=math.nan)
+    gated = [decay_row(-0.01, cell="lstm", forget_bias=b, **unbounded) for b in (0.0, 1.0)]
+    gated.append(decay_row(-0.02, cell="gru", **unbounded))
+    t["decay_rates"] = pd.concat([t["decay_rates"], pd.DataFrame(gated)], ignore_index=True)
+    e1 = report.e1_section(t)
+    text = e1.paragraphs[-1]
+    assert "LSTM (forget bias 0): " in text and "LSTM (forget bias 1): " in text
+    assert "GRU: " in text and "GRU (forget" not in text and "at init default" in text
+    assert e1.tables[0].frame.columns[0] == "nonlinearity"  # only bounded cells, one cell
+    assert e1.figures == report.figures_of("e1_init")
+
+
+def test_every_registered_figure_has_its_caption_tables_and_report_section():
+    for figure in FIGURES.values():
+        assert (ROOT / figure.caption).read_text().strip(), figure.name
+        assert figure.inputs and set(figure.inputs) <= set(aggregate.TABLES), figure.name
+        assert figure.category and figure.experiment in report.EXPERIMENTS, figure.name
+    shown = [name for experiment in report.EXPERIMENTS for name in report.figures_of(experiment)]
+    assert sorted(shown) == sorted(FIGURES)
+
+
+def test_figures_report_and_aggregate_name_no_cell_or_task():
+    jobs = grid.jobs(yaml.safe_load((ROOT / "config/config.yaml").read_text()))
+    names = {j.spec.model.cell for j in jobs} | {j.spec.task.name for j in jobs}
+    for module in (figures, report, aggregate):
+        text = Path(module.__file__).read_text()
+        assert not [n for n in names if f'"{n}"' in text or f"'{n}'" in text], module.__name__

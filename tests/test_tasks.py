@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from rnnbench import tasks
 from rnnbench import tasks as task_module
 from rnnbench.spec import SpecError, TaskSpec
 from rnnbench.tasks import TASKS
@@ -23,21 +24,28 @@ def test_adding_baseline_is_one_sixth():
 
 
 @pytest.mark.parametrize("seq_len", [5, 50])
-def test_copy_memoryless_baseline(seq_len):
-    task = TASKS["copy"]
+@pytest.mark.parametrize("alphabet,recall", [(8, 10), (4, 3)])  # Arjovsky et al.'s; another
+def test_copy_memoryless_baseline(seq_len, alphabet, recall):
+    task = tasks.get(TaskSpec(name="copy", seq_len=seq_len, alphabet=alphabet, recall=recall))
     x, y = task.sample(50_000, seq_len, np.random.default_rng(1))
-    length = seq_len + 20
-    assert x.shape == (length, 50_000, 10) and y.shape == (length, 50_000)
+    length = seq_len + 2 * recall
+    assert task.length(seq_len) == length and task.input_size == alphabet + 2
+    assert x.shape == (length, 50_000, alphabet + 2) and y.shape == (length, 50_000)
     tokens = x.argmax(-1)
-    np.testing.assert_array_equal(tokens[:10], y[-10:])  # recall = the first 10 symbols
-    assert (tokens[seq_len + 9] == 9).all() and (tokens[10 : seq_len + 9] == 0).all()
+    np.testing.assert_array_equal(tokens[:recall], y[-recall:])  # recall the first symbols
+    assert set(np.unique(tokens[:recall])) == set(range(1, alphabet + 1))
+    assert (tokens[seq_len + recall - 1] == alphabet + 1).all()  # the delimiter
+    assert (tokens[recall : seq_len + recall - 1] == 0).all() and (y[:-recall] == 0).all()
     # The best input-independent predictor uses each step's marginal: its loss is the mean entropy.
     entropy = 0.0
     for t in range(length):
-        p = np.bincount(y[t], minlength=9) / y.shape[1]
+        p = np.bincount(y[t], minlength=task.output_size) / y.shape[1]
         entropy -= np.sum(p[p > 0] * np.log(p[p > 0]))
     assert entropy / length == pytest.approx(task.baseline_loss(seq_len), rel=2e-3)
-    assert task.baseline_loss(seq_len) == 10 * math.log(8) / (seq_len + 20)
+    assert task.baseline_loss(seq_len) == recall * math.log(alphabet) / length
+    modes = [np.bincount(y[t]).argmax() for t in range(length)]  # the blind guess per step
+    hits = np.mean([y[t] == modes[t] for t in range(length - recall, length)])
+    assert hits == pytest.approx(task.baseline_metric(), abs=0.01)  # 1 / alphabet
 
 
 @pytest.mark.parametrize("seq_len", [10, 100])
@@ -80,8 +88,7 @@ def test_digits_fixed_split_and_permutation():
 
 @pytest.mark.parametrize("name", sorted(TASKS))
 def test_generators_are_pure(name):
-    task = TASKS[name]
-    seq_len = 64 if name.startswith("digits") else 20
+    task, seq_len = TASKS[name], 64  # a length every task takes
     a = task.sample(8, seq_len, np.random.default_rng(7))
     b = task.sample(8, seq_len, np.random.default_rng(7))
     for u, v in zip(a, b, strict=True):

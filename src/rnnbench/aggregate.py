@@ -5,7 +5,8 @@ results/README.md. Builders check the grid: each expected cell appears, each run
 step, or profiled distance) appears exactly once, and each cell x clip setting has one selected
 lr. A diverged run is a row with status "diverged", a cell the horizon ladder skipped rows with
 status "skipped". Rates carry Wilson intervals, horizons and slopes seed-bootstrap intervals
-(rnnbench.stats). This module also owns the clip-setting label the figures and report share.
+(rnnbench.stats). Every spec field (tables.spec_columns) and the clip_setting label the jobs wrote
+flows through to each table built from them: none is dropped by a fixed column list.
 """
 
 from __future__ import annotations
@@ -18,14 +19,29 @@ import numpy as np
 import pandas as pd
 
 from . import stats
-from .tables import read_table
+from .spec import CellSpec, ProbeSpec
+from .tables import read_table, spec_columns
 
+TABLES = ("gradient_profiles", "decay_rates", "runs", "curves", "horizons")  # in build order
+SPEC_FIELDS = frozenset(spec_columns(CellSpec())) | frozenset(spec_columns(ProbeSpec()))
+SPEC_FIELDS |= {"cell_label"}  # the cell's label: a function of model.cell, kept with it
 STATUSES = ("solved", "unsolved", "diverged", "skipped")
 ID = ["experiment", "cell_id", "variant"]
-MODEL = ["task", "cell", "nonlinearity", "init", "rho", "forget_bias", "hidden_size", "seq_len"]
+MODEL = [
+    "task",
+    "cell",
+    "cell_label",
+    "nonlinearity",
+    "init",
+    "rho",
+    "forget_bias",
+    "hidden_size",
+    "seq_len",
+]
+CLIP = ["clip", "clip_threshold", "clip_setting"]  # clip_setting: the label, e.g. 'norm 1'
 RUN_KEY = ["experiment", "cell_id", "lr", "seed", "clip", "clip_threshold"]
 SETTING = ["experiment", "cell_id", "clip", "clip_threshold"]  # one lr is selected per setting
-HORIZON_GROUP = ["experiment", "task", "variant", "hidden_size", "clip", "clip_threshold"]
+HORIZON_GROUP = ["experiment", "task", "variant", "hidden_size", *CLIP]
 INT_COLUMNS = ["diverged_step", "skipped_after", "solved_step", "sequences_to_solve"]
 
 # Each table's leading columns, in this order; every other column of the per-cell tables (every
@@ -35,8 +51,7 @@ PROFILE_COLUMNS = [
     *MODEL,
     "lr",
     "seed",
-    "clip",
-    "clip_threshold",
+    *CLIP,
     "step",
     "distance",
     "log10_grad_norm",
@@ -47,8 +62,7 @@ RUN_COLUMNS = [
     *ID,
     *MODEL,
     "lr",
-    "clip",
-    "clip_threshold",
+    *CLIP,
     "seed",
     "selected",
     "status",
@@ -71,8 +85,7 @@ CURVE_COLUMNS = [
     *ID,
     *MODEL,
     "lr",
-    "clip",
-    "clip_threshold",
+    *CLIP,
     "seed",
     "step",
     "train_loss",
@@ -89,18 +102,10 @@ class GridError(ValueError):
     """A table misses a grid cell, repeats a row, or holds an invalid value."""
 
 
-def clip_label(clip: str, threshold: float) -> str:
-    """'none', 'norm 1', 'value 0.1': one clip setting as a short label (figures and report)."""
-    return "none" if clip == "none" or not math.isfinite(threshold) else f"{clip} {threshold:g}"
-
-
-def clip_labels(df: pd.DataFrame) -> pd.Series:
-    """clip_label of every row of a table with clip and clip_threshold columns."""
-    return pd.Series(
-        [clip_label(c, t) for c, t in zip(df["clip"], df["clip_threshold"], strict=True)],
-        index=df.index,
-        dtype="object",
-    )
+def spec_fields(table: pd.DataFrame) -> list[str]:
+    """The columns of table that are spec fields, in table order: constant within a grid cell,
+    so aggregates keep them all (new spec fields flow through without an edit here)."""
+    return [c for c in table.columns if c in SPEC_FIELDS]
 
 
 def read_cells(paths: Iterable[str | Path]) -> pd.DataFrame:
@@ -127,8 +132,8 @@ def fit_slope(distance: np.ndarray, log10_norm: np.ndarray) -> float:
 
 def decay_rates(profiles: pd.DataFrame) -> pd.DataFrame:
     """Per profiled setting (experiment x cell x lr x clip x step): the seed-mean decay slope,
-    with a bootstrap interval over seeds."""
-    setting = [*ID, *MODEL, "lr", "clip", "clip_threshold", "step"]
+    with a bootstrap interval over seeds; every spec field of the profiles is kept."""
+    setting = [*ID, *spec_fields(profiles), "lr", *CLIP, "step"]
     per_seed = (
         profiles.groupby([*setting, "seed"], dropna=False, sort=True)
         .apply(_seed_slopes, include_groups=False)
@@ -230,12 +235,15 @@ def horizons(runs: pd.DataFrame, threshold: float = 0.5) -> pd.DataFrame:
     (skipped runs count as unsolved), with each group's horizon and its seed-bootstrap interval.
 
     horizon = the largest T whose success rate >= threshold (missing when no T reaches it).
+    Every spec field of the runs is kept (one T of a group is one grid cell).
     """
     chosen = runs[runs["selected"]]
+    keys = [*HORIZON_GROUP, "seq_len"]
     if chosen.empty:  # no training experiment in the grid
-        return pd.DataFrame(columns=[*HORIZON_GROUP, "seq_len"])
-    per_t = chosen.groupby([*HORIZON_GROUP, "seq_len"], dropna=False, sort=True).apply(
-        _success, include_groups=False
+        return pd.DataFrame(columns=keys)
+    spec = [c for c in spec_fields(chosen) if c not in keys]
+    per_t = chosen.groupby(keys, dropna=False, sort=True).apply(
+        lambda g: _success(g, spec), include_groups=False
     )
     per_variant = chosen.groupby(HORIZON_GROUP, dropna=False, sort=True).apply(
         lambda g: _horizon(g, threshold), include_groups=False
@@ -245,8 +253,8 @@ def horizons(runs: pd.DataFrame, threshold: float = 0.5) -> pd.DataFrame:
     return out.astype({"horizon": "Int64", "n_seeds": int})
 
 
-def _success(g: pd.DataFrame) -> pd.Series:
-    """One T of one group: counts, Wilson intervals, selected lr, medians."""
+def _success(g: pd.DataFrame, spec: list[str]) -> pd.Series:
+    """One T of one group: its spec fields, counts, Wilson intervals, selected lr, medians."""
     counts = {s: int((g["status"] == s).sum()) for s in ("solved", "diverged", "skipped")}
     n = len(g)
     success = stats.wilson_interval(counts["solved"], n)
@@ -255,7 +263,7 @@ def _success(g: pd.DataFrame) -> pd.Series:
     seq_low, seq_high = stats.bootstrap_interval(seqs, np.median)
     return pd.Series(
         {
-            **{c: g[c].iloc[0] for c in ("cell", "nonlinearity", "init", "rho")},
+            **{c: g[c].iloc[0] for c in spec},
             "lr": g["lr"].iloc[0],
             "n_runs": n,
             "n_solved": counts["solved"],

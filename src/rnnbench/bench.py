@@ -50,7 +50,6 @@ COLUMNS = [
     "peak_fraction",
     "speedup_vs_naive",
 ]
-GATE_FACTOR = {"rnn": 1, "lstm": 4, "gru": 3}  # matmul work per step relative to the vanilla RNN
 TASK = "adding"  # D = 2 inputs, one regression output: the recurrence dominates the cost
 
 
@@ -86,7 +85,9 @@ def add_parser(sub) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     d = BenchConfig()
-    p.add_argument("--cells", nargs="+", default=list(d.cells), choices=list(GATE_FACTOR))
+    p.add_argument(
+        "--cells", nargs="+", default=list(d.cells), help="built-in names or module:Class paths"
+    )
     p.add_argument("--hidden-sizes", nargs="+", type=int, default=list(d.hidden_sizes))
     p.add_argument("--seq-lens", nargs="+", type=int, default=list(d.seq_lens), help="T")
     p.add_argument("--batch-size", type=int, default=d.batch_size)
@@ -113,6 +114,10 @@ def add_parser(sub) -> None:
 
 
 def config_from_args(args) -> BenchConfig:
+    from . import cells
+
+    for name in args.cells:
+        cells.get(name)  # an unknown cell is a one-line error before anything is timed
     cfg = BenchConfig(
         cells=tuple(args.cells),
         hidden_sizes=tuple(args.hidden_sizes),
@@ -201,19 +206,21 @@ def _compare(cfg: BenchConfig, shape: dict, naive_threads: list, peaks: dict, de
     import torch
 
     b, e = cfg.batch_size, cfg.models
+    from . import cells
+
     runners = {}  # (impl, threads) -> one step of all `models` seeds
     for impl in cfg.impls:
         for n in naive_threads if impl == "naive" else cfg.threads:
-            runners[(impl, n)] = STEPS[impl](
-                shape["cell"], shape["hidden_size"], b, shape["seq_len"], e, device
-            )
+            step = STEPS[impl](shape["cell"], shape["hidden_size"], b, shape["seq_len"], e, device)
+            if step is not None:  # None: a cell without a torch.nn baseline has no naive run
+                runners[(impl, n)] = step
     best = {key: math.inf for key in runners}
     for _ in range(cfg.rounds):
         for key, step in runners.items():
             torch.set_num_threads(key[1])
             best[key] = min(best[key], _step_seconds(step, device, cfg.round_seconds))
-    flop_per_model_step = 6 * b * shape["hidden_size"] ** 2 * shape["seq_len"]
-    flop_per_model_step *= GATE_FACTOR[shape["cell"]]
+    recurrent = cells.get(shape["cell"]).recurrent_weights(shape["hidden_size"])
+    flop_per_model_step = 6 * b * recurrent * shape["seq_len"]
     naive_rate = e / best.get(("naive", naive_threads[0]), math.nan)  # the baseline
     rows = []
     for (impl, n), seconds in best.items():
@@ -325,12 +332,17 @@ def _batch(seq_len: int, batch: int, models: int, device):
 
 
 def naive_step(cell: str, hidden: int, batch: int, seq_len: int, models: int, device):
-    """One autograd training step of `models` separate torch.nn models, one after another."""
+    """One autograd training step of `models` separate torch.nn models, one after another
+    (None for a cell without a torch.nn baseline)."""
     import torch
     from torch import nn
 
+    from . import cells
+
+    rnn_cls = cells.get(cell).torch_baseline
+    if rnn_cls is None:
+        return None
     x, y = _batch(seq_len, batch, models, device)
-    rnn_cls = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}[cell]
     nets = []
     for seed in range(models):
         torch.manual_seed(seed)
@@ -450,6 +462,8 @@ def _scaling_rows(cfg: BenchConfig, device, log) -> list[dict]:
     """Seconds per trainer step (all models) against T and against H, per cell."""
     import torch
 
+    from . import cells
+
     n, b, e = cfg.threads[0], cfg.batch_size, cfg.models
     torch.set_num_threads(n)
     grid = [("seq_len", cfg.hidden_sizes[0], t) for t in cfg.scaling_seq_lens]
@@ -459,7 +473,7 @@ def _scaling_rows(cfg: BenchConfig, device, log) -> list[dict]:
         for axis, hidden, seq_len in grid:
             step = ensemble_step(cell, hidden, b, seq_len, e, device)
             seconds = min(_step_seconds(step, device, cfg.round_seconds) for _ in range(cfg.rounds))
-            flop = 6 * b * hidden**2 * seq_len * GATE_FACTOR[cell] * e
+            flop = 6 * b * cells.get(cell).recurrent_weights(hidden) * seq_len * e
             rows.append(
                 dict(
                     axis=axis,

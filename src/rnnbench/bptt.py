@@ -27,7 +27,8 @@ pass instead of a few per step, each thread running its share of the models (tra
 1.1-1.2x faster for the RNN and 1.24-1.39x for the GRU at H = 64-128).
 Everything is batched over the model axis only, so a model whose states overflow to inf/NaN never
 touches another model's numbers. Models that are not active get exactly zero gradients.
-Vanilla RNN (every nonlinearity), LSTM and GRU all have a hand-written backward.
+Each cell's forward and backward loops live in its module (`cells`); this module holds what
+they share. A cell without them (`Cell.backward` None) is differentiated by autograd.
 The gradient-through-time probe (`gradients.gradient_profile`) runs the same backward with a
 `probe` callback that sees (and may rescale) every state's gradient, without the weight gradients.
 
@@ -36,11 +37,15 @@ Shapes: E models, B examples, L steps, D inputs, H hidden units, G gates, O outp
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 
 from . import kernels
-from .models import Ensemble
 from .tasks import Task
+
+if TYPE_CHECKING:
+    from .models import Ensemble
 
 aten = torch.ops.aten
 
@@ -75,16 +80,28 @@ def loss_and_grads(
     workspace: Workspace | None = None,
 ) -> tuple[torch.Tensor, list[torch.Tensor]]:
     """x (L, E, B, D), y as `Task.example_loss` wants, active (E,) bool ->
-    (loss (E,) detached, grads aligned with list(model.parameters()))."""
-    cell = model.spec.cell
+    (loss (E,) detached, grads aligned with list(model.parameters())).
+
+    A cell without a hand-written backward (`Cell.backward`) goes through autograd instead."""
+    cell = model.cell
+    if cell.backward is None:
+        return autograd_loss_and_grads(model, task, x, y, active)
     ws = workspace or Workspace()
     with torch.no_grad():
-        cache = FORWARD[cell](model, x, ws)
+        cache = cell.forward(model, x, ws)
         h = cache["h"]  # (E, L+1, B, H), h[:, 0] the initial state
     loss, dh_out, d_v, d_c = _readout_grads(model, task, h, y, active)
     with torch.no_grad():
-        grads = {**BACKWARD[cell](model, cache, dh_out, ws), "V": d_v, "c": d_c}
+        grads = {**cell.backward(model, cache, dh_out, ws), "V": d_v, "c": d_c}
         return loss, [_masked(grads[name], active) for name, _ in model.named_parameters()]
+
+
+def path(model: Ensemble) -> str:
+    """Which code computes this model's gradients: 'compiled' (the hand-written BPTT's compiled
+    loops), 'python' (its Python loops) or 'autograd' (the cell's reference step)."""
+    if model.cell.backward is None:
+        return "autograd"
+    return "compiled" if kernels.loops(model.U.device) else "python"
 
 
 def autograd_loss_and_grads(model: Ensemble, task: Task, x, y, active):
@@ -237,205 +254,3 @@ def _dh_steps(dh_out: torch.Tensor, ws: Workspace, blocks: list[torch.Tensor]):
         return out
 
     return last, back
-
-
-# --- vanilla RNN: h_t = f(a_t), a_t = W h_{t-1} + U x_t + b -----------------------------------
-
-
-def _rnn_forward(model: Ensemble, x: torch.Tensor, ws: Workspace) -> dict[str, torch.Tensor]:
-    n_steps, n_models, batch, _ = x.shape
-    hid = model.spec.hidden_size
-    x1, x1_steps = _inputs(model, x, ws)
-    (u_b,), (w_t,) = _gate_weights(model)
-    h = ws.get("h", (n_models, n_steps + 1, batch, hid), model.W)  # (E, L+1, B, H)
-    h[:, 0].zero_()
-    a_t = ws.get("a_t", (n_models, batch, hid), model.W)  # (E, B, H)
-    if ops := kernels.loops(x.device):  # the loop below, compiled
-        ops.rnn_forward(x1, u_b, w_t, h, a_t, model.spec.nonlinearity)
-        return {"x1": x1, "h": h}
-    f = RNN_F[model.spec.nonlinearity]
-    steps = zip(x1_steps, h[:, :n_steps].unbind(1), h[:, 1:].unbind(1), strict=True)
-    for x1_t, h_prev, h_next in steps:
-        torch.bmm(x1_t, u_b, out=a_t)  # U x_t + b
-        a_t.baddbmm_(h_prev, w_t)  # in place into a contiguous buffer: no copy
-        f(a_t, h_next)
-    return {"x1": x1, "h": h}
-
-
-def _rnn_backward(model: Ensemble, cache, dh_out: torch.Tensor, ws: Workspace, probe=None):
-    """dh_out: dLoss/dh_L (E, B, H), or dLoss/dh_1..h_L (E, L, B, H) for every-step tasks.
-
-    probe(k, (dh_k,)) sees the gradient of every state k = L..0 (and may rescale it in place);
-    with a probe the weight gradients are skipped (gradients.gradient_profile).
-    """
-    h, x1 = cache["h"], cache["x1"]
-    n_models, _, batch, hid = h.shape
-    da = ws.get("da", (n_models, CHUNK, batch, hid), h)  # dLoss/da_t of one chunk of steps
-    if not probe and (ops := kernels.loops(h.device)):  # the loop below, compiled
-        d_w, d_ub = h.new_empty((n_models, hid, hid)), h.new_empty((n_models, x1.shape[-1], hid))
-        bufs, f = _dh_bufs(dh_out, ws), model.spec.nonlinearity
-        ops.rnn_backward(h, x1, model.W, dh_out, *bufs, da, d_w, d_ub, f)
-        return _weight_grads([d_w], [d_ub])
-    f_grad = RNN_F_GRAD[model.spec.nonlinearity]
-    dh, back = _dh_steps(dh_out, ws, [model.W])
-    hs, sums = h.unbind(1), []
-    for start, stop in _chunks(len(hs) - 1):
-        for t in range(stop - 1, start - 1, -1):
-            if probe:
-                probe(t + 1, (dh,))
-            da_t = da[:, t - start]
-            f_grad(dh, hs[t + 1], da_t)  # da_{t+1} = dh_{t+1} * f'(a_{t+1}), from h = f(a)
-            if t > 0 or probe:
-                dh = back(t, [da_t])
-        if not probe:
-            n = stop - start
-            _add_products(sums, [(h[:, start:stop], da[:, :n]), (x1[:, start:stop], da[:, :n])])
-    if probe:
-        return probe(0, (dh,))
-    return _weight_grads(sums[:1], sums[1:])
-
-
-RNN_F = {  # f(a, out): out = f(a)
-    "linear": lambda a, out: out.copy_(a),
-    "tanh": kernels.tanh,
-    "sigmoid": lambda a, out: torch.sigmoid(a, out=out),
-    "relu": lambda a, out: torch.clamp_min(a, 0, out=out),
-}
-
-RNN_F_GRAD = {  # (dh, h, out): out = dh * f'(a) computed from h = f(a), as autograd does
-    "linear": lambda dh, h, out: out.copy_(dh),
-    "tanh": lambda dh, h, out: aten.tanh_backward.grad_input(dh, h, grad_input=out),
-    "sigmoid": lambda dh, h, out: aten.sigmoid_backward.grad_input(dh, h, grad_input=out),
-    "relu": lambda dh, h, out: aten.threshold_backward.grad_input(dh, h, 0, grad_input=out),
-}
-
-
-# --- LSTM: gates i, f, g, o; c_t = f c_{t-1} + i g; h_t = o tanh(c_t) -------------------------
-# Gates in row order (E, ., B, 4H), as nn.LSTM: one matmul per step for all four (1.2-1.5x faster
-# than four), and the elementwise step is one fused pass where `kernels` can build it.
-
-
-def _lstm_forward(model: Ensemble, x: torch.Tensor, ws: Workspace) -> dict[str, torch.Tensor]:
-    n_steps, n_models, batch, _ = x.shape
-    hid = model.spec.hidden_size
-    x = x.to(model.W.dtype)
-    hx, wx = _joint_inputs(model, x, ws)
-    h = hx[..., :hid]  # (E, L+1, B, H)
-    cell_forward, _ = kernels.lstm_cell(x.device)
-    z = ws.get("z", (n_models, n_steps, batch, 4 * hid), model.W)  # gate values i, f, g, o
-    c = ws.get("c", (n_models, n_steps + 1, batch, hid), model.W)
-    a = ws.get("a_t", (n_models, batch, 4 * hid), model.W)  # pre-activations of one step
-    c[:, 0].zero_()
-    if ops := kernels.loops(x.device):  # the loop below, compiled
-        ops.lstm_forward_loop(hx, wx, x, z, c, a)
-        return {"hx": hx, "h": h, "z": z, "c": c}
-    x_next = [*x[1:].unbind(0), x[-1]]  # x_{t+2} beside h_{t+1}; x_{L+1} (never read) := x_L
-    steps = zip(
-        hx[:, :n_steps].unbind(1), z.unbind(1), h[:, 1:].unbind(1),
-        c[:, :n_steps].unbind(1), c[:, 1:].unbind(1), x_next, hx[:, 1:, :, hid:-1].unbind(1),
-        strict=True,
-    )  # fmt: skip
-    for hx_prev, z_t, h_next, c_prev, c_next, x_t, x_out in steps:
-        torch.bmm(hx_prev, wx, out=a)  # a contiguous buffer: a strided z_t as out is 1.4x slower
-        cell_forward(a, z_t, c_prev, c_next, h_next, x_t, x_out)
-    return {"hx": hx, "h": h, "z": z, "c": c}
-
-
-def _lstm_backward(model: Ensemble, cache, dh_out: torch.Tensor, ws: Workspace, probe=None):
-    """As _rnn_backward; the probe sees (dh_k, dc_k), dc_k the part through c_{k+1}."""
-    z, c = cache["z"], cache["c"]  # z is overwritten with dLoss/da
-    _, cell_backward = kernels.lstm_cell(z.device)
-    bufs = _dh_bufs(dh_out, ws)
-    dc = ws.get("dc", bufs[0].shape, dh_out).zero_()  # dLoss/dc_t through c_{t+1}
-    if not probe and (ops := kernels.loops(z.device)):  # the loop below, compiled
-        ops.lstm_backward_loop(z, c, model.W, dh_out, dc, *bufs)
-        return _joint_weight_grads(z, cache["hx"], model.spec.hidden_size)
-    dh, back = _dh_steps(dh_out, ws, [model.W])
-    zs, cs = z.unbind(1), c.unbind(1)  # views per step, made once
-    for t in range(len(zs) - 1, -1, -1):
-        if probe:
-            probe(t + 1, (dh, dc))
-        cell_backward(dh, dc, zs[t], cs[t + 1], cs[t])
-        if t > 0 or probe:
-            dh = back(t, [zs[t]])
-    if probe:
-        return probe(0, (dh, dc))
-    return _joint_weight_grads(z, cache["hx"], model.spec.hidden_size)
-
-
-# --- GRU: r, z = sigmoid(a_r), sigmoid(a_z); n = tanh(U_n x + b_n + r (W_n h + b_hn));
-# h_t = (1 - z) n + z h_{t-1}. Gate-major buffers (4, E, L, B, H), slots r, z, n, W_n h + b_hn:
-# an eager op on one gate of a (B, 4H) row was 3-12x slower than on a contiguous block (LSTM).
-
-
-def _gru_forward(model: Ensemble, x: torch.Tensor, ws: Workspace) -> dict[str, torch.Tensor]:
-    n_steps, n_models, batch, _ = x.shape
-    hid = model.spec.hidden_size
-    x1, x1_steps = _inputs(model, x, ws)
-    u_bs, w_ts = _gate_weights(model)
-    z = ws.get("z", (4, n_models, n_steps, batch, hid), model.W)  # r, z, n, W_n h + b_hn
-    h = ws.get("h", (n_models, n_steps + 1, batch, hid), model.W)  # (E, L+1, B, H)
-    a = ws.get("a_t", (3, n_models, batch, hid), model.W)  # a_r, a_z, U_n x + b_n of one step
-    h[:, 0].zero_()
-    b_hn = model.b_hn[:, None]  # (E, 1, H)
-    if ops := kernels.loops(x.device):  # the loop below, compiled
-        ops.gru_forward(x1, u_bs, w_ts, b_hn, z, h, a)
-        return {"x1": x1, "h": h, "z": z}
-    steps = zip(
-        x1_steps, z.unbind(2),
-        h[:, :n_steps].unbind(1), h[:, 1:].unbind(1), strict=True,
-    )  # fmt: skip
-    for x1_t, z_t, h_prev, h_next in steps:
-        for a_g, u_g in zip(a, u_bs, strict=True):
-            torch.bmm(x1_t, u_g, out=a_g)
-        a[0].baddbmm_(h_prev, w_ts[0])
-        a[1].baddbmm_(h_prev, w_ts[1])
-        r, zg, n, hn = z_t
-        torch.sigmoid(a[:2], out=z_t[:2])
-        torch.baddbmm(b_hn, h_prev, w_ts[2], out=hn)
-        kernels.tanh(torch.addcmul(a[2], r, hn, out=n), n)
-        torch.sub(h_prev, n, out=h_next).mul_(zg).add_(n)  # n + z (h - n)
-    return {"x1": x1, "h": h, "z": z}
-
-
-def _gru_backward(model: Ensemble, cache, dh_out: torch.Tensor, ws: Workspace, probe=None):
-    """As _rnn_backward."""
-    z, h = cache["z"], cache["h"]  # z is overwritten: da_r, da_z, da_n, d(W_n h + b_hn)
-    dh, back = _dh_steps(dh_out, ws, model.W.split(model.spec.hidden_size, 1))
-    direct = ws.get("direct", dh.shape, dh)  # dh_t z: the path through h_t = ... + z h_{t-1}
-    tmp = ws.get("tmp", dh.shape, dh)
-    if not probe and (ops := kernels.loops(h.device)):  # the loop below, compiled
-        x1, (_, n_models, _, _, hid) = cache["x1"], z.shape
-        d_w = [h.new_empty((n_models, hid, hid)) for _ in range(3)]  # per gate r, z, n: dW_g^T
-        d_ub = [h.new_empty((n_models, x1.shape[-1], hid)) for _ in range(3)]  # [dU_g; db_g]^T
-        bufs = _dh_bufs(dh_out, ws)
-        ops.gru_backward(z, h, x1, model.W, dh_out, direct, tmp, *bufs, d_w, d_ub, CHUNK)
-        return {**_weight_grads(d_w, d_ub), "b_hn": z[3].sum((1, 2))}
-    zs, hs, sums = z.unbind(2), h.unbind(1), []
-    for start, stop in _chunks(len(zs)):
-        for t in range(stop - 1, start - 1, -1):
-            if probe:
-                probe(t + 1, (dh,))
-            r, zg, n, hn = zs[t]
-            torch.sub(hs[t], n, out=tmp).mul_(dh)  # dLoss/dz
-            torch.mul(dh, zg, out=direct)
-            aten.sigmoid_backward.grad_input(tmp, zg, grad_input=zg)
-            torch.sub(dh, direct, out=tmp)  # dLoss/dn = dh (1 - z)
-            aten.tanh_backward.grad_input(tmp, n, grad_input=n)
-            torch.mul(n, hn, out=tmp)  # dLoss/dr
-            torch.mul(n, r, out=hn)
-            aten.sigmoid_backward.grad_input(tmp, r, grad_input=r)
-            if t > 0 or probe:
-                dh = back(t, [r, zg, hn]).add_(direct)
-        if not probe:  # W_r, W_z, W_n (through W_n h + b_hn); U_r, U_z, U_n (through n)
-            h_prev, x1, da = h[:, start:stop], cache["x1"][:, start:stop], z[:, :, start:stop]
-            _add_products(
-                sums, [(h_prev, da[g]) for g in (0, 1, 3)] + [(x1, da[g]) for g in range(3)]
-            )
-    if probe:
-        return probe(0, (dh,))
-    return {**_weight_grads(sums[:3], sums[3:]), "b_hn": z[3].sum((1, 2))}
-
-
-FORWARD = {"rnn": _rnn_forward, "lstm": _lstm_forward, "gru": _gru_forward}
-BACKWARD = {"rnn": _rnn_backward, "lstm": _lstm_backward, "gru": _gru_backward}

@@ -69,7 +69,9 @@ def main(argv: list[str] | None = None) -> int:
         "the totals in core-hours. A --configfile is merged over config/config.yaml, as "
         "Snakemake does.",
     )
-    est.add_argument("--configfile", type=Path, default=None, help="config merged over the default")
+    est.add_argument(
+        "--configfile", type=Path, nargs="+", default=[], help="configs merged over the default"
+    )
     est.add_argument("--jobs", action="store_true", help="one line per job, not only the totals")
     keys = sub.add_parser("keys", help="list every spec key with its meaning and default")
     keys.add_argument("kind", choices=("train", "probe"), nargs="?", default="train")
@@ -115,7 +117,7 @@ def _estimate(args) -> int:
     from .resources import runtime_minutes
 
     total: dict[str, float] = {}
-    for pack in grid.packs(grid.load_config(args.configfile)):
+    for pack in grid.packs(grid.load_config(*args.configfile)):
         if pack.cells[0].kind != "train":
             continue
         seconds = pack.estimated_seconds

@@ -1,15 +1,20 @@
-"""The figures F1-F6: for each, a function computing its data from the tables and one drawing it.
+"""The figures F1-F6: for each, a function computing its data from the tables and one drawing it,
+and `FIGURES`, the registry that the plot rule, the report and the tests read.
 
-Plot functions take the pipeline's tables (see results/README.md) and return a matplotlib Figure;
-`save` writes it as PNG and SVG. Rates carry 95% Wilson error bars (F2, F4), means a seed
-bootstrap (F6); F2, F4 and F6 show the selected learning rate only. Colours: seaborn's
+Plot functions take the pipeline's tables (see results/README.md) by name and return a matplotlib
+Figure; `save` writes it as PNG and SVG. A new figure is one plotting function, one `Figure` entry
+and one caption (workflow/report/<name>.rst). Rates carry 95% Wilson error bars (F2, F4), means a
+seed bootstrap (F6); F2, F4 and F6 show the selected learning rate only. Colours: seaborn's
 colour-blind-safe palette; log axes where values span decades (log10 columns are already on a log
 scale).
 """
 
 from __future__ import annotations
 
+import inspect
 import math
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -19,7 +24,6 @@ import pandas as pd
 import seaborn as sns
 
 from . import aggregate, stats
-from .aggregate import clip_labels
 
 PALETTE = "colorblind"
 NONLINEARITY_ORDER = ["linear", "tanh", "sigmoid", "relu"]
@@ -29,49 +33,55 @@ def _style() -> None:
     sns.set_theme(context="paper", style="whitegrid", palette=PALETTE, font_scale=1.1)
 
 
-def _clip_order(labels) -> list[str]:
-    """Clip labels ('norm 1', or 'norm 1, lr 0.01' in a sweep) by mode, threshold, lr."""
+def _clip_order(df: pd.DataFrame, label: str = "clip_setting") -> list[str]:
+    """The labels in df[label], unclipped first, then by clip mode, threshold and lr (columns
+    of df: the labels are never parsed)."""
+    df = df.assign(clipped=df["clip"] != "none")
+    by = [c for c in ("clipped", "clip", "clip_threshold", "lr") if c in df]
+    return list(dict.fromkeys(df.sort_values(by, kind="stable")[label]))
 
-    def key(label: str):
-        setting, _, lr = label.partition(", lr ")
-        mode, _, thr = setting.partition(" ")
-        return ({"none": 0, "norm": 1, "value": 2}.get(mode, 3), float(thr or 0), float(lr or 0))
 
-    return sorted(set(labels), key=key)
+def _bounded(df: pd.DataFrame) -> pd.Series:
+    """Rows of cells that have a gradient bound (a finite log10_bound somewhere)."""
+    return np.isfinite(df["log10_bound"]).groupby(df["cell_id"]).transform("any")
+
+
+def _name(rows: pd.DataFrame) -> str:
+    """A panel's title: the cell's label (the tables' cell_label) and its nonlinearity."""
+    first = rows.iloc[0]
+    return f"{first['cell_label']}-{first['nonlinearity']}"
 
 
 # F1 -------------------------------------------------------------------------------------------
 
 
 def gradient_decay_data(profiles: pd.DataFrame) -> pd.DataFrame:
-    """E1 orthogonal-init RNNs: seed-mean log10 gradient norm and bound per distance."""
-    df = profiles[
-        (profiles["experiment"] == "e1_init")
-        & (profiles["cell"] == "rnn")
-        & (profiles["init"] == "orthogonal")
-    ]
+    """E1 orthogonal-init cells with a gradient bound: seed-mean log10 gradient norm and bound
+    per distance."""
+    df = profiles[(profiles["experiment"] == "e1_init") & (profiles["init"] == "orthogonal")]
+    df = df[_bounded(df)]
     return (
-        df.groupby(["nonlinearity", "rho", "distance"], as_index=False)
+        df.groupby(["cell", "cell_label", "nonlinearity", "rho", "distance"], as_index=False)
         .agg(log10_grad_norm=("log10_grad_norm", "mean"), log10_bound=("log10_bound", "mean"))
         .replace([np.inf, -np.inf], np.nan)
     )
 
 
 def plot_gradient_decay(gradient_profiles: pd.DataFrame) -> plt.Figure:
-    """F1: log10 ||dE_T/dh_k|| against distance T-k, facets by nonlinearity, hue by rho."""
+    """F1: log10 ||dE_T/dh_k|| against distance T-k, facets by cell x nonlinearity, hue by rho."""
     _style()
     data = gradient_decay_data(gradient_profiles)
-    order = [n for n in NONLINEARITY_ORDER if n in set(data["nonlinearity"])]
+    panels = _panels(data)
     rhos = sorted(data["rho"].unique())
     colors = dict(zip(rhos, sns.color_palette(PALETTE, len(rhos)), strict=True))
-    fig, axes = plt.subplots(1, len(order), figsize=(3.2 * len(order), 3.4), sharey=True)
-    for ax, nl in zip(np.atleast_1d(axes), order, strict=True):
-        sub = data[data["nonlinearity"] == nl]
+    fig, axes = plt.subplots(1, len(panels), figsize=(3.2 * len(panels), 3.4), sharey=True)
+    for ax, (cell, nl) in zip(np.atleast_1d(axes), panels, strict=True):
+        sub = data[(data["cell"] == cell) & (data["nonlinearity"] == nl)]
         for rho in rhos:
             d = sub[sub["rho"] == rho]
             ax.plot(d["distance"], d["log10_grad_norm"], color=colors[rho], label=f"{rho:g}")
             ax.plot(d["distance"], d["log10_bound"], color=colors[rho], ls=":", lw=1)
-        ax.set_title(f"RNN-{nl}")
+        ax.set_title(_name(sub))
         ax.set_xlabel("distance T - k (steps)")
     first = np.atleast_1d(axes)[0]
     first.set_ylabel("log10 ||dE_T / dh_k||")
@@ -90,6 +100,12 @@ def plot_gradient_decay(gradient_profiles: pd.DataFrame) -> plt.Figure:
     return fig
 
 
+def _panels(data: pd.DataFrame, order=NONLINEARITY_ORDER) -> list[tuple[str, str]]:
+    """(cell, nonlinearity) pairs of data: cells as they come, nonlinearities in `order`."""
+    pairs = set(zip(data["cell"], data["nonlinearity"], strict=True))
+    return [(c, n) for c in dict.fromkeys(data["cell"]) for n in order if (c, n) in pairs]
+
+
 # F2 -------------------------------------------------------------------------------------------
 
 
@@ -97,9 +113,12 @@ def divergence_data(runs: pd.DataFrame) -> pd.DataFrame:
     """E2, selected runs: divergence rate with its Wilson interval per nonlinearity x rho x clip
     setting x T."""
     df = runs[(runs["experiment"] == "e2_clipping") & runs["selected"].astype(bool)]
-    df = df.assign(clip_setting=clip_labels, diverged=df["status"] == "diverged")
+    df = df.assign(diverged=df["status"] == "diverged")
     out = (
-        df.groupby(["nonlinearity", "rho", "clip_setting", "seq_len"], as_index=False)
+        df.groupby(
+            ["cell", "cell_label", "nonlinearity", "rho", *aggregate.CLIP, "seq_len"],
+            as_index=False,
+        )
         .agg(n_runs=("diverged", "size"), n_diverged=("diverged", "sum"))
         .sort_values(["nonlinearity", "rho", "seq_len"])
     )
@@ -119,8 +138,9 @@ def plot_divergence(runs: pd.DataFrame) -> plt.Figure:
     nonlinearity and rho."""
     _style()
     data = divergence_data(runs)
-    panels = data[["nonlinearity", "rho"]].drop_duplicates().sort_values(["rho", "nonlinearity"])
-    order = _clip_order(data["clip_setting"])
+    panels = data[["cell", "nonlinearity", "rho"]].drop_duplicates()
+    panels = panels.sort_values(["rho", "cell", "nonlinearity"])
+    order = _clip_order(data)
     colors = dict(zip(order, sns.color_palette(PALETTE, len(order)), strict=True))
     lengths = sorted(data["seq_len"].unique())
     n = len(panels)
@@ -130,7 +150,11 @@ def plot_divergence(runs: pd.DataFrame) -> plt.Figure:
         rows, cols, figsize=(3.8 * cols, 3.4 * rows), squeeze=False, sharey=True
     )
     for ax, (_, p) in zip(axes.flat, panels.iterrows(), strict=False):
-        sub = data[(data["nonlinearity"] == p["nonlinearity"]) & (data["rho"] == p["rho"])]
+        sub = data[
+            (data["cell"] == p["cell"])
+            & (data["nonlinearity"] == p["nonlinearity"])
+            & (data["rho"] == p["rho"])
+        ]
         for i, label in enumerate(order):
             d = sub[sub["clip_setting"] == label]
             x = np.searchsorted(lengths, d["seq_len"]) + 0.8 * (i / max(len(order) - 1, 1) - 0.5)
@@ -147,7 +171,8 @@ def plot_divergence(runs: pd.DataFrame) -> plt.Figure:
             )
         ax.set_xticks(range(len(lengths)), [f"{t:g}" for t in lengths])
         ax.set_ylim(-0.05, 1.05)
-        ax.set_title(f"RNN-{p['nonlinearity']}, rho = {p['rho']:g}, n = {sub['n_runs'].max()}")
+        name = _name(sub)
+        ax.set_title(f"{name}, rho = {p['rho']:g}, n = {sub['n_runs'].max()}")
         ax.set_xlabel("sequence length T (steps)")
     for ax in axes[:, 0]:
         ax.set_ylabel("fraction of runs diverged")
@@ -169,21 +194,25 @@ def plot_divergence(runs: pd.DataFrame) -> plt.Figure:
 def grad_norm_traces_data(curves: pd.DataFrame) -> pd.DataFrame:
     """E2 at its largest rho and T: median gradient norm per step, unclipped and norm-clipped.
 
-    diverged_fraction is the share of seeds whose gradient is non-finite at that step.
+    line is the clip setting (and its lr in a sweep); diverged_fraction is the share of seeds
+    whose gradient is non-finite at that step.
     """
     df = curves[curves["experiment"] == "e2_clipping"]
     df = df[(df["rho"] == df["rho"].max()) & (df["seq_len"] == df["seq_len"].max())]
-    df = df[df["clip"].isin(["none", "norm"])].assign(clip_setting=clip_labels)
+    df = df[df["clip"].isin(["none", "norm"])]
+    line = df["clip_setting"]
     if df["lr"].nunique() > 1:  # an lr sweep: one line per clip setting and lr
-        df = df.assign(clip_setting=df["clip_setting"] + ", lr " + df["lr"].map("{:g}".format))
-    df = df.assign(finite=np.isfinite(df["grad_norm"]))
+        line = line + ", lr " + df["lr"].map("{:g}".format)
+    df = df.assign(line=line, finite=np.isfinite(df["grad_norm"]))
+    keys = ["cell", "cell_label", "nonlinearity", "rho", "seq_len", *aggregate.CLIP, "lr"]
+    keys += ["line", "step"]
     return (
-        df.groupby(["nonlinearity", "rho", "seq_len", "clip_setting", "step"], as_index=False)
+        df.groupby(keys, as_index=False)
         .agg(
             grad_norm=("grad_norm", lambda g: g[np.isfinite(g)].median()),
             diverged_fraction=("finite", lambda f: 1 - f.mean()),
         )
-        .sort_values(["nonlinearity", "clip_setting", "step"])
+        .sort_values(["cell", "nonlinearity", "line", "step"])
     )
 
 
@@ -191,20 +220,20 @@ def plot_grad_norm_traces(curves: pd.DataFrame) -> plt.Figure:
     """F3: pre-clip gradient norm during training, with and without norm clipping."""
     _style()
     data = grad_norm_traces_data(curves)
-    order = [n for n in ["relu", "linear", "tanh", "sigmoid"] if n in set(data["nonlinearity"])]
-    hue_order = _clip_order(data["clip_setting"])
+    panels = _panels(data, ["relu", "linear", "tanh", "sigmoid"])
+    hue_order = _clip_order(data, "line")
     colors = dict(zip(hue_order, sns.color_palette(PALETTE, len(hue_order)), strict=True))
-    fig, axes = plt.subplots(1, len(order), figsize=(3.6 * len(order), 3.6), squeeze=False)
-    for ax, nl in zip(axes.flat, order, strict=True):
-        sub = data[data["nonlinearity"] == nl]
+    fig, axes = plt.subplots(1, len(panels), figsize=(3.6 * len(panels), 3.6), squeeze=False)
+    for ax, (cell, nl) in zip(axes.flat, panels, strict=True):
+        sub = data[(data["cell"] == cell) & (data["nonlinearity"] == nl)]
         top = sub["grad_norm"].max()
         for label in hue_order:
-            d = sub[sub["clip_setting"] == label]
+            d = sub[sub["line"] == label]
             ax.plot(d["step"], d["grad_norm"], color=colors[label], label=label)
             blown = d[d["diverged_fraction"] > 0]  # a seed's gradient became inf/NaN here
             ax.plot(blown["step"], np.full(len(blown), top * 3), "x", color=colors[label], ms=7)
         ax.set_yscale("log")
-        ax.set_title(f"RNN-{nl}")
+        ax.set_title(_name(sub))
         ax.set_xlabel("training step")
     axes.flat[0].set_ylabel("gradient norm before clipping")
     axes.flat[-1].legend(
@@ -370,7 +399,8 @@ def plot_digits(runs: pd.DataFrame) -> plt.Figure:
         pos = dict(zip(variants, x, strict=True))
         ax.plot(d["variant"].map(pos), d["accuracy"], "o", color="black", ms=2.5)
     ax.set_xticks(range(len(variants)), variants)
-    ax.axhline(0.1, color="grey", ls=":", lw=1, label="chance")
+    for i, chance in enumerate(sorted(data["baseline_metric"].unique())):  # input-blind
+        ax.axhline(chance, color="grey", ls=":", lw=1, label="chance" if i == 0 else None)
     ax.set_ylim(0, 1)
     ax.set_xlabel(f"model (n = {summary['n'].max() if len(summary) else 0} seeds)")
     ax.set_ylabel("test accuracy (fraction)")
@@ -381,18 +411,55 @@ def plot_digits(runs: pd.DataFrame) -> plt.Figure:
         loc="upper left",
         bbox_to_anchor=(1.02, 1),
     )
-    fig.suptitle("F6  Pixel-by-pixel 8x8 digits (T = 64)")
+    lengths = ", ".join(f"{t:g}" for t in sorted(data["seq_len"].unique()))
+    fig.suptitle(f"F6  Pixel-by-pixel digits (T = {lengths})")
     fig.tight_layout()
     return fig
 
 
-FIGURES = {
-    "f1_gradient_decay": plot_gradient_decay,
-    "f2_divergence": plot_divergence,
-    "f3_grad_norm_traces": plot_grad_norm_traces,
-    "f4_horizons": plot_horizons,
-    "f5_gradient_flow": plot_gradient_flow,
-    "f6_digits": plot_digits,
+# Registry ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Figure:
+    """One figure: its name (the stem of its files and of its caption), its plotting function,
+    the category Snakemake's report lists it under, and the experiment whose report section
+    shows it. The tables it reads are the plotting function's parameters."""
+
+    name: str
+    plot: Callable[..., plt.Figure]
+    category: str
+    experiment: str
+
+    @property
+    def inputs(self) -> tuple[str, ...]:
+        """The names of the tables it reads (aggregate.TABLES), as the plot function takes them."""
+        return tuple(inspect.signature(self.plot).parameters)
+
+    @property
+    def caption(self) -> str:
+        """Its caption, relative to the repository root (Snakemake's report and ours)."""
+        return f"workflow/report/{self.name}.rst"
+
+
+E2 = "E2 exploding gradients and clipping"  # F2 and F3 share one report category
+FIGURES: dict[str, Figure] = {
+    f.name: f
+    for f in (
+        Figure(
+            "f1_gradient_decay", plot_gradient_decay, "E1 gradients at initialisation", "e1_init"
+        ),
+        Figure("f2_divergence", plot_divergence, E2, "e2_clipping"),
+        Figure("f3_grad_norm_traces", plot_grad_norm_traces, E2, "e2_clipping"),
+        Figure("f4_horizons", plot_horizons, "E3 long-range learning", "e3_long_range"),
+        Figure(
+            "f5_gradient_flow",
+            plot_gradient_flow,
+            "E4 gradient flow during training",
+            "e4_gradient_flow",
+        ),
+        Figure("f6_digits", plot_digits, "E5 digits", "e5_digits"),
+    )
 }
 
 

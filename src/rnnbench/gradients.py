@@ -50,12 +50,12 @@ def gradient_profile(
     page-faulted in as the forward first writes it, which costs as much as the arithmetic).
     """
     model = copy.deepcopy(model).to(dtype).requires_grad_(False)
-    x = x.to(model.W.device, dtype)
-    y = y.to(model.W.device)
+    x = x.to(model.U.device, dtype)
+    y = y.to(model.U.device)
     y = y.to(dtype) if task.regression else y
     ws = workspace or bptt.Workspace()
     with torch.no_grad():
-        cache = bptt.FORWARD[model.spec.cell](model, x, ws)  # every state, kept
+        cache = (model.cell.forward or _reference_forward)(model, x, ws)  # every state, kept
     last = cache["h"][:, -1].clone().requires_grad_(True)  # (E, B, H)
     loss = task.last_step_loss(model.readout(last), y)  # (E, B)
     (dh_last,) = torch.autograd.grad(loss.sum(), [last])
@@ -86,27 +86,19 @@ def _probe(model: Ensemble, cache, dh_last: torch.Tensor, ws: bptt.Workspace, li
     (E, L+1, B), batch sums (E, L+1, H) and log10 of what they were divided by (E, L+1),
     renormalised where a model's gradient leaves [1/limit, limit] (`_renormalise`).
 
-    Compiled where `kernels` builds (the same steps, each state's statistics in one pass); else
-    the cell's Python backward with a callback per state.
+    Compiled where `kernels` builds and the cell has a compiled probe (the same steps, each
+    state's statistics in one pass); else the cell's Python backward, or the backward through
+    its reference step, with a callback per state.
     """
     n_models, steps = model.n_models, cache["h"].shape[1] - 1  # h (E, L+1, B, H)
-    if ops := kernels.loops(dh_last.device):
+    if model.cell.forward and (ops := kernels.loops(dh_last.device)):
         shape = (n_models, steps + 1)
         norms = dh_last.new_empty(shape + dh_last.shape[1:2])
         sums = dh_last.new_empty(shape + dh_last.shape[2:])
         log_scale = torch.zeros(shape, dtype=torch.float64, device=dh_last.device)
-        bufs, dh_last = bptt._dh_bufs(dh_last, ws), dh_last.contiguous()
         stats = (norms, sums, log_scale, limit)
-        if model.spec.cell == "rnn":
-            da = ws.get("da_probe", dh_last.shape, dh_last)
-            ops.rnn_probe(cache["h"], model.W, dh_last, *bufs, da, *stats, model.spec.nonlinearity)
-        elif model.spec.cell == "lstm":
-            dc = torch.zeros_like(dh_last)
-            ops.lstm_probe(cache["z"], cache["c"], model.W, dh_last, dc, *bufs, *stats)
-        else:
-            direct, tmp = (ws.get(name, dh_last.shape, dh_last) for name in ("direct", "tmp"))
-            ops.gru_probe(cache["z"], cache["h"], model.W, dh_last, direct, tmp, *bufs, *stats)
-        return norms, sums, log_scale
+        if model.cell.compiled_probe(ops, model, cache, dh_last.contiguous(), ws, stats):
+            return norms, sums, log_scale
 
     norm_at = [None] * (steps + 1)  # per step k: per-example norms (E, B)
     sum_at = [None] * (steps + 1)  # and the batch sum (E, H); stacked once at the end
@@ -119,8 +111,36 @@ def _probe(model: Ensemble, cache, dh_last: torch.Tensor, ws: bptt.Workspace, li
         scales[k] = _renormalise(grads, norm_at[k], scale, limit)
         sum_at[k] = grads[0].sum(1)
 
-    bptt.BACKWARD[model.spec.cell](model, cache, dh_last, ws, probe)
+    (model.cell.backward or _reference_backward)(model, cache, dh_last, ws, probe)
     return torch.stack(norm_at, 1), torch.stack(sum_at, 1), torch.stack(scales, 1)
+
+
+def _reference_forward(model: Ensemble, x: torch.Tensor, ws=None) -> dict:
+    """Every state of the cell's reference step, for a cell without a hand-written forward:
+    "h" (E, L+1, B, H), "states" (L+1 state tuples) and "xp" (L, E, B, G*H)."""
+    xp = model.input_projection(x)
+    states = [model.initial_state(x.shape[2])]
+    for xp_t in xp.unbind(0):
+        states.append(model.step(states[-1], xp_t))
+    return {"h": torch.stack([s[0] for s in states], 1), "states": states, "xp": xp}
+
+
+def _reference_backward(model: Ensemble, cache, dh_last: torch.Tensor, ws, probe) -> None:
+    """The probe's backward through the reference step: per step k = L..1 one vector-Jacobian
+    product by autograd of that step alone, so that `probe` can rescale every state's gradient
+    (a whole-sequence autograd backward would under- or overflow)."""
+    states, xp = cache["states"], cache["xp"].unbind(0)
+    grads = (dh_last.clone(), *(torch.zeros_like(s) for s in states[-1][1:]))
+    for k in range(len(xp), 0, -1):
+        probe(k, grads)
+        prev = tuple(s.detach().requires_grad_(True) for s in states[k - 1])
+        with torch.enable_grad():
+            out = model.step(prev, xp[k - 1])
+            back = torch.autograd.grad(out, prev, grads, allow_unused=True)
+        grads = tuple(
+            torch.zeros_like(p) if g is None else g for g, p in zip(back, prev, strict=True)
+        )
+    probe(0, grads)
 
 
 def _renormalise(grads: tuple[torch.Tensor, ...], norms: torch.Tensor, log_scale, limit: float):

@@ -29,10 +29,10 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
+from . import cells, tasks
 from .resources import JOB_START_S, check_memory, estimate_seconds
 from .spec import CellSpec, ModelSpec, ProbeSpec, SpecError, parse, to_dict
 from .tables import CorruptFileError, read_table, with_lstm_cells, write_table
-from .tasks import TASKS
 
 PROBE_EXPERIMENTS = ("e1_init",)
 TRAIN_EXPERIMENTS = ("e2_clipping", "e3_long_range", "e4_gradient_flow", "e5_digits")
@@ -97,13 +97,22 @@ class Pack:
         ]
 
 
-def load_config(configfile: str | Path | None = None) -> dict:
-    """config/config.yaml with a --configfile merged over it, as Snakemake merges them (before
-    the schema's defaults fill what neither gives)."""
+def load_config(*configfiles: str | Path | None) -> dict:
+    """config/config.yaml with each --configfile merged over it in turn, key by key, as Snakemake
+    merges them (before the schema's defaults fill what none gives)."""
     config = yaml.safe_load(Path("config/config.yaml").read_text())
-    if configfile:
-        config.update(yaml.safe_load(Path(configfile).read_text()))
+    for path in filter(None, configfiles):
+        _merge(config, yaml.safe_load(Path(path).read_text()) or {})
     return config
+
+
+def _merge(config: dict, over: dict) -> None:
+    """Merge over into config in place: mappings key by key, any other value replaced."""
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(config.get(key), dict):
+            _merge(config[key], value)
+        else:
+            config[key] = value
 
 
 def packs(config: dict) -> list[Pack]:
@@ -149,7 +158,11 @@ def experiment_jobs(config: dict, experiment: str) -> list[Job]:
         section["tasks"], section["seq_len"], section["hidden_size"], variants
     ):
         try:
-            TASKS[task].check(seq_len)
+            named = tasks.named(task)
+        except SpecError as err:
+            raise SpecError(f"{experiment}.tasks: {str(err).split(': ', 1)[1]}") from None
+        try:
+            named.check(seq_len)
         except SpecError as err:
             raise SpecError(f"{experiment}.seq_len: {str(err).split(': ', 1)[1]}") from None
         data = {
@@ -195,14 +208,16 @@ def expand_models(blocks: list[dict], where: str) -> list[tuple[str, dict]]:
 
 
 def variant_label(model: ModelSpec) -> str:
-    """A readable label from the fields that matter, e.g. rnn-tanh-orthogonal-rho1.1."""
-    parts = [model.cell]
-    if model.cell == "rnn":
+    """A readable label from the fields that matter to the cell, e.g. rnn-tanh-orthogonal-rho1.1."""
+    cell = cells.get(model.cell)
+    parts = [cell.name]
+    if "nonlinearity" in cell.uses:
         parts.append(model.nonlinearity)
-    parts.append(model.init)
-    if model.init != "default":
+    if "init" in cell.uses:
+        parts.append(model.init)
+    if "rho" in cell.uses and model.init != "default":
         parts.append(f"rho{model.rho:g}")
-    if model.cell == "lstm":
+    if "forget_bias" in cell.uses:
         parts.append(f"fb{model.forget_bias:g}")
     return "-".join(parts)
 

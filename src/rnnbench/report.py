@@ -2,7 +2,9 @@
 
 Every number in the text is read from a table the pipeline wrote, and every rate, horizon and slope
 is printed with its 95% interval and n ('60% [23%, 88%], n = 5'); captions are the same .rst files
-Snakemake's native report uses. `build_report` is the only entry point.
+Snakemake's native report uses, and each section shows the figures registered for its experiment
+(figures.FIGURES). Nothing here branches on a cell or task name: what differs between cells (a
+gradient bound, a forget bias) is read from the tables. `build_report` is the only entry point.
 """
 
 from __future__ import annotations
@@ -25,10 +27,10 @@ import pandas as pd
 
 from . import aggregate, stats
 from . import claims as claims_mod
-from .aggregate import clip_labels
+from .figures import FIGURES
 from .tables import atomic_write, read_table, versions, write_table
 
-TABLES = ["gradient_profiles", "decay_rates", "runs", "curves", "horizons"]
+CLIPPING = "clipping"  # the clip_setting column's header, as in the figures' legends
 EXPERIMENTS = {
     "e1_init": "E1 Gradient propagation at initialisation",
     "e2_clipping": "E2 Exploding gradients and clipping",
@@ -36,19 +38,17 @@ EXPERIMENTS = {
     "e4_gradient_flow": "E4 Gradient flow during training",
     "e5_digits": "E5 Real data: pixel-by-pixel digits",
 }
-FIGURE_OF = {
-    "e1_init": "f1_gradient_decay",
-    "e2_clipping": ["f2_divergence", "f3_grad_norm_traces"],
-    "e3_long_range": "f4_horizons",
-    "e4_gradient_flow": "f5_gradient_flow",
-    "e5_digits": "f6_digits",
-}
 
 
 @dataclass
 class Table:
     frame: pd.DataFrame
     caption: str = ""
+
+
+def figures_of(experiment: str) -> list[str]:
+    """The figures registered for an experiment's section, in registry order."""
+    return [f.name for f in FIGURES.values() if f.experiment == experiment]
 
 
 @dataclass
@@ -103,18 +103,31 @@ def _varying(df: pd.DataFrame, columns: list[str]) -> list[str]:
     return [c for c in columns if df[c].nunique(dropna=False) > 1]
 
 
+def _spread(values) -> str:
+    """The distinct values, in order: 'float32' or 'float32, float64'."""
+    return ", ".join(fmt(v) for v in sorted(set(values)))
+
+
+def cell_names(rows: pd.DataFrame) -> pd.Series:
+    """Each row's cell label, with its forget bias where that cell's rows differ in it."""
+    varies = rows.groupby("cell")["forget_bias"].transform("nunique") > 1
+    bias = " (forget bias " + rows["forget_bias"].map(fmt) + ")"
+    return rows["cell_label"] + bias.where(varies, "")
+
+
 # ---------------------------------------------------------------------------------------- sections
 
 
 def e1_section(t: dict) -> Section:
     rates = t["decay_rates"]
     rates = rates[(rates["experiment"] == "e1_init") & (rates["step"] == 0)]
-    s = Section(EXPERIMENTS["e1_init"], figures=[FIGURE_OF["e1_init"]])
+    s = Section(EXPERIMENTS["e1_init"], figures=figures_of("e1_init"))
     if rates.empty:
         return _absent(s)
-    orth = rates[(rates["cell"] == "rnn") & (rates["init"] == "orthogonal")]
+    bounded = np.isfinite(rates["bound_slope_log10_per_step"])  # cells with a gradient bound
+    orth = rates[bounded & (rates["init"] == "orthogonal")]
     orth = orth.assign(text=[slope(r) for r in orth.itertuples()])
-    index = [*_varying(orth, ["task", "seq_len", "hidden_size"]), "nonlinearity"]
+    index = [*_varying(orth, ["task", "seq_len", "hidden_size", "cell_label"]), "nonlinearity"]
     table = orth.pivot_table(index=index, columns="rho", values="text", aggfunc="first")
     table.columns = [f"rho = {fmt(c)}" for c in table.columns]
     s.tables.append(
@@ -129,7 +142,7 @@ def e1_section(t: dict) -> Section:
         err = (lin["slope_log10_per_step"] - np.log10(lin["rho"])).abs().max()
         lo, hi = lin.nsmallest(1, "rho").iloc[0], lin.nlargest(1, "rho").iloc[0]
         s.paragraphs.append(
-            f"For the linear RNN the measured slope equals log10(rho) to within {fmt(err, 2)} "
+            f"With f linear the measured slope equals log10(rho) to within {fmt(err, 2)} "
             f"decades per step at every rho, so over T = {fmt(int(lin['max_distance'].max()))} "
             f"steps the gradient changes by T·log10(rho) decades: by {_decades(lo)} at "
             f"rho = {fmt(lo['rho'])} and by {_decades(hi)} at rho = {fmt(hi['rho'])}."
@@ -138,15 +151,17 @@ def e1_section(t: dict) -> Section:
     at1 = at1.set_index("nonlinearity")
     if {"tanh", "sigmoid"} <= set(at1.index):
         s.paragraphs.append(
-            f"At rho = 1 the tanh RNN loses {_per_100(at1.loc['tanh'])}, and the sigmoid RNN "
-            f"{_per_100(at1.loc['sigmoid'])}: the sigmoid's derivative is at most 1/4, so its "
-            "gradient vanishes faster."
+            f"At rho = 1 the gradient loses {_per_100(at1.loc['tanh'])} with f = tanh, and "
+            f"{_per_100(at1.loc['sigmoid'])} with f = sigmoid: the sigmoid's derivative is at "
+            "most 1/4, so its gradient vanishes faster."
         )
-    gated = rates[rates["cell"] != "rnn"]
+    gated = rates[~bounded]
     if not gated.empty:
-        parts = [f"{r.cell.upper()}{_bias(r)}: {slope(r)}" for r in gated.itertuples()]
+        names = cell_names(gated)
+        parts = [f"{name}: {slope(r)}" for name, r in zip(names, gated.itertuples(), strict=True)]
         s.paragraphs.append(
-            "Gated cells at PyTorch's default init (decades per step): " + "; ".join(parts) + "."
+            f"Cells without a closed-form gradient bound, at init {_spread(gated['init'])} "
+            "(decades per step): " + "; ".join(parts) + "."
         )
     return s
 
@@ -163,10 +178,6 @@ def _per_100(r) -> str:
     return ci(*values, r["n_seeds"], lambda v: fmt(v, 2), " decades per 100 steps")
 
 
-def _bias(r) -> str:
-    return f" (forget bias {fmt(r.forget_bias)})" if r.cell == "lstm" else ""
-
-
 def _selected_runs(t: dict, experiment: str) -> pd.DataFrame:
     runs = t["runs"]
     return runs[(runs["experiment"] == experiment) & runs["selected"].astype(bool)]
@@ -174,13 +185,13 @@ def _selected_runs(t: dict, experiment: str) -> pd.DataFrame:
 
 def e2_section(t: dict) -> Section:
     runs = _selected_runs(t, "e2_clipping")
-    s = Section(EXPERIMENTS["e2_clipping"], figures=FIGURE_OF["e2_clipping"])
+    s = Section(EXPERIMENTS["e2_clipping"], figures=figures_of("e2_clipping"))
     if runs.empty:
         return _absent(s)
-    runs = runs.assign(setting=clip_labels(runs), diverged=runs["status"] == "diverged")
-    counts = runs.groupby(["setting", "seq_len"])["diverged"].agg(["sum", "size"])
+    runs = runs.assign(diverged=runs["status"] == "diverged")
+    counts = runs.groupby(["clip_setting", "seq_len"])["diverged"].agg(["sum", "size"])
     text = pd.Series([rate(k, n) for k, n in counts.to_numpy()], index=counts.index)
-    table = text.unstack("seq_len")
+    table = text.unstack("seq_len").rename_axis(CLIPPING)
     table.columns = [f"T = {c}" for c in table.columns]
     s.tables.append(
         Table(
@@ -207,7 +218,7 @@ def _diverged(runs: pd.DataFrame) -> str:
 
 def e3_section(t: dict) -> Section:
     h = t["horizons"][t["horizons"]["experiment"] == "e3_long_range"]
-    s = Section(EXPERIMENTS["e3_long_range"], figures=[FIGURE_OF["e3_long_range"]])
+    s = Section(EXPERIMENTS["e3_long_range"], figures=figures_of("e3_long_range"))
     if h.empty:
         return _absent(s)
     s.tables.append(_horizon_table(h))
@@ -234,17 +245,14 @@ def e3_section(t: dict) -> Section:
 
 
 def _horizon_table(h: pd.DataFrame) -> Table:
-    groups = (
-        h.assign(setting=clip_labels(h))
-        .groupby([*aggregate.HORIZON_GROUP, "setting"], dropna=False, as_index=False)
-        .first()
-    )
+    groups = h.groupby(aggregate.HORIZON_GROUP, dropna=False, as_index=False).first()
     groups["text"] = [
         ci("none" if pd.isna(r.horizon) else r.horizon, r.horizon_low, r.horizon_high, r.n_seeds)
         for r in groups.itertuples()
     ]
-    index = ["variant", *_varying(groups, ["hidden_size", "setting"])]
+    index = ["variant", *_varying(groups, ["hidden_size", "clip_setting"])]
     table = groups.pivot_table(index=index, columns="task", values="text", aggfunc="first")
+    table = table.rename_axis(index={"clip_setting": CLIPPING})
     return Table(
         table.reset_index(),
         "Horizon: the largest T solved by at least half of the seeds (none: no T in the grid "
@@ -317,7 +325,7 @@ def sequences_table(h: pd.DataFrame) -> Table | None:
 
 def e4_section(t: dict) -> Section:
     rates = t["decay_rates"][t["decay_rates"]["experiment"] == "e4_gradient_flow"]
-    s = Section(EXPERIMENTS["e4_gradient_flow"], figures=[FIGURE_OF["e4_gradient_flow"]])
+    s = Section(EXPERIMENTS["e4_gradient_flow"], figures=figures_of("e4_gradient_flow"))
     rates = aggregate.selected_only(rates, t["runs"])
     if rates.empty:
         return _absent(s)
@@ -345,7 +353,7 @@ def e4_section(t: dict) -> Section:
 
 def e5_section(t: dict) -> Section:
     runs = _selected_runs(t, "e5_digits")
-    s = Section(EXPERIMENTS["e5_digits"], figures=[FIGURE_OF["e5_digits"]])
+    s = Section(EXPERIMENTS["e5_digits"], figures=figures_of("e5_digits"))
     if runs.empty:
         return _absent(s)
     runs = runs.assign(accuracy=aggregate.accuracy_or_chance(runs))
@@ -354,16 +362,18 @@ def e5_section(t: dict) -> Section:
     s.tables.append(
         Table(
             table.reset_index(),
-            "Test accuracy on the fixed 297-image test split: mean over seeds [95% bootstrap "
+            "Test accuracy on the task's fixed test split: mean over seeds [95% bootstrap "
             "interval over seeds], n = seeds (selected learning rate; a diverged run counts "
             "as chance).",
         )
     )
     means = runs.groupby(["variant", "task"])["accuracy"].mean()
     best, worst = means.idxmax(), means.idxmin()
+    chance = runs.groupby("task")["baseline_metric"].first()  # the input-blind baseline
     s.paragraphs.append(
         f"The best model is {best[0]} on {best[1]}, with a test accuracy of {acc[best]} "
-        f"(chance: 10%); the worst is {worst[0]} on {worst[1]}, with {acc[worst]}."
+        f"(chance: {pct(chance[best[1]])}); the worst is {worst[0]} on {worst[1]}, with "
+        f"{acc[worst]}."
     )
     return s
 
@@ -390,7 +400,7 @@ def build_report(
 ) -> pd.DataFrame:
     """Write claims.{csv,parquet} beside the tables and report.md / report.html into out_dir."""
     tables_dir, figures_dir, out_dir = Path(tables_dir), Path(figures_dir), Path(out_dir)
-    tables = {name: read_table(tables_dir / f"{name}.parquet") for name in TABLES}
+    tables = {name: read_table(tables_dir / f"{name}.parquet") for name in aggregate.TABLES}
     score = claims_mod.scorecard(tables)
     provenance = setup_facts(config, tables)
     write_table(score, tables_dir / "claims", {"config": config, **provenance})
@@ -464,21 +474,43 @@ def setup_section(config: dict, tables: dict, facts: dict) -> Section:
             "rate; E1: probed models).",
         )
     )
+    models = pd.concat([runs, profiles])[["cell_label", "init"]]
+    if len(runs):
+        s.tables.append(tasks_table(runs))
     s.paragraphs = [
-        "Models: vanilla RNNs h_t = f(W h_{t−1} + U x_t + b) with f ∈ {linear, tanh, sigmoid, "
-        "ReLU} and a linear read-out, with W orthogonal or Gaussian scaled to spectral radius rho, "
-        "PyTorch's default uniform init, or the identity (IRNN); LSTMs with forget-gate bias 0 or "
-        "1; GRUs. Tasks: adding (baseline MSE 1/6), copy (baseline 10 ln 8 / (T + 20)), temporal "
-        "order (chance 25%), and scikit-learn's 8×8 digits read pixel by pixel (T = 64), in order "
-        "and permuted. All learning rates, seeds and clipping settings of a grid cell train "
-        "together as one batched ensemble; a model whose loss or gradient becomes non-finite is "
-        "frozen and recorded as diverged. The learning rate of each cell and clip setting is "
-        "chosen on a validation set; every result is on a separate test set, at that rate.",
+        f"Models: the cells {_spread(models['cell_label'])} with a linear read-out; each "
+        f"variant sets a cell's nonlinearity f, its recurrent-weight init "
+        f"({_spread(models['init'])}), the spectral radius rho it is scaled to and the forget-gate "
+        "bias, as the grid gives them. "
+        "All learning rates, seeds and clipping settings of a grid cell train together as one "
+        "batched ensemble; a model whose loss or gradient becomes non-finite is frozen and "
+        "recorded as diverged. The learning rate of each cell and clip setting is chosen on a "
+        "validation set; every result is on a separate test set, at that rate.",
         f"Hardware: {facts['hardware']}. Software: Python {v['python']}, torch {v['torch']}, "
         f"numpy {v['numpy']}, pandas {v['pandas']}, rnnbench {v['rnnbench']}. Git commit "
         f"{facts['git_commit']}; config hash {facts['config_sha256']}.",
     ]
     return s
+
+
+def tasks_table(runs: pd.DataFrame) -> Table:
+    """Each trained task's sequence lengths and the loss and metric of its input-blind
+    baseline (a range where it depends on T), as the runs table records them."""
+
+    def spans(column: str) -> pd.Series:
+        return runs.groupby("task", sort=False)[column].agg(lambda v: _span(v.min(), v.max()))
+
+    columns = {
+        "T": "seq_len",
+        "baseline loss": "baseline_loss",
+        "baseline metric": "baseline_metric",
+    }
+    frame = pd.DataFrame({name: spans(column) for name, column in columns.items()})
+    return Table(
+        frame.reset_index(),
+        "Tasks: the sequence lengths T trained, and the test loss and metric (accuracy, or the "
+        "loss for regression) of the input-blind baseline, a model that ignores its input.",
+    )
 
 
 def _listed(value) -> str:
@@ -552,7 +584,8 @@ def limitations_section(tables: dict) -> Section:
             "interval for differences of rates, and percentile bootstraps over seeds "
             f"({stats.N_RESAMPLES} resamples, fixed seed) for horizons, slopes and medians. With "
             "a handful of seeds they are wide, and an interval from one seed is not given.",
-            "Training runs in float32 on the CPU (probes in float64); a different BLAS or thread "
+            f"Training runs in {_spread(runs.get('dtype', []))} on "
+            f"{_spread(runs.get('device', []))} (probes in float64); a different BLAS or thread "
             "count changes the last bits, not the conclusions. Success is a threshold on test "
             "loss or accuracy, recorded with every run; learning rates are chosen on a separate "
             "validation set.",

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import math
 
-from .spec import GATES, CellSpec, SpecError
-from .tasks import TASKS
+from . import cells, tasks
+from .spec import CellSpec, SpecError
 
 EVAL_CHUNK = 256  # held-out examples per forward pass: bounds evaluation memory
 BASE_MB = 600  # resident size of a Python process with torch, pandas and the task data
@@ -15,19 +15,19 @@ BASE_MB = 600  # resident size of a Python process with torch, pandas and the ta
 def estimate_mem_mb(spec: CellSpec) -> int:
     """Peak memory of a training job from its shape: activations kept for BPTT, the weights
     (with their gradients and optimizer state) and a base process."""
-    task = TASKS[spec.task.name]
+    task, cell = tasks.get(spec.task), cells.get(spec.model.cell)
     n = spec.n_models
     steps = task.length(spec.task.seq_len)
     h, d, o = spec.model.hidden_size, task.input_size, task.output_size
-    # floats kept per example and step: peak RSS measured on torch 2.13 with autograd; the
-    # hand-written BPTT (bptt.py) peaks ~25% lower, so this is an upper bound
-    width = {"rnn": 5, "lstm": 17, "gru": 13}[spec.model.cell] * h
+    # floats kept per example and step (the cell's count, peak RSS with autograd; the
+    # hand-written BPTT peaks ~25% lower, so this is an upper bound)
+    width = cell.floats_per_unit * h
     per_step = n * spec.train.batch_size * (width + 2 * d + 2 * o)
     eval_size = min(max(spec.task.val_size, spec.task.test_size), EVAL_CHUNK)
     size = {"float32": 4, "float64": 8}[spec.runtime.dtype]
     train_bytes = 3 * steps * per_step * size  # graph, its gradients and the input batch
     eval_bytes = n * eval_size * steps * (o + d) * size
-    weights = n * (GATES[spec.model.cell] * h * (h + d + 1) + o * (h + 1))
+    weights = n * (cell.recurrent_weights(h) + cell.gates * h * (d + 1) + o * (h + 1))
     weight_bytes = weights * (8 + 4 * size)  # float64 init; weights, grads, 2 optimizer states
     return int(BASE_MB + (train_bytes + eval_bytes + weight_bytes) / 2**20)
 
@@ -68,23 +68,26 @@ NS_PER_GATE = 1.7
 GFLOPS = 39.0
 NS_PER_OUTPUT = 57.0
 US_PER_STEP = 10.6
+AUTOGRAD_FACTOR = 3.0  # a cell without a hand-written backward (autograd over its step): IndRNN
+# at H = 16, T = 200 took 2.9x the vanilla RNN's step (1.8x at T = 50)
 FORWARD_SHARE = 1 / 3  # an evaluation (forward only) per example, against a training step
 JOB_START_S = 3.0  # a job's start-up: Python, import torch, writing tables
 
 
 def step_seconds(spec: CellSpec, examples: int | None = None) -> float:
     """Seconds of one training step of one model on `examples` (default: the batch)."""
-    task, model = TASKS[spec.task.name], spec.model
+    task, h, cell = tasks.get(spec.task), spec.model.hidden_size, cells.get(spec.model.cell)
     b, steps = examples or spec.train.batch_size, task.length(spec.task.seq_len)
-    work = b * steps * GATES[model.cell] * model.hidden_size
-    flops = 6 * work * (model.hidden_size + task.input_size + 1)
+    work = b * steps * cell.gates * h
+    flops = 6 * b * steps * (cell.recurrent_weights(h) + cell.gates * h * (task.input_size + 1))
     outputs = b * (steps if task.every_step else 1) * task.output_size
-    return (
+    seconds = (
         work * NS_PER_GATE * 1e-9
         + flops / (GFLOPS * 1e9)
         + outputs * NS_PER_OUTPUT * 1e-9
         + steps * US_PER_STEP * 1e-6
     )
+    return seconds * (AUTOGRAD_FACTOR if cell.backward is None else 1.0)
 
 
 def estimate_seconds(spec: CellSpec) -> float:

@@ -19,42 +19,67 @@ class SpecError(ValueError):
     """A spec or config value is invalid; the message is one line naming the field."""
 
 
-def opt(default, help: str, choices=None, min=None, gt=None, max=None, lt=None, scalar=False):
+def opt(
+    default, help: str, choices=None, min=None, gt=None, max=None, lt=None, scalar=False, check=None
+):
     """A dataclass field with its documentation and constraints (scalar: a list field that
-    also takes one value, as a one-item list)."""
+    also takes one value, as a one-item list; check: a function of the value that raises
+    SpecError)."""
     meta = dict(help=help, choices=choices, min=min, gt=gt, max=max, lt=lt, scalar=scalar)
+    meta["check"] = check
     if isinstance(default, list):
         return field(default_factory=lambda: list(default), metadata=meta)
     return field(default=default, metadata=meta)
 
 
-CELL_NAMES = ("rnn", "lstm", "gru")
-GATES = {"rnn": 1, "lstm": 4, "gru": 3}  # gate blocks of H rows in W, U and b
 NONLINEARITY_NAMES = ("linear", "tanh", "sigmoid", "relu")
 INIT_NAMES = ("default", "orthogonal", "gaussian", "identity")
-TASK_NAMES = ("adding", "copy", "temporal_order", "digits", "digits_permuted")
 OPTIMIZER_NAMES = ("sgd", "adam", "rmsprop")
 CLIP_NAMES = ("none", "norm", "value")
 
 
+def _cell(name: str) -> None:
+    from .cells import get  # the registry imports this module
+
+    get(name)
+
+
 @dataclass(frozen=True)
 class ModelSpec:
-    cell: str = opt("rnn", "recurrent cell", choices=CELL_NAMES)
+    cell: str = opt(
+        "rnn",
+        "recurrent cell: a built-in (rnnbench.cells) or an import path module:Class",
+        check=_cell,
+    )
     nonlinearity: str = opt(
-        "tanh", "f in h_t = f(W h_{t-1} + U x_t + b); rnn only", choices=NONLINEARITY_NAMES
+        "tanh",
+        "f in h_t = f(W h_{t-1} + U x_t + b), for cells with one",
+        choices=NONLINEARITY_NAMES,
     )
     init: str = opt(
-        "default", "recurrent-weight init (each gate block for lstm/gru)", choices=INIT_NAMES
+        "default", "recurrent-weight init (each gate block of gated cells)", choices=INIT_NAMES
     )
     rho: float = opt(1.0, "spectral radius the init scales W to (ignored by 'default')", gt=0)
     hidden_size: int = opt(64, "hidden units H", min=1)
-    forget_bias: float = opt(1.0, "initial forget-gate bias (lstm only; Jozefowicz et al. 2015)")
+    forget_bias: float = opt(
+        1.0, "initial forget-gate bias, for cells with one (Jozefowicz et al. 2015)"
+    )
+
+
+def _task(name: str) -> None:
+    from .tasks import named  # the registry imports this module
+
+    named(name)
 
 
 @dataclass(frozen=True)
 class TaskSpec:
-    name: str = opt("adding", "task generator", choices=TASK_NAMES)
-    seq_len: int = opt(50, "T: time steps of the task (copy adds 20; digits needs 64)", min=1)
+    name: str = opt("adding", "task (rnnbench.tasks.TASKS)", check=_task)
+    seq_len: int = opt(
+        50, "T: time steps of the task (copy adds 2 x recall; digits needs 64)", min=1
+    )
+    alphabet: int = opt(8, "copy: symbols the sequence to recall is drawn from", min=1)
+    recall: int = opt(10, "copy: symbols to remember, recalled after T steps", min=1)
     val_size: int = opt(
         512, "examples in the fixed validation set (logged curves, stopping, lr selection)", min=1
     )
@@ -75,6 +100,11 @@ class ClipSpec:
     @property
     def effective_threshold(self) -> float:
         return math.inf if self.mode == "none" else self.threshold
+
+    @property
+    def label(self) -> str:
+        """'none', 'norm 1', 'value 0.1': the clip_setting column of every table."""
+        return "none" if self.mode == "none" else f"{self.mode} {self.threshold:g}"
 
 
 @dataclass(frozen=True)
@@ -197,6 +227,11 @@ def _scalar(tp, value, where: str):
 
 
 def _check(value, meta, where: str):
+    if meta.get("check"):
+        try:
+            meta["check"](value)
+        except SpecError as err:  # the check names the value; the message names the key
+            raise SpecError(f"{where}: {str(err).split(': ', 1)[-1]}") from None
     if meta.get("choices") and value not in meta["choices"]:
         raise SpecError(
             f"{where}: unknown value {value!r} (expected one of: {', '.join(meta['choices'])})"

@@ -1,5 +1,6 @@
-"""Long-range-dependency tasks: pure, seeded generators with their loss, trivial baseline and
-success criterion.
+"""Long-range-dependency tasks: one class per task, owning its length, inputs, loss, metric,
+trivial baseline and solved criterion, with its parameters as fields (`TASKS` holds each task
+with its default parameters; `get` configures one from a TaskSpec).
 
 A generator maps (n, T, numpy Generator) to inputs x (L, n, D) float32 and targets y: (n,) for a
 single read-out at the last step, (L, n) for a read-out at every step (copy). Losses take model
@@ -8,9 +9,11 @@ outputs with a leading model axis E and return one value per model and example, 
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -23,45 +26,45 @@ SPLIT_SEEDS = {"test": 2**31 - 1, "val": 2**31 - 2}  # fixed sets: the same for 
 
 @dataclass(frozen=True)
 class Task:
-    name: str
-    input_size: int
-    output_size: int
-    regression: bool  # MSE on a scalar, else cross-entropy over classes
-    every_step: bool  # read-out (and loss) at every step, else only at the last
+    """What every task shares; a task is a subclass that sets the class facts and `sample`."""
+
+    name: ClassVar[str]
+    input_size: ClassVar[int]
+    output_size: ClassVar[int]
+    regression: ClassVar[bool] = False  # MSE on a scalar, else cross-entropy over classes
+    every_step: ClassVar[bool] = False  # read-out (and loss) at every step, else only the last
+    min_seq_len: ClassVar[int] = 1
+    spec_fields: ClassVar[tuple[str, ...]] = ()  # TaskSpec fields that are this task's parameters
+
+    def configured(self, spec: TaskSpec) -> Task:
+        """This task with its parameters taken from spec."""
+        return dataclasses.replace(self, **{f: getattr(spec, f) for f in self.spec_fields})
 
     def length(self, seq_len: int) -> int:
-        return seq_len + 20 if self.name == "copy" else seq_len
+        """L: the steps a model reads for task length T."""
+        return seq_len
 
     def check(self, seq_len: int) -> None:
-        minimum = {"adding": 2, "temporal_order": 4}.get(self.name, 1)
-        if seq_len < minimum:
-            raise SpecError(f"task.seq_len: {self.name} needs seq_len >= {minimum}, got {seq_len}")
-        if self.name.startswith("digits") and seq_len != 64:
-            raise SpecError(f"task.seq_len: {self.name} reads 8x8 images, seq_len must be 64")
+        if seq_len < self.min_seq_len:
+            raise SpecError(
+                f"task.seq_len: {self.name} needs seq_len >= {self.min_seq_len}, got {seq_len}"
+            )
 
     def sample(self, n: int, seq_len: int, rng: np.random.Generator):
-        return GENERATORS[self.name](n, seq_len, rng)
+        raise NotImplementedError
 
     def fixed_set(self, split: str, seq_len: int, size: int):
-        """The fixed validation or test set ("val", "test"): for digits that split of the data,
-        else `size` examples drawn from that split's seed."""
-        if self.name.startswith("digits"):
-            return _digits_split(self.name == "digits_permuted", split)
+        """The fixed validation or test set ("val", "test"): `size` examples drawn from that
+        split's seed."""
         return self.sample(size, seq_len, np.random.default_rng(SPLIT_SEEDS[split]))
 
     def baseline_loss(self, seq_len: int) -> float:
         """Loss of the best predictor that ignores the input (closed forms)."""
-        return {
-            "adding": 1 / 6,  # predict 1: Var(u1 + u2), u ~ U[0,1]
-            "copy": 10 * math.log(8) / (seq_len + 20),  # uniform guess on the 10 recall steps
-            "temporal_order": math.log(4),
-            "digits": math.log(10),
-            "digits_permuted": math.log(10),
-        }[self.name]
+        return math.log(self.output_size)  # uniform over balanced classes
 
     def baseline_metric(self) -> float:
-        """Metric of that predictor: MSE for adding, else accuracy."""
-        return {"adding": 1 / 6, "copy": 1 / 8, "temporal_order": 0.25}.get(self.name, 0.1)
+        """Metric of that predictor: MSE for regression, else accuracy."""
+        return 1 / self.output_size
 
     def example_loss(self, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """out (E, B, O) or (L, E, B, O); y (E, B) or (L, E, B) -> loss (E, B)."""
@@ -72,70 +75,120 @@ class Task:
 
     def last_step_loss(self, out_last: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """E_T per example: out_last (E, B, O), y as in `example_loss` -> (E, B)."""
-        return (
-            self.example_loss(out_last.unsqueeze(0), y[-1:])
-            if self.every_step
-            else (self.example_loss(out_last, y))
-        )
+        if self.every_step:
+            return self.example_loss(out_last.unsqueeze(0), y[-1:])
+        return self.example_loss(out_last, y)
 
     def metric(self, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        """Per-model metric (E,): MSE for adding, accuracy otherwise (copy: on the recall steps)."""
+        """Per-model metric (E,): MSE for regression, else accuracy."""
         if self.regression:
             return self.example_loss(out, y).mean(-1)
-        if self.every_step:
-            out, y = out[-10:], y[-10:]
-            return (out.argmax(-1) == y).double().mean((0, 2))
         return (out.argmax(-1) == y).double().mean(-1)
 
     def solved(self, loss, metric, spec: TaskSpec):
         """The solved criterion, elementwise on floats or arrays (NaN: not solved)."""
-        if self.name in ("adding", "copy"):
-            return loss <= spec.solved_loss_fraction * self.baseline_loss(spec.seq_len)
         return metric >= spec.solved_accuracy
 
 
-def adding(n: int, seq_len: int, rng: np.random.Generator):
+@dataclass(frozen=True)
+class Adding(Task):
     """Arjovsky et al. (2016), sum variant: x (T, n, 2) values and markers; y (n,) marked sum."""
-    values = rng.random((seq_len, n))
-    half = seq_len // 2
-    first = rng.integers(0, half, n)
-    second = rng.integers(half, seq_len, n)
-    markers = np.zeros((seq_len, n))
-    markers[first, np.arange(n)] = 1
-    markers[second, np.arange(n)] = 1
-    y = values[first, np.arange(n)] + values[second, np.arange(n)]
-    return np.stack([values, markers], -1).astype(np.float32), y.astype(np.float32)
+
+    name = "adding"
+    input_size, output_size, regression, min_seq_len = 2, 1, True, 2
+
+    def sample(self, n, seq_len, rng):
+        values = rng.random((seq_len, n))
+        half = seq_len // 2
+        first = rng.integers(0, half, n)
+        second = rng.integers(half, seq_len, n)
+        markers = np.zeros((seq_len, n))
+        markers[first, np.arange(n)] = 1
+        markers[second, np.arange(n)] = 1
+        y = values[first, np.arange(n)] + values[second, np.arange(n)]
+        return np.stack([values, markers], -1).astype(np.float32), y.astype(np.float32)
+
+    def baseline_loss(self, seq_len):
+        return 1 / 6  # predict 1: Var(u1 + u2), u ~ U[0, 1]
+
+    def baseline_metric(self):
+        return 1 / 6  # its MSE
+
+    def solved(self, loss, metric, spec):
+        return loss <= spec.solved_loss_fraction * self.baseline_loss(spec.seq_len)
 
 
-def copy(n: int, seq_len: int, rng: np.random.Generator):
-    """Arjovsky et al. (2016): 10 symbols of 8, T-1 blanks, delimiter, 10 blanks; recall at the end.
+@dataclass(frozen=True)
+class Copy(Task):
+    """Arjovsky et al. (2016): `recall` symbols of `alphabet`, T-1 blanks, a delimiter, `recall`
+    blanks; the symbols are recalled at the last `recall` steps. L = T + 2 recall.
 
-    Input classes: 0 blank, 1..8 symbols, 9 delimiter. Output classes: 0 blank, 1..8. L = T + 20.
-    """
-    length = seq_len + 20
-    symbols = rng.integers(1, 9, (10, n))
-    tokens = np.zeros((length, n), dtype=np.int64)
-    tokens[:10] = symbols
-    tokens[seq_len + 9] = 9
-    y = np.zeros((length, n), dtype=np.int64)
-    y[-10:] = symbols
-    return np.eye(10, dtype=np.float32)[tokens], y
+    Input classes: 0 blank, 1..alphabet symbols, alphabet+1 delimiter. Output classes: 0 blank,
+    1..alphabet."""
+
+    name = "copy"
+    every_step = True
+    spec_fields = ("alphabet", "recall")
+    alphabet: int = 8
+    recall: int = 10
+
+    @property
+    def input_size(self) -> int:
+        return self.alphabet + 2
+
+    @property
+    def output_size(self) -> int:
+        return self.alphabet + 1
+
+    def length(self, seq_len):
+        return seq_len + 2 * self.recall
+
+    def sample(self, n, seq_len, rng):
+        r = self.recall
+        symbols = rng.integers(1, self.alphabet + 1, (r, n))
+        tokens = np.zeros((seq_len + 2 * r, n), dtype=np.int64)
+        tokens[:r] = symbols
+        tokens[seq_len + r - 1] = self.alphabet + 1
+        y = np.zeros_like(tokens)
+        y[-r:] = symbols
+        return np.eye(self.input_size, dtype=np.float32)[tokens], y
+
+    def baseline_loss(self, seq_len):
+        # blanks predicted exactly, a uniform guess on the recall steps
+        return self.recall * math.log(self.alphabet) / self.length(seq_len)
+
+    def baseline_metric(self):
+        return 1 / self.alphabet  # accuracy on the recall steps
+
+    def metric(self, out, y):
+        """Accuracy on the recall steps: out (L, E, B, O), y (L, E, B) -> (E,)."""
+        out, y = out[-self.recall :], y[-self.recall :]
+        return (out.argmax(-1) == y).double().mean((0, 2))
+
+    def solved(self, loss, metric, spec):
+        return loss <= spec.solved_loss_fraction * self.baseline_loss(spec.seq_len)
 
 
-def temporal_order(n: int, seq_len: int, rng: np.random.Generator):
+@dataclass(frozen=True)
+class TemporalOrder(Task):
     """Hochreiter & Schmidhuber (1997): the order of two markers A/B among distractors -> 4 classes.
 
     Inputs one-hot over 6 symbols (0 A, 1 B, 2-5 distractors); markers at [0.1T, 0.2T) and
     [0.5T, 0.6T); class = 2 * first + second.
     """
-    tokens = rng.integers(2, 6, (seq_len, n))
-    first = rng.integers(0, 2, n)
-    second = rng.integers(0, 2, n)
-    t1 = rng.integers(*_window(seq_len, 0.1, 0.2), n)
-    t2 = rng.integers(*_window(seq_len, 0.5, 0.6), n)
-    tokens[t1, np.arange(n)] = first
-    tokens[t2, np.arange(n)] = second
-    return np.eye(6, dtype=np.float32)[tokens], (2 * first + second).astype(np.int64)
+
+    name = "temporal_order"
+    input_size, output_size, min_seq_len = 6, 4, 4
+
+    def sample(self, n, seq_len, rng):
+        tokens = rng.integers(2, 6, (seq_len, n))
+        first = rng.integers(0, 2, n)
+        second = rng.integers(0, 2, n)
+        t1 = rng.integers(*_window(seq_len, 0.1, 0.2), n)
+        t2 = rng.integers(*_window(seq_len, 0.5, 0.6), n)
+        tokens[t1, np.arange(n)] = first
+        tokens[t2, np.arange(n)] = second
+        return np.eye(6, dtype=np.float32)[tokens], (2 * first + second).astype(np.int64)
 
 
 def _window(seq_len: int, lo: float, hi: float) -> tuple[int, int]:
@@ -143,14 +196,36 @@ def _window(seq_len: int, lo: float, hi: float) -> tuple[int, int]:
     return start, max(start + 1, int(hi * seq_len))
 
 
-def digits(n: int, seq_len: int, rng: np.random.Generator, permuted: bool = False):
-    """scikit-learn's 8x8 digits read pixel by pixel: x (64, n, 1) in [0, 1]; y (n,) in 0..9."""
-    x, y = _digits_split(permuted, "train")
-    idx = rng.integers(0, len(y), n)
-    return x[:, idx], y[idx]
-
-
 DIGITS_SPLITS = {"train": slice(0, 1200), "val": slice(1200, 1500), "test": slice(1500, None)}
+
+
+@dataclass(frozen=True)
+class Digits(Task):
+    """scikit-learn's 8x8 digits read pixel by pixel: x (64, n, 1) in [0, 1]; y (n,) in 0..9.
+    Fixed splits of the 1797 images: 1200 train, 300 validation, 297 test."""
+
+    name = "digits"
+    input_size, output_size = 1, 10
+    permuted: ClassVar[bool] = False  # pixels in one fixed random order (psMNIST's protocol)
+
+    def check(self, seq_len):
+        if seq_len != 64:
+            raise SpecError(f"task.seq_len: {self.name} reads 8x8 images, seq_len must be 64")
+
+    def sample(self, n, seq_len, rng):
+        x, y = _digits_split(self.permuted, "train")
+        idx = rng.integers(0, len(y), n)
+        return x[:, idx], y[idx]
+
+    def fixed_set(self, split, seq_len, size):
+        """That split of the data (size is ignored)."""
+        return _digits_split(self.permuted, split)
+
+
+@dataclass(frozen=True)
+class PermutedDigits(Digits):
+    name = "digits_permuted"
+    permuted = True
 
 
 @lru_cache(maxsize=6)
@@ -162,22 +237,22 @@ def _digits_split(permuted: bool, split: str):
     if permuted:
         x = x[:, np.random.default_rng(1234).permutation(64)]
     order = np.random.default_rng(0).permutation(len(x))
-    idx = order[DIGITS_SPLITS[split]]  # fixed split: 1200 train, 300 validation, 297 test
+    idx = order[DIGITS_SPLITS[split]]
     return np.ascontiguousarray(x[idx].T[..., None]), data.target[idx].astype(np.int64)
 
 
-GENERATORS = {
-    "adding": adding,
-    "copy": copy,
-    "temporal_order": temporal_order,
-    "digits": digits,
-    "digits_permuted": lambda n, t, rng: digits(n, t, rng, permuted=True),
+TASKS: dict[str, Task] = {
+    t.name: t for t in (Adding(), Copy(), TemporalOrder(), Digits(), PermutedDigits())
 }
 
-TASKS = {
-    "adding": Task("adding", 2, 1, regression=True, every_step=False),
-    "copy": Task("copy", 10, 9, regression=False, every_step=True),
-    "temporal_order": Task("temporal_order", 6, 4, regression=False, every_step=False),
-    "digits": Task("digits", 1, 10, regression=False, every_step=False),
-    "digits_permuted": Task("digits_permuted", 1, 10, regression=False, every_step=False),
-}
+
+def get(spec: TaskSpec) -> Task:
+    """The task spec.name with its parameters from spec."""
+    return named(spec.name).configured(spec)
+
+
+def named(name: str) -> Task:
+    """The registered task `name` (default parameters), or a one-line SpecError."""
+    if name not in TASKS:
+        raise SpecError(f"task.name: unknown value {name!r} (expected one of: {', '.join(TASKS)})")
+    return TASKS[name]

@@ -14,21 +14,21 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
 
-from . import bptt, runtime
+from . import bptt, cells, runtime, tasks
 from .gradients import gradient_profile
 from .models import Ensemble
 from .optim import CLIP_MODES, EnsembleOptimizer, clip
 from .resources import EVAL_CHUNK, check_memory
 from .spec import CellSpec, ProbeSpec, to_dict
 from .tables import NOT_RECORDED, CorruptFileError, atomic_write, spec_columns, versions
-from .tasks import TASKS, Task
+from .tasks import Task
 
 DATA_STREAM, PROBE_STREAM = 1, 2  # second word of each model's numpy seed: independent streams
 
@@ -97,7 +97,7 @@ class _Run:
         self.spec, self.tr, self.progress = spec, spec.train, progress
         self.device = runtime.setup(spec.runtime.threads, spec.runtime.device)
         self.dtype = getattr(torch, spec.runtime.dtype)
-        self.task = TASKS[spec.task.name]
+        self.task = tasks.get(spec.task)
         self.task.check(spec.task.seq_len)
         check_memory(spec, machine=True)
         self.members = members(spec)
@@ -298,7 +298,9 @@ class _Run:
         self._sync()
         val = evaluate(self.full, self.task, *self.val, self.device, self.dtype)
         test = evaluate(self.full, self.task, *self.test, self.device, self.dtype)
-        return _tables(self.spec, self.task, self.members, self.st, val, test)
+        result = _tables(self.spec, self.task, self.members, self.st, val, test)
+        path = bptt.path(self.full)  # which code computed the gradients
+        return replace(result, runs=result.runs.assign(gradient_path=path))
 
 
 def _save(path: Path, blob: dict) -> None:
@@ -373,12 +375,18 @@ def _profile_rows(prof, i: int, model: int, **extra) -> list[dict]:
 
 
 def _member_columns(spec, members) -> pd.DataFrame:
-    """One row per model: every spec field, its lr, its clip setting and its seed."""
-    base = spec_columns(spec)
+    """One row per model: every spec field, the cell's label, its lr, clip setting and seed."""
+    base = {**spec_columns(spec), "cell_label": cells.get(spec.model.cell).label}
     return pd.DataFrame(
         [
             dict(
-                model=e, **base, lr=lr, seed=seed, clip=c.mode, clip_threshold=c.effective_threshold
+                model=e,
+                **base,
+                lr=lr,
+                seed=seed,
+                clip=c.mode,
+                clip_threshold=c.effective_threshold,
+                clip_setting=c.label,
             )
             for e, (lr, c, seed) in enumerate(members)
         ]
@@ -442,13 +450,14 @@ def selected_lr(runs: pd.DataFrame, task: Task, tspec) -> pd.Series:
 def skip_cell(spec: CellSpec, failed_at: int, shorter: pd.DataFrame) -> CellResult:
     """The rows of a cell the horizon ladder does not train (every seed failed at T = failed_at):
     one per model, status `skipped`, no numbers; its selected lr is that of the shorter cell."""
-    task = TASKS[spec.task.name]
+    task = tasks.get(spec.task)
     info = _member_columns(spec, members(spec))
     chosen = shorter[shorter["selected"]][["lr", "clip", "clip_threshold"]].drop_duplicates()
     selected = info.merge(chosen.assign(selected=True), how="left", on=list(chosen.columns))
     nan, na = np.full(len(info), np.nan), pd.array([None] * len(info), dtype="Int64")
     runs = info.assign(
         status="skipped",
+        gradient_path="none",
         skipped_after=failed_at,
         diverged_step=na,
         solved_step=na,
@@ -471,16 +480,15 @@ def skip_cell(spec: CellSpec, failed_at: int, shorter: pd.DataFrame) -> CellResu
 def probe_cell(spec: ProbeSpec) -> CellResult:
     """Gradient-through-time profiles at initialisation, one model per seed (no training)."""
     device = runtime.setup(spec.runtime.threads, spec.runtime.device)
-    task = TASKS[spec.task.name]
+    task = tasks.get(spec.task)
     task.check(spec.task.seq_len)
     seeds = list(spec.seeds)  # float64 weights: the probe runs in float64 throughout
     model = Ensemble(spec.model, task.input_size, task.output_size, seeds, torch.float64).to(device)
     rngs = [np.random.default_rng([seed, PROBE_STREAM]) for seed in spec.seeds]
     x, y = _batch(task, rngs, spec.batch_size, spec.task.seq_len, device, torch.float64)
     prof = gradient_profile(model, task, x, y)
-    info = pd.DataFrame(
-        [dict(model=e, **spec_columns(spec), seed=s) for e, s in enumerate(spec.seeds)]
-    )
+    base = dict(spec_columns(spec), cell_label=model.cell.label, gradient_path=bptt.path(model))
+    info = pd.DataFrame([dict(model=e, **base, seed=s) for e, s in enumerate(spec.seeds)])
     rows = [r for e in range(len(spec.seeds)) for r in _profile_rows(prof, e, e, step=0)]
     profiles = info.merge(pd.DataFrame(rows), on="model")
     factor = pd.DataFrame(

@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from rnnbench.claims import CLAIMS
+from rnnbench.figures import FIGURES
 
 FORBIDDEN = re.compile(r"\bnan\b|\bNaN\b(?! )|\bNone\b|\binf\b|TODO|TBD|XXX|\{[a-z_]+\}")
 
@@ -18,10 +19,10 @@ def test_report_references_existing_figures_and_prints_no_placeholder(test_run):
     md = (test_run / "report/report.md").read_text()
     html = (test_run / "report/report.html").read_text()
     figures = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", md)
-    assert len(figures) == 6
+    assert len(figures) == len(FIGURES)
     for ref in figures:
         assert (test_run / "report" / ref).stat().st_size > 1000
-    assert html.count("data:image/png;base64,") == 6
+    assert html.count("data:image/png;base64,") == len(FIGURES)
     for text in (md, re.sub(r"data:image/png;base64,[^']+", "", html)):
         assert not FORBIDDEN.search(text), FORBIDDEN.search(text).group(0)
     claims = pd.read_csv(test_run / "results/tables/claims.csv")

@@ -19,10 +19,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from rnnbench.aggregate import TABLES
+
 ROOT = Path(__file__).resolve().parents[2]
 CLUSTER = ROOT / "tests/cluster/slurm.sh"
 CONFIG = ".test/config/config.yaml"
-TABLES = ["gradient_profiles", "decay_rates", "runs", "curves", "horizons"]
 # Only for the throwaway cluster: it has no accounting daemon (sacct fails, so job status comes
 # from squeue, which needs MinJobAge >= 3x the first-check delay) and no accounts.
 CLUSTER_FLAGS = [

@@ -1,10 +1,13 @@
 """Config -> jobs, and the get_* helpers the rules call (no logic in the rules themselves)."""
 
 import os
+from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
 
 from rnnbench import grid
+from rnnbench.aggregate import TABLES
+from rnnbench.figures import FIGURES
 from rnnbench.resources import estimate_mem_mb, runtime_minutes
 from rnnbench.spec import SpecError
 
@@ -25,17 +28,9 @@ PACKS = build_packs(config)
 LIBRARY = os.path.relpath(f"{workflow.basedir}/src/rnnbench")
 AGGREGATE_CODE = [f"{LIBRARY}/aggregate.py", f"{LIBRARY}/stats.py"]
 FIGURES_CODE = [f"{LIBRARY}/figures.py", *AGGREGATE_CODE]
-REPORT_CODE = [f"{LIBRARY}/report.py", f"{LIBRARY}/claims.py", *AGGREGATE_CODE]
+REPORT_CODE = [f"{LIBRARY}/report.py", f"{LIBRARY}/claims.py", *FIGURES_CODE]
 TRAIN_EXPERIMENTS = "|".join(grid.TRAIN_EXPERIMENTS)
-TABLES = ["gradient_profiles", "decay_rates", "runs", "curves", "horizons"]
-FIGURES = [
-    "f1_gradient_decay",
-    "f2_divergence",
-    "f3_grad_norm_traces",
-    "f4_horizons",
-    "f5_gradient_flow",
-    "f6_digits",
-]
+FIGURE_NAMES = "|".join(FIGURES)  # the plot rule's wildcard: a registered figure only
 
 
 def get_pack(wildcards):
@@ -93,6 +88,23 @@ def get_expected_train_cells(wildcards):
         for job in pack.cells
         if job.kind == "train"
     )
+
+
+def get_figure_tables(wildcards):
+    """The tables a figure reads (figures.FIGURES), by name: its plotting function's arguments."""
+    names = FIGURES[wildcards.figure].inputs
+    return {name: f"results/tables/{name}.parquet" for name in names}
+
+
+def get_figure_category(wildcards):
+    """The figure's category in Snakemake's report."""
+    return FIGURES[wildcards.figure].category
+
+
+def get_figure_caption(wildcards):
+    """The text of the figure's caption, workflow/report/<figure>.rst (Snakemake expands no
+    wildcard in a caption path: one caption template prints this)."""
+    return Path(workflow.basedir, FIGURES[wildcards.figure].caption).read_text()
 
 
 def get_final_outputs():

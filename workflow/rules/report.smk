@@ -5,7 +5,7 @@ rule render_report:
     input:
         tables=expand("results/tables/{name}.parquet", name=TABLES),
         figures=expand("results/figures/{name}.png", name=FIGURES),
-        captions=expand("workflow/report/{name}.rst", name=FIGURES),
+        captions=[figure.caption for figure in FIGURES.values()],
         code=REPORT_CODE,
     output:
         md="report/report.md",

@@ -1,4 +1,4 @@
-"""Snakemake adapter: read the named input tables, draw one figure, save PNG + SVG."""
+"""Snakemake adapter: read the tables the figure reads, draw it, save PNG + SVG."""
 
 from pathlib import Path
 
@@ -7,9 +7,10 @@ from rnnbench.tables import read_table
 
 
 def main(smk) -> None:
-    tables = {name: read_table(path) for name, path in smk.input.items() if name != "code"}
-    save(FIGURES[smk.params.figure](**tables), smk.output.png, smk.output.svg)
-    Path(smk.log[0]).write_text(f"drew {smk.params.figure} from {', '.join(tables)}\n")
+    figure = FIGURES[smk.wildcards.figure]
+    tables = {name: read_table(smk.input[name]) for name in figure.inputs}
+    save(figure.plot(**tables), smk.output.png, smk.output.svg)
+    Path(smk.log[0]).write_text(f"drew {figure.name} from {', '.join(tables)}\n")
 
 
 main(snakemake)  # noqa: F821

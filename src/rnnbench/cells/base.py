@@ -1,0 +1,123 @@
+"""The cell protocol: what a recurrent cell family owns, and what every cell shares.
+
+A cell is a `Cell` subclass. It owns its recurrent weights and their inits, its state layout,
+its plain-torch reference step (the autograd path every cell has), and optionally a hand-written
+BPTT (`forward` / `backward`, `compiled_probe`), its gradient bound, its memory and FLOP counts
+and its `torch.nn` baseline. Everything else (`models.Ensemble`, `bptt`, `gradients`,
+`resources`, `bench`) asks the cell and never branches on its name.
+
+Shapes: E models, B examples, L steps, D inputs, H hidden units, G gate blocks, O outputs.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+
+
+@dataclass(frozen=True)
+class Nonlinearity:
+    fn: Callable[[torch.Tensor], torch.Tensor]
+    gamma: float  # sup |f'|: the factor in the BPTT bound (gamma * sigma_max(W))^(T-k)
+
+
+NONLINEARITIES = {
+    "linear": Nonlinearity(lambda a: a, 1.0),
+    "tanh": Nonlinearity(torch.tanh, 1.0),
+    "sigmoid": Nonlinearity(torch.sigmoid, 0.25),
+    "relu": Nonlinearity(torch.relu, 1.0),
+}
+
+
+def uniform(shape, bound: float, gen: torch.Generator) -> torch.Tensor:
+    """U(-bound, bound) in float64, drawn from gen."""
+    return (torch.rand(shape, generator=gen, dtype=torch.float64) * 2 - 1) * bound
+
+
+def _orthogonal(h: int, rho: float, gen: torch.Generator) -> torch.Tensor:
+    q, r = torch.linalg.qr(torch.randn(h, h, generator=gen, dtype=torch.float64))
+    return rho * q * torch.sign(torch.diagonal(r))  # Haar-distributed, every |eigenvalue| = rho
+
+
+def _gaussian(h: int, rho: float, gen: torch.Generator) -> torch.Tensor:
+    w = torch.randn(h, h, generator=gen, dtype=torch.float64) / math.sqrt(h)  # N(0, 1/H)
+    return w * (rho / torch.linalg.eigvals(w).abs().max())
+
+
+MATRIX_INITS: dict[str, Callable[[int, float, torch.Generator], torch.Tensor]] = {
+    "default": lambda h, rho, gen: uniform((h, h), 1 / math.sqrt(h), gen),  # PyTorch's
+    "orthogonal": _orthogonal,
+    "gaussian": _gaussian,
+    "identity": lambda h, rho, gen: rho * torch.eye(h, dtype=torch.float64),  # IRNN (Le et al.)
+}
+
+
+class Cell:
+    """A recurrent cell family. Subclasses set the class attributes and define `init_recurrent`
+    and `step`; the rest has defaults (no fast path, no bound: the autograd path computes it)."""
+
+    name: str  # short id used in variant labels and file names, e.g. "rnn"
+    label: str  # as the report and figures print it, e.g. "vanilla RNN"
+    gates: int = 1  # blocks of H rows in the input projection U x_t + b, (E, G*H, D)
+    n_states: int = 1  # state tensors (E, B, H) each; the first is h, the one read out
+    uses: tuple[str, ...] = ("init", "rho")  # ModelSpec fields that change this cell's model
+    floats_per_unit: float = 20.0  # floats kept per example, step and hidden unit for BPTT
+    torch_baseline: type | None = None  # the torch.nn module with the same equations
+
+    # --- what every cell defines ---------------------------------------------------------
+
+    def init_recurrent(self, spec, gen: torch.Generator) -> dict[str, torch.Tensor]:
+        """One model's recurrent weights in float64, drawn from gen (drawn before U, b, V, c)."""
+        raise NotImplementedError
+
+    def step(self, model, state: tuple[torch.Tensor, ...], xp_t: torch.Tensor) -> tuple:
+        """The reference step: state (n_states tensors (E, B, H)), xp_t = U x_t + b (E, B, G*H)
+        -> next state. Plain torch ops on model's parameters: autograd differentiates it."""
+        raise NotImplementedError
+
+    # --- optional facts (defaults: none) -------------------------------------------------
+
+    def init_extra(self, spec, gen: torch.Generator) -> dict[str, torch.Tensor]:
+        """Weights drawn after U, b, V and c (one model's, float64)."""
+        return {}
+
+    def init_biases(self, spec, b: torch.Tensor) -> None:
+        """Set one model's input biases b (G*H,) in place after they are drawn."""
+
+    def recurrent_weights(self, hidden: int) -> int:
+        """Recurrent weights of one model (memory, FLOP counts)."""
+        return self.gates * hidden * hidden
+
+    def recurrent_matrix(self, model) -> torch.Tensor | None:
+        """The (E, H, H) matrix acting as W in the BPTT product h_k -> h_{k+1}, or None."""
+        return None
+
+    def sigma_weights(self, model) -> torch.Tensor | None:
+        """The (E, ., H) weights whose largest singular value the runs table reports."""
+        return self.recurrent_matrix(model)
+
+    def bound_factor(self, model) -> torch.Tensor | None:
+        """gamma per model such that ||dh_T/dh_k|| <= gamma^(T-k), (E,) float64, or None."""
+        return None
+
+    forward = None  # hand-written BPTT: forward(model, x, ws) -> cache with "h" (E, L+1, B, H)
+    backward = None  # backward(model, cache, dh_out, ws, probe=None) -> weight grads by name
+
+    def compiled_probe(self, ops, model, cache, dh_last, ws, stats) -> bool:
+        """Run the compiled probe loop if this cell has one (-> True)."""
+        return False
+
+    # --- shared behaviour ----------------------------------------------------------------
+
+    def initial_state(self, model, batch: int) -> tuple[torch.Tensor, ...]:
+        zeros = model.U.new_zeros(model.n_models, batch, model.spec.hidden_size)  # (E, B, H)
+        return (zeros,) + tuple(zeros.clone() for _ in range(self.n_states - 1))
+
+    def nonlinearity(self, model) -> Nonlinearity:
+        return NONLINEARITIES[model.spec.nonlinearity]
+
+    def __repr__(self) -> str:
+        return f"<cell {self.name}>"

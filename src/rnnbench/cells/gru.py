@@ -1,0 +1,141 @@
+"""The GRU (Cho et al. 2014), as nn.GRU: r, z = sigmoid(a_r), sigmoid(a_z);
+n = tanh(U_n x + b_n + r (W_n h + b_hn)); h_t = (1 - z) n + z h_{t-1}. Its inits, reference step
+and hand-written BPTT (compiled where `kernels` builds). Gated: no vanilla-RNN bound."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from .. import bptt, kernels
+from ..bptt import (
+    Workspace,
+    _add_products,
+    _chunks,
+    _dh_bufs,
+    _dh_steps,
+    _gate_weights,
+    _inputs,
+    _weight_grads,
+)
+from .base import MATRIX_INITS, Cell, uniform
+
+aten = torch.ops.aten
+
+
+class GRU(Cell):
+    name, label = "gru", "GRU"
+    gates = 3
+    floats_per_unit = 13
+    torch_baseline = nn.GRU
+
+    def init_recurrent(self, spec, gen):
+        h = spec.hidden_size
+        return {"W": torch.cat([MATRIX_INITS[spec.init](h, spec.rho, gen) for _ in range(3)])}
+
+    def init_extra(self, spec, gen):
+        h = spec.hidden_size
+        return {"b_hn": uniform((h,), 1 / math.sqrt(h), gen)}  # inside r * (W_hn h + b_hn)
+
+    def step(self, model, state, xp_t):
+        h = state[0]
+        xr, xz, xn = xp_t.chunk(3, -1)
+        hr, hz, hn = torch.bmm(h, model.W.transpose(1, 2)).chunk(3, -1)
+        r, z = torch.sigmoid(xr + hr), torch.sigmoid(xz + hz)
+        n = torch.tanh(xn + r * (hn + model.b_hn[:, None]))
+        return ((1 - z) * n + z * h,)
+
+    def recurrent_matrix(self, model):
+        h = model.spec.hidden_size
+        return model.W[:, 2 * h : 3 * h]  # the candidate block n (E, H, H)
+
+    def sigma_weights(self, model):
+        return model.W  # all of W (E, 3H, H)
+
+    def forward(self, model, x, ws):
+        return _forward(model, x, ws)
+
+    def backward(self, model, cache, dh_out, ws, probe=None):
+        return _backward(model, cache, dh_out, ws, probe)
+
+    def compiled_probe(self, ops, model, cache, dh_last, ws, stats):
+        direct, tmp = (ws.get(name, dh_last.shape, dh_last) for name in ("direct", "tmp"))
+        bufs = _dh_bufs(dh_last, ws)
+        ops.gru_probe(cache["z"], cache["h"], model.W, dh_last, direct, tmp, *bufs, *stats)
+        return True
+
+
+# --- GRU: r, z = sigmoid(a_r), sigmoid(a_z); n = tanh(U_n x + b_n + r (W_n h + b_hn));
+# h_t = (1 - z) n + z h_{t-1}. Gate-major buffers (4, E, L, B, H), slots r, z, n, W_n h + b_hn:
+# an eager op on one gate of a (B, 4H) row was 3-12x slower than on a contiguous block (LSTM).
+
+
+def _forward(model, x: torch.Tensor, ws: Workspace) -> dict[str, torch.Tensor]:
+    n_steps, n_models, batch, _ = x.shape
+    hid = model.spec.hidden_size
+    x1, x1_steps = _inputs(model, x, ws)
+    u_bs, w_ts = _gate_weights(model)
+    z = ws.get("z", (4, n_models, n_steps, batch, hid), model.W)  # r, z, n, W_n h + b_hn
+    h = ws.get("h", (n_models, n_steps + 1, batch, hid), model.W)  # (E, L+1, B, H)
+    a = ws.get("a_t", (3, n_models, batch, hid), model.W)  # a_r, a_z, U_n x + b_n of one step
+    h[:, 0].zero_()
+    b_hn = model.b_hn[:, None]  # (E, 1, H)
+    if ops := kernels.loops(x.device):  # the loop below, compiled
+        ops.gru_forward(x1, u_bs, w_ts, b_hn, z, h, a)
+        return {"x1": x1, "h": h, "z": z}
+    steps = zip(
+        x1_steps, z.unbind(2),
+        h[:, :n_steps].unbind(1), h[:, 1:].unbind(1), strict=True,
+    )  # fmt: skip
+    for x1_t, z_t, h_prev, h_next in steps:
+        for a_g, u_g in zip(a, u_bs, strict=True):
+            torch.bmm(x1_t, u_g, out=a_g)
+        a[0].baddbmm_(h_prev, w_ts[0])
+        a[1].baddbmm_(h_prev, w_ts[1])
+        r, zg, n, hn = z_t
+        torch.sigmoid(a[:2], out=z_t[:2])
+        torch.baddbmm(b_hn, h_prev, w_ts[2], out=hn)
+        kernels.tanh(torch.addcmul(a[2], r, hn, out=n), n)
+        torch.sub(h_prev, n, out=h_next).mul_(zg).add_(n)  # n + z (h - n)
+    return {"x1": x1, "h": h, "z": z}
+
+
+def _backward(model, cache, dh_out: torch.Tensor, ws: Workspace, probe=None):
+    """As the vanilla RNN's backward."""
+    z, h = cache["z"], cache["h"]  # z is overwritten: da_r, da_z, da_n, d(W_n h + b_hn)
+    dh, back = _dh_steps(dh_out, ws, model.W.split(model.spec.hidden_size, 1))
+    direct = ws.get("direct", dh.shape, dh)  # dh_t z: the path through h_t = ... + z h_{t-1}
+    tmp = ws.get("tmp", dh.shape, dh)
+    if not probe and (ops := kernels.loops(h.device)):  # the loop below, compiled
+        x1, (_, n_models, _, _, hid) = cache["x1"], z.shape
+        d_w = [h.new_empty((n_models, hid, hid)) for _ in range(3)]  # per gate r, z, n: dW_g^T
+        d_ub = [h.new_empty((n_models, x1.shape[-1], hid)) for _ in range(3)]  # [dU_g; db_g]^T
+        bufs = _dh_bufs(dh_out, ws)
+        ops.gru_backward(z, h, x1, model.W, dh_out, direct, tmp, *bufs, d_w, d_ub, bptt.CHUNK)
+        return {**_weight_grads(d_w, d_ub), "b_hn": z[3].sum((1, 2))}
+    zs, hs, sums = z.unbind(2), h.unbind(1), []
+    for start, stop in _chunks(len(zs)):
+        for t in range(stop - 1, start - 1, -1):
+            if probe:
+                probe(t + 1, (dh,))
+            r, zg, n, hn = zs[t]
+            torch.sub(hs[t], n, out=tmp).mul_(dh)  # dLoss/dz
+            torch.mul(dh, zg, out=direct)
+            aten.sigmoid_backward.grad_input(tmp, zg, grad_input=zg)
+            torch.sub(dh, direct, out=tmp)  # dLoss/dn = dh (1 - z)
+            aten.tanh_backward.grad_input(tmp, n, grad_input=n)
+            torch.mul(n, hn, out=tmp)  # dLoss/dr
+            torch.mul(n, r, out=hn)
+            aten.sigmoid_backward.grad_input(tmp, r, grad_input=r)
+            if t > 0 or probe:
+                dh = back(t, [r, zg, hn]).add_(direct)
+        if not probe:  # W_r, W_z, W_n (through W_n h + b_hn); U_r, U_z, U_n (through n)
+            h_prev, x1, da = h[:, start:stop], cache["x1"][:, start:stop], z[:, :, start:stop]
+            _add_products(
+                sums, [(h_prev, da[g]) for g in (0, 1, 3)] + [(x1, da[g]) for g in range(3)]
+            )
+    if probe:
+        return probe(0, (dh,))
+    return {**_weight_grads(sums[:3], sums[3:]), "b_hn": z[3].sum((1, 2))}
