@@ -1,11 +1,14 @@
 """Omega (Pascanu et al. 2013) against per-step autograd Jacobians and an orthogonal closed form."""
 
+import numpy as np
 import pytest
 import torch
 
+from rnnbench.bptt import loss_and_grads
 from rnnbench.models import Ensemble
 from rnnbench.omega import omega
-from rnnbench.spec import ModelSpec
+from rnnbench.spec import CellSpec, ModelSpec, SpecError, parse
+from rnnbench.tasks import TASKS
 
 E, L, B, H, D = 2, 4, 3, 3, 2
 VARIANTS = [(True, "mean"), (False, "sum"), (True, "sum"), (False, "mean")]
@@ -112,3 +115,41 @@ def test_float32_matches_float64():
     low = omega(h.float(), g.float(), w.float(), "tanh")
     torch.testing.assert_close(low.value.double(), ref.value, rtol=1e-4, atol=1e-6)
     torch.testing.assert_close(low.grad_W.double(), ref.grad_W, rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("nonlinearity", list(F))
+@pytest.mark.parametrize("task_name", ["adding", "copy"])  # last-step and every-step read-outs
+def test_training_adds_alpha_times_the_gradient_of_omega(nonlinearity, task_name):
+    """loss_and_grads(omega=alpha): W's gradient gains alpha dOmega/dW, with dE/dh_k from an
+    autograd pass that retains every state's gradient; the other gradients are unchanged."""
+    task = TASKS[task_name]
+    spec = ModelSpec(cell="rnn", nonlinearity=nonlinearity, init="gaussian", rho=1.1, hidden_size=5)
+    model = Ensemble(spec, task.input_size, task.output_size, [0, 1], dtype=torch.float64)
+    rng = np.random.default_rng(0)
+    xs, ys = zip(*(task.sample(4, 6, rng) for _ in range(2)), strict=True)
+    x, y = torch.from_numpy(np.stack(xs, 1)).double(), torch.from_numpy(np.stack(ys, -2))
+    y = y.double() if task.regression else y
+    active = torch.ones(2, dtype=torch.bool)
+    _, plain = loss_and_grads(model, task, x, y, active)
+    _, regularised = loss_and_grads(model, task, x, y, active, omega=2.0)
+
+    states = [model.initial_state(x.shape[2])[0].requires_grad_(True)]
+    for xp_t in model.input_projection(x).unbind(0):
+        states.append(model.step((states[-1],), xp_t)[0])
+    for h in states:
+        h.retain_grad()
+    out = model.readout(torch.stack(states[1:]) if task.every_step else states[-1])
+    task.example_loss(out, y).mean(1).sum().backward()
+    h = torch.stack([s.detach() for s in states], 1)  # (E, L+1, B, H)
+    grad_h = torch.stack([s.grad for s in states], 1)
+    expected = omega(h, grad_h, model.W, nonlinearity).grad_W
+    names = [name for name, _ in model.named_parameters()]
+    for name, a, b in zip(names, plain, regularised, strict=True):
+        want = a + 2.0 * expected if name == "W" else a
+        torch.testing.assert_close(b, want, rtol=1e-9, atol=1e-12)
+    assert (expected.abs() > 0).any()
+
+
+def test_omega_is_refused_for_a_cell_without_it():
+    with pytest.raises(SpecError, match="train.omega: the cell 'lstm' has no regulariser Omega"):
+        parse(CellSpec, {"model": {"cell": "lstm"}, "train": {"omega": 2.0}})

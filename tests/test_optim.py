@@ -7,9 +7,13 @@ from rnnbench.optim import CLIP_MODES, EnsembleOptimizer, clip, grad_norm
 from rnnbench.spec import TrainSpec
 
 
-@pytest.mark.parametrize("name,lr", [("sgd", 0.1), ("adam", 0.01), ("rmsprop", 0.01)])
+@pytest.mark.parametrize(
+    "name,lr,decay",
+    [("sgd", 0.1, 0.99), ("adam", 0.01, 0.99), ("rmsprop", 0.01, 0.99)]
+    + [("rmsprop", 1e-3, 0.9)],  # Arjovsky et al.'s (2016) decay
+)
 @pytest.mark.parametrize("sweep", [False, True])
-def test_matches_torch_optim_per_model(name, lr, sweep):
+def test_matches_torch_optim_per_model(name, lr, decay, sweep):
     """Each model follows torch.optim with its own learning rate (sweep: three different ones)."""
     gen = torch.Generator().manual_seed(0)
     p = torch.randn(3, 4, 5, dtype=torch.float64, generator=gen)  # 3 models
@@ -19,10 +23,10 @@ def test_matches_torch_optim_per_model(name, lr, sweep):
     ctor = {
         "sgd": lambda ps, lr: torch.optim.SGD(ps, lr=lr, momentum=0.9),
         "adam": lambda ps, lr: torch.optim.Adam(ps, lr=lr),
-        "rmsprop": lambda ps, lr: torch.optim.RMSprop(ps, lr=lr),
+        "rmsprop": lambda ps, lr: torch.optim.RMSprop(ps, lr=lr, alpha=decay),
     }[name]
     torch_opts = [ctor([r], lrs[e]) for e, r in enumerate(refs)]
-    spec = TrainSpec(optimizer=name, lr=[lr], momentum=0.9)
+    spec = TrainSpec(optimizer=name, lr=[lr], momentum=0.9, rmsprop_decay=decay)
     opt = EnsembleOptimizer(ours, spec, torch.tensor(lrs, dtype=torch.float64) if sweep else None)
     active = torch.tensor([True, True, True])
     for _ in range(5):

@@ -86,8 +86,8 @@ def test_digits_fixed_split_and_permutation():
         plain.check(100)
 
 
-@pytest.mark.parametrize("name", sorted(TASKS))
-def test_generators_are_pure(name):
+@pytest.mark.parametrize("name", sorted(n for n, t in TASKS.items() if not hasattr(t, "dataset")))
+def test_generators_are_pure(name):  # downloaded datasets: tests/test_mnist.py, on a fixture
     task, seq_len = TASKS[name], 64  # a length every task takes
     a = task.sample(8, seq_len, np.random.default_rng(7))
     b = task.sample(8, seq_len, np.random.default_rng(7))
@@ -108,3 +108,56 @@ def test_losses_metrics_and_solved():
     assert copy.solved(0.09 * copy.baseline_loss(5), 0.0, spec)
     assert not copy.solved(0.11 * copy.baseline_loss(5), 1.0, spec)
     assert TASKS["temporal_order"].solved(99.0, 0.995, spec)
+
+
+@pytest.mark.parametrize("seq_len", [20, 100])
+def test_hochreiter_schmidhuber_adding_definition_and_baselines(seq_len):
+    """Section 5.4 of Hochreiter & Schmidhuber (1997), and the constant predictor 0.5."""
+    task = TASKS["adding_hs97"]
+    x, y = task.sample(100_000, seq_len, np.random.default_rng(3))
+    total = seq_len + seq_len // 10
+    assert x.shape == (total, 100_000, 2) and task.length(seq_len) == total
+    values, markers = x[..., 0], x[..., 1]
+    start = (np.abs(markers) > 0).argmax(0)  # the first pair of each sequence
+    lengths = total - start
+    assert lengths.min() == seq_len and lengths.max() == total  # L ~ U{T..T + T/10}
+    assert (markers == 1).sum(0).min() == 2 and (markers == 1).sum(0).max() == 2
+    marked = np.argwhere((markers == 1).T)[:, 1].reshape(-1, 2) - start[:, None]  # from start
+    assert (marked[:, 0] < 10).all() and (marked[:, 1] < seq_len // 2).all()
+    assert (markers[-1] != 0).all() and (markers[start, np.arange(len(y))] != 0).all()
+    pad = np.arange(total)[:, None] < start
+    assert (x[pad] == 0).all() and np.abs(values).max() <= 1
+    x12 = (values * (markers == 1)).sum(0)
+    np.testing.assert_allclose(y, 0.5 + x12 / 4, atol=1e-6)
+    assert np.mean((y - 0.5) ** 2) == pytest.approx(task.baseline_loss(seq_len), rel=0.02)
+    assert np.mean(np.abs(y - 0.5) < 0.04) == pytest.approx(task.baseline_metric(), abs=0.005)
+    out = torch.from_numpy(y + 0.039)[None, :, None]  # every error just inside the tolerance
+    assert task.metric(out.double(), torch.from_numpy(y)[None].double()).item() == 1.0
+
+
+@pytest.mark.parametrize("seq_len", [20, 100])
+def test_pascanu_adding_definition_and_baselines(seq_len):
+    """pascanur/trainingRNNs addition.py, and the constant predictor 0.5."""
+    task = TASKS["adding_pascanu"]
+    x, y = task.sample(100_000, seq_len, np.random.default_rng(4))
+    total = task.length(seq_len)
+    markers, values = x[..., 0], x[..., 1]
+    assert (markers.sum(0) == 2).all() and values.min() >= 0 and values.max() <= 1
+    first_value = (values > 0).argmax(0)
+    lengths = total - first_value
+    assert lengths.min() == seq_len and lengths.max() == seq_len + seq_len // 10 - 1
+    pos = np.argwhere(markers.T > 0)[:, 1].reshape(-1, 2) - first_value[:, None]
+    tenth = lengths // 10
+    assert (pos[:, 0] < tenth).all() and (pos[:, 1] >= tenth).all()
+    assert (pos[:, 1] < tenth + 4 * lengths // 10).all()
+    np.testing.assert_allclose(y, (values * markers).sum(0) / 2, atol=1e-6)
+    assert np.mean((y - 0.5) ** 2) == pytest.approx(task.baseline_loss(seq_len), rel=0.02)
+    assert np.mean((y - 0.5) ** 2 <= 0.04) == pytest.approx(task.baseline_metric(), abs=0.005)
+
+
+def test_symmetric_adding_baseline_is_two_thirds():
+    task = TASKS["adding_symmetric"]
+    x, y = task.sample(200_000, 30, np.random.default_rng(5))
+    assert x[..., 0].min() < -0.99 and x[..., 0].max() > 0.99 and (x[..., 1].sum(0) == 2).all()
+    np.testing.assert_allclose(y, (x[..., 0] * x[..., 1]).sum(0), rtol=1e-6, atol=1e-6)
+    assert np.mean(y**2) == pytest.approx(task.baseline_loss(30), rel=0.01)  # predict 0: 2/3

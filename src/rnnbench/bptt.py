@@ -78,11 +78,14 @@ def loss_and_grads(
     y: torch.Tensor,
     active: torch.Tensor,
     workspace: Workspace | None = None,
+    omega: float = 0.0,
 ) -> tuple[torch.Tensor, list[torch.Tensor]]:
     """x (L, E, B, D), y as `Task.example_loss` wants, active (E,) bool ->
     (loss (E,) detached, grads aligned with list(model.parameters())).
 
-    A cell without a hand-written backward (`Cell.backward`) goes through autograd instead."""
+    A cell without a hand-written backward (`Cell.backward`) goes through autograd instead.
+    omega > 0 adds omega x the gradient of the cell's regulariser Omega (`Cell.omega`, Pascanu
+    et al. 2013), computed from every state and its loss gradient (a second backward pass)."""
     cell = model.cell
     if cell.backward is None:
         return autograd_loss_and_grads(model, task, x, y, active)
@@ -93,7 +96,22 @@ def loss_and_grads(
     loss, dh_out, d_v, d_c = _readout_grads(model, task, h, y, active)
     with torch.no_grad():
         grads = {**cell.backward(model, cache, dh_out, ws), "V": d_v, "c": d_c}
+        if omega:
+            state_grads = _state_grads(model, cache, dh_out, ws)  # (E, L+1, B, H)
+            for name, g in cell.omega(model, h, state_grads).items():
+                grads[name] = grads[name] + omega * g
         return loss, [_masked(grads[name], active) for name, _ in model.named_parameters()]
+
+
+def _state_grads(model: Ensemble, cache, dh_out: torch.Tensor, ws: Workspace) -> torch.Tensor:
+    """dLoss/dh_k for every state k = 0..L, (E, L+1, B, H): the backward again, with a probe."""
+    out = torch.empty_like(cache["h"])
+
+    def keep(k: int, grads: tuple[torch.Tensor, ...]) -> None:
+        out[:, k] = grads[0]
+
+    model.cell.backward(model, cache, dh_out, ws, keep)
+    return out
 
 
 def path(model: Ensemble) -> str:

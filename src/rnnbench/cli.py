@@ -73,6 +73,31 @@ def main(argv: list[str] | None = None) -> int:
         "--configfile", type=Path, nargs="+", default=[], help="configs merged over the default"
     )
     est.add_argument("--jobs", action="store_true", help="one line per job, not only the totals")
+    data = sub.add_parser(
+        "data",
+        help="fetch the downloaded datasets some tasks read (MNIST)",
+        description="Datasets that are not bundled: fetched once into the data folder "
+        "(task.data_dir, else $RNNBENCH_DATA, else ~/.cache/rnnbench), every file checked by "
+        "its published SHA-256.",
+    )
+    fetch = data.add_subparsers(dest="action", required=True).add_parser(
+        "fetch",
+        help="download what is missing or altered, and check every file",
+        description="Download the files of a dataset from the first public mirror that serves "
+        "them (MNIST: $RNNBENCH_MNIST_MIRRORS replaces the mirror list), keep each only when "
+        "its SHA-256 is the published one, and check that every file parses. Files already "
+        "there and intact are not downloaded again.",
+    )
+    fetch.add_argument("dataset", choices=("mnist",), help="the dataset (rnnbench.mnist)")
+    fetch.add_argument(
+        "--data-dir",
+        action="append",
+        default=None,
+        help="data folder (repeatable; default: $RNNBENCH_DATA, else ~/.cache/rnnbench)",
+    )
+    fetch.add_argument(
+        "--record", type=Path, default=None, help="write each file and its SHA-256 here (JSON)"
+    )
     keys = sub.add_parser("keys", help="list every spec key with its meaning and default")
     keys.add_argument("kind", choices=("train", "probe"), nargs="?", default="train")
     args = parser.parse_args(argv)
@@ -89,6 +114,8 @@ def main(argv: list[str] | None = None) -> int:
             return _overhead(args)
         if args.command == "estimate":
             return _estimate(args)
+        if args.command == "data":
+            return _data(args)
         return _run(args)
     except (specs.SpecError, CorruptFileError) as err:
         print(f"rnnbench: error: {err}", file=sys.stderr)
@@ -127,6 +154,23 @@ def _estimate(args) -> int:
     for experiment, seconds in total.items():
         print(f"{experiment}: {seconds / 3600:.2f} core-hours at most")
     print(f"all training: {sum(total.values()) / 3600:.2f} core-hours at most (one thread per job)")
+    return 0
+
+
+def _data(args) -> int:
+    """rnnbench data fetch: every data folder given, and the record the pipeline depends on."""
+    import json
+
+    from . import tasks  # noqa: F401  (first: the task registry imports rnnbench.mnist)
+    from .mnist import fetch
+
+    files = {}
+    for data_dir in args.data_dir or [""]:
+        files.update(fetch(data_dir))
+    if args.record:
+        args.record.parent.mkdir(parents=True, exist_ok=True)
+        record = {"dataset": args.dataset, "sha256": files}
+        args.record.write_text(json.dumps(record, indent=1) + "\n")
     return 0
 
 

@@ -83,8 +83,8 @@ class EnsembleOptimizer:
                 v.mul_(0.999).addcmul_(g, g, value=0.001)
                 denom = (v.sqrt() / math.sqrt(1 - 0.999**t)).add_(1e-8)
                 update = torch.div(m, denom).mul_(self._lr(1 - 0.9**t, p, shape))
-            else:  # rmsprop
-                v.mul_(0.99).addcmul_(g, g, value=0.01)
+            else:  # rmsprop, torch.optim.RMSprop's formula
+                v.mul_(s.rmsprop_decay).addcmul_(g, g, value=1 - s.rmsprop_decay)
                 update = torch.div(g, v.sqrt().add_(1e-8)).mul_(self._lr(1.0, p, shape))
             p.sub_(update if every else torch.where(mask, update, torch.zeros_like(update)))
 

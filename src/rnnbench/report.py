@@ -36,7 +36,7 @@ EXPERIMENTS = {
     "e2_clipping": "E2 Exploding gradients and clipping",
     "e3_long_range": "E3 Vanishing gradients and long-range learning",
     "e4_gradient_flow": "E4 Gradient flow during training",
-    "e5_digits": "E5 Real data: pixel-by-pixel digits",
+    "e5_digits": "E5 Real data: digits and MNIST read step by step",
 }
 
 

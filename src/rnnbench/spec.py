@@ -76,10 +76,13 @@ def _task(name: str) -> None:
 class TaskSpec:
     name: str = opt("adding", "task (rnnbench.tasks.TASKS)", check=_task)
     seq_len: int = opt(
-        50, "T: time steps of the task (copy adds 2 x recall; digits needs 64)", min=1
+        50, "T: time steps (copy adds 2 x recall; digits needs 64, MNIST 784 pixels)", min=1
     )
     alphabet: int = opt(8, "copy: symbols the sequence to recall is drawn from", min=1)
     recall: int = opt(10, "copy: symbols to remember, recalled after T steps", min=1)
+    data_dir: str = opt(
+        "", "downloaded datasets (MNIST): this folder, or $RNNBENCH_DATA, or ~/.cache/rnnbench"
+    )
     val_size: int = opt(
         512, "examples in the fixed validation set (logged curves, stopping, lr selection)", min=1
     )
@@ -114,6 +117,12 @@ class TrainSpec:
         [1e-3], "learning rate, or a list: a sweep trained side by side", gt=0, scalar=True
     )
     momentum: float = opt(0.9, "momentum (sgd only)", min=0, lt=1)
+    rmsprop_decay: float = opt(
+        0.99, "decay of RMSprop's running mean of squared gradients (rmsprop only)", gt=0, lt=1
+    )
+    omega: float = opt(
+        0.0, "weight alpha of Pascanu et al.'s (2013) regulariser Omega (vanilla RNN only)", min=0
+    )
     batch_size: int = opt(64, "examples per step per model", min=1)
     steps: int = opt(500, "optimizer steps", min=0)
     log_every: int = opt(50, "steps between logged evaluations", min=1)
@@ -149,6 +158,16 @@ class CellSpec:
     model: ModelSpec = opt(ModelSpec(), "the model")
     train: TrainSpec = opt(TrainSpec(), "optimisation, seeds and clipping")
     runtime: RuntimeSpec = opt(RuntimeSpec(), "threads, device and precision")
+
+    def __post_init__(self):
+        if self.train.omega:
+            from .cells import get  # the registry imports this module
+
+            if get(self.model.cell).omega is None:
+                raise SpecError(
+                    f"train.omega: the cell {self.model.cell!r} has no regulariser Omega "
+                    "(Pascanu et al. 2013 define it for the vanilla RNN)"
+                )
 
     @property
     def n_models(self) -> int:

@@ -98,7 +98,7 @@ class Adding(Task):
     input_size, output_size, regression, min_seq_len = 2, 1, True, 2
 
     def sample(self, n, seq_len, rng):
-        values = rng.random((seq_len, n))
+        values = self._values(rng, (seq_len, n))
         half = seq_len // 2
         first = rng.integers(0, half, n)
         second = rng.integers(half, seq_len, n)
@@ -108,14 +108,117 @@ class Adding(Task):
         y = values[first, np.arange(n)] + values[second, np.arange(n)]
         return np.stack([values, markers], -1).astype(np.float32), y.astype(np.float32)
 
+    def _values(self, rng, shape):
+        return rng.random(shape)  # U[0, 1]
+
     def baseline_loss(self, seq_len):
         return 1 / 6  # predict 1: Var(u1 + u2), u ~ U[0, 1]
 
     def baseline_metric(self):
-        return 1 / 6  # its MSE
+        return self.baseline_loss(0)  # its MSE
 
     def solved(self, loss, metric, spec):
         return loss <= spec.solved_loss_fraction * self.baseline_loss(spec.seq_len)
+
+
+@dataclass(frozen=True)
+class AddingSymmetric(Adding):
+    """The adding task of cybertronai/schmidhuber-problems (adding-problem/adding_problem.py,
+    make_adding_batch): as `adding` with values ~ U[-1, 1], so predicting 0 has MSE 2/3."""
+
+    name = "adding_symmetric"
+
+    def _values(self, rng, shape):
+        return rng.uniform(-1, 1, shape)
+
+    def baseline_loss(self, seq_len):
+        return 2 / 3  # predict 0: Var(u1 + u2), u ~ U[-1, 1]
+
+
+@dataclass(frozen=True)
+class AddingHS97(Task):
+    """Hochreiter & Schmidhuber (1997), Section 5.4: pairs (value ~ U[-1, 1], marker), each
+    sequence L_i ~ U{T..T + T/10} long (left-padded with zero pairs to the batch's length). One
+    of the first ten pairs is marked 1 (X1; X1 = 0 when that is the first pair) and one of the
+    first T/2 - 1 other pairs (X2); the first and the last pair are marked -1 (unless marked 1).
+    Target 0.5 + (X1 + X2) / 4; a sequence is processed correctly when |error| < 0.04, the
+    metric (accuracy) the solved criterion reads."""
+
+    name = "adding_hs97"
+    input_size, output_size, regression, min_seq_len = 2, 1, True, 12
+    tolerance: ClassVar[float] = 0.04
+
+    def length(self, seq_len):
+        return seq_len + seq_len // 10
+
+    def sample(self, n, seq_len, rng):
+        total, rows = self.length(seq_len), np.arange(n)
+        start = total - rng.integers(seq_len, total + 1, n)  # (n,) padding before each sequence
+        values = rng.uniform(-1, 1, (total, n))
+        first = rng.integers(0, 10, n)
+        second = rng.integers(0, seq_len // 2 - 2, n)  # among the first T/2 - 1 others
+        second += second >= first
+        markers = np.zeros((total, n))
+        markers[start, rows] = -1
+        markers[total - 1] = -1
+        markers[start + first, rows] = markers[start + second, rows] = 1
+        values[(start + first)[first == 0], rows[first == 0]] = 0  # X1 = 0 on the first pair
+        pad = np.arange(total)[:, None] < start  # (L, n)
+        values[pad], markers[pad] = 0, 0
+        x1, x2 = values[start + first, rows], values[start + second, rows]
+        y = 0.5 + (x1 + x2) / 4
+        return np.stack([values, markers], -1).astype(np.float32), y.astype(np.float32)
+
+    def baseline_loss(self, seq_len):
+        return (0.9 / 3 + 1 / 3) / 16  # predict 0.5: Var(X1 + X2) / 16, X1 = 0 with p 1/10
+
+    def baseline_metric(self):
+        # P(|X1 + X2| < 0.16): 0.9 x (triangular sum of two U[-1, 1]) + 0.1 x U[-1, 1]
+        return 0.9 * (0.32 - 0.16**2 / 2) / 2 + 0.1 * 0.16
+
+    def metric(self, out, y):
+        """Fraction of sequences with |error| < 0.04, (E,)."""
+        return ((out.squeeze(-1) - y).abs() < self.tolerance).double().mean(-1)
+
+
+@dataclass(frozen=True)
+class AddingPascanu(Task):
+    """Pascanu, Mikolov & Bengio (2013), the adding task of their code (pascanur/trainingRNNs
+    addition.py): each sequence l_i = T + U{0..T/10 - 1} long (left-padded with zero pairs to
+    the batch's length); values ~ U[0, 1]; markers at p0 ~ U{0..0.1 l - 1} and p1 = 0.1 l +
+    U{0..0.4 l - 1}; target (X1 + X2) / 2. A sequence is an error when its squared error
+    > 0.04 (Section 4.1.2): the metric is the fraction that is not."""
+
+    name = "adding_pascanu"
+    input_size, output_size, regression, min_seq_len = 2, 1, True, 10
+    tolerance: ClassVar[float] = 0.04  # on the squared error
+
+    def length(self, seq_len):
+        return seq_len + max(seq_len // 10 - 1, 0)
+
+    def sample(self, n, seq_len, rng):
+        total, rows = self.length(seq_len), np.arange(n)
+        lengths = seq_len + rng.integers(0, max(seq_len // 10, 1), n)  # (n,)
+        start = total - lengths
+        values = rng.random((total, n))
+        tenth = lengths // 10
+        first = start + rng.integers(0, tenth)
+        second = start + tenth + rng.integers(0, 4 * lengths // 10)
+        markers = np.zeros((total, n))
+        markers[first, rows] = markers[second, rows] = 1
+        values[np.arange(total)[:, None] < start] = 0
+        y = (values[first, rows] + values[second, rows]) / 2
+        return np.stack([markers, values], -1).astype(np.float32), y.astype(np.float32)
+
+    def baseline_loss(self, seq_len):
+        return 1 / 24  # predict 0.5: Var(X1 + X2) / 4
+
+    def baseline_metric(self):
+        return 0.64  # P(|X1 + X2 - 1| <= 0.4), X1 + X2 triangular on [0, 2]
+
+    def metric(self, out, y):
+        """Fraction of sequences with squared error <= 0.04, (E,)."""
+        return ((out.squeeze(-1) - y) ** 2 <= self.tolerance).double().mean(-1)
 
 
 @dataclass(frozen=True)
@@ -171,10 +274,11 @@ class Copy(Task):
 
 @dataclass(frozen=True)
 class TemporalOrder(Task):
-    """Hochreiter & Schmidhuber (1997): the order of two markers A/B among distractors -> 4 classes.
-
-    Inputs one-hot over 6 symbols (0 A, 1 B, 2-5 distractors); markers at [0.1T, 0.2T) and
-    [0.5T, 0.6T); class = 2 * first + second.
+    """The order of two markers A/B among distractors -> 4 classes (Hochreiter & Schmidhuber
+    1997, Experiment 6a), as Pascanu et al. (2013) generate it (pascanur/trainingRNNs
+    tempOrder.py): fixed length T, one-hot over 6 symbols (0 A, 1 B, 2-5 distractors), markers
+    at [0.1T, 0.2T) and [0.5T, 0.6T); class = 2 * first + second. Their success criterion is
+    fewer than 1% errors on 10,000 fresh sequences: solved_accuracy 0.99, test_size 10000.
     """
 
     name = "temporal_order"
@@ -242,8 +346,12 @@ def _digits_split(permuted: bool, split: str):
 
 
 TASKS: dict[str, Task] = {
-    t.name: t for t in (Adding(), Copy(), TemporalOrder(), Digits(), PermutedDigits())
-}
+    t.name: t
+    for t in (
+        Adding(), AddingSymmetric(), AddingHS97(), AddingPascanu(), Copy(), TemporalOrder(),
+        Digits(), PermutedDigits(),
+    )
+}  # fmt: skip
 
 
 def get(spec: TaskSpec) -> Task:
@@ -256,3 +364,6 @@ def named(name: str) -> Task:
     if name not in TASKS:
         raise SpecError(f"task.name: unknown value {name!r} (expected one of: {', '.join(TASKS)})")
     return TASKS[name]
+
+
+from . import mnist  # noqa: E402, F401  (registers its tasks in TASKS; it subclasses Task)

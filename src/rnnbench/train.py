@@ -142,7 +142,9 @@ class _Run:
         x, y = _batch(self.task, [st.rngs[e] for e in st.live], tr.batch_size,
                       self.spec.task.seq_len, self.device, self.dtype)  # fmt: skip
         everyone = torch.ones(len(st.live), dtype=torch.bool, device=self.device)
-        loss, grads = bptt.loss_and_grads(self.model, self.task, x, y, everyone, self.workspace)
+        loss, grads = bptt.loss_and_grads(
+            self.model, self.task, x, y, everyone, self.workspace, omega=tr.omega
+        )
         norm, clipped = clip(grads, self.live_modes, self.live_thresholds)
         train = dict(
             train_loss=loss.detach().double().cpu().numpy(),

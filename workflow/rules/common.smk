@@ -1,11 +1,12 @@
 """Config -> jobs, and the get_* helpers the rules call (no logic in the rules themselves)."""
 
 import os
+import shlex
 from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
 
-from rnnbench import grid
+from rnnbench import grid, tasks
 from rnnbench.aggregate import TABLES
 from rnnbench.figures import FIGURES
 from rnnbench.resources import estimate_mem_mb, runtime_minutes
@@ -31,6 +32,10 @@ FIGURES_CODE = [f"{LIBRARY}/figures.py", *AGGREGATE_CODE]
 REPORT_CODE = [f"{LIBRARY}/report.py", f"{LIBRARY}/claims.py", *FIGURES_CODE]
 TRAIN_EXPERIMENTS = "|".join(grid.TRAIN_EXPERIMENTS)
 FIGURE_NAMES = "|".join(FIGURES)  # the plot rule's wildcard: a registered figure only
+# the fetch rule's wildcard: a dataset some registered task downloads
+DATASETS = "|".join(
+    sorted({getattr(t, "dataset", "") for t in tasks.TASKS.values()} - {""})
+)
 
 
 def get_pack(wildcards):
@@ -45,6 +50,29 @@ def get_cells(wildcards):
 def get_ladder_inputs(wildcards):
     """The runs tables of the shorter-T cells this job's horizon ladder reads."""
     return get_pack(wildcards).inputs
+
+
+def dataset_of(job):
+    """The downloaded dataset a job's task reads (its task's `dataset`), or None."""
+    return getattr(tasks.get(job.spec.task), "dataset", None)
+
+
+def get_data_inputs(wildcards):
+    """The fetch record of each downloaded dataset the job reads (fetch_data), ancient:
+    fetching again never retrains."""
+    names = {dataset_of(job) for job in get_pack(wildcards).cells} - {None}
+    return [ancient(f"results/data/{name}.json") for name in sorted(names)]
+
+
+def get_data_dir_args(wildcards):
+    """--data-dir for every task.data_dir the jobs reading this dataset give ('' = default)."""
+    dirs = {
+        job.spec.task.data_dir
+        for pack in PACKS.values()
+        for job in pack.cells
+        if dataset_of(job) == wildcards.dataset
+    }
+    return " ".join(f"--data-dir {shlex.quote(d)}" for d in sorted(dirs))
 
 
 def get_mem_mb(wildcards, attempt):

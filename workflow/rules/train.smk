@@ -5,6 +5,7 @@ ensemble), the cells one after another."""
 rule train_cells:
     input:
         after=get_ladder_inputs,
+        data=get_data_inputs,
     output:
         runs="results/cells/{experiment}/{pack}/runs.parquet",
         curves="results/cells/{experiment}/{pack}/curves.parquet",

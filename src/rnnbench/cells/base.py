@@ -103,6 +103,8 @@ class Cell:
         """gamma per model such that ||dh_T/dh_k|| <= gamma^(T-k), (E,) float64, or None."""
         return None
 
+    omega = None  # omega(model, h, state_grads) -> {weight: dOmega/dweight}: Pascanu et al.'s
+    # regulariser (train.omega), from the states h and their loss gradients (E, L+1, B, H) each
     forward = None  # hand-written BPTT: forward(model, x, ws) -> cache with "h" (E, L+1, B, H)
     backward = None  # backward(model, cache, dh_out, ws, probe=None) -> weight grads by name
 

@@ -17,6 +17,7 @@ from ..bptt import (
     _inputs,
     _weight_grads,
 )
+from ..omega import omega as regulariser
 from .base import MATRIX_INITS, Cell
 
 aten = torch.ops.aten
@@ -42,6 +43,10 @@ class RNN(Cell):
         return self.nonlinearity(model).gamma * torch.linalg.matrix_norm(
             model.W.detach().double(), ord=2
         )
+
+    def omega(self, model, h, state_grads):
+        """Pascanu et al.'s (2013) Omega as their code computes it (`rnnbench.omega`): W only."""
+        return {"W": regulariser(h, state_grads, model.W, model.spec.nonlinearity).grad_W}
 
     def forward(self, model, x, ws):
         return _forward(model, x, ws)
