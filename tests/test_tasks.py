@@ -161,3 +161,23 @@ def test_symmetric_adding_baseline_is_two_thirds():
     assert x[..., 0].min() < -0.99 and x[..., 0].max() > 0.99 and (x[..., 1].sum(0) == 2).all()
     np.testing.assert_allclose(y, (x[..., 0] * x[..., 1]).sum(0), rtol=1e-6, atol=1e-6)
     assert np.mean(y**2) == pytest.approx(task.baseline_loss(30), rel=0.01)  # predict 0: 2/3
+
+
+def test_hochreiter_schmidhuber_temporal_order_definition():
+    """Section 5.6, Task 6a of Hochreiter & Schmidhuber (1997) at their T = 100."""
+    task = TASKS["temporal_order_hs97"]
+    x, y = task.sample(20_000, 100, np.random.default_rng(6))
+    assert x.shape == (110, 20_000, 8) and set(x.sum(-1).ravel()) == {0.0, 1.0}
+    live = x.sum(-1) > 0  # (L, n): the sequence, after its padding
+    start = live.argmax(0)
+    assert (110 - start).min() == 100 and (110 - start).max() == 110
+    tokens = x.argmax(-1)
+    rows = np.arange(len(y))
+    assert (tokens[start, rows] == 0).all() and (tokens[-1] == 1).all()  # E first, B last
+    relevant = np.argwhere((tokens >= 6).T)[:, 1].reshape(-1, 2) - start[:, None]
+    assert relevant[:, 0].min() == 10 and relevant[:, 0].max() == 20
+    assert relevant[:, 1].min() == 50 and relevant[:, 1].max() == 60
+    symbols = tokens[relevant.T + start, rows] - 6  # 0 X, 1 Y
+    np.testing.assert_array_equal(y, 2 * symbols[0] + symbols[1])
+    np.testing.assert_allclose(np.bincount(y) / len(y), 0.25, atol=0.015)  # the blind guess
+    assert task.baseline_loss(100) == pytest.approx(math.log(4)) and task.baseline_metric() == 0.25

@@ -295,6 +295,35 @@ class TemporalOrder(Task):
         return np.eye(6, dtype=np.float32)[tokens], (2 * first + second).astype(np.int64)
 
 
+@dataclass(frozen=True)
+class TemporalOrderHS97(Task):
+    """Hochreiter & Schmidhuber (1997), Section 5.6, Task 6a: a sequence of L_i ~ U{T..1.1T}
+    one-hot symbols (left-padded with all-zero steps to the batch's length) that starts with E and
+    ends with the trigger B; between them distractors a-d, except at t1 ~ U{0.1T..0.2T} and
+    t2 ~ U{0.5T..0.6T} (from the start: 10-20 and 50-60 at T = 100), each X or Y; class =
+    2 [t1 is Y] + [t2 is Y] (XX, XY, YX, YY). Inputs: 0 E, 1 B, 2-5 a-d, 6 X, 7 Y. Their
+    criterion is each output unit's final error below 0.3; here the argmax accuracy."""
+
+    name = "temporal_order_hs97"
+    input_size, output_size, min_seq_len = 8, 4, 10
+
+    def length(self, seq_len):
+        return seq_len + seq_len // 10
+
+    def sample(self, n, seq_len, rng):
+        total, rows = self.length(seq_len), np.arange(n)
+        start = total - rng.integers(seq_len, total + 1, n)  # (n,) padding before each sequence
+        tokens = rng.integers(2, 6, (total, n))
+        first, second = rng.integers(0, 2, n), rng.integers(0, 2, n)
+        t1 = start + rng.integers(seq_len // 10, seq_len // 5 + 1, n)
+        t2 = start + rng.integers(seq_len // 2, 3 * seq_len // 5 + 1, n)
+        tokens[t1, rows], tokens[t2, rows] = 6 + first, 6 + second
+        tokens[start, rows], tokens[total - 1] = 0, 1
+        x = np.eye(8, dtype=np.float32)[tokens]
+        x[np.arange(total)[:, None] < start] = 0
+        return x, (2 * first + second).astype(np.int64)
+
+
 def _window(seq_len: int, lo: float, hi: float) -> tuple[int, int]:
     start = int(lo * seq_len)
     return start, max(start + 1, int(hi * seq_len))
@@ -349,7 +378,7 @@ TASKS: dict[str, Task] = {
     t.name: t
     for t in (
         Adding(), AddingSymmetric(), AddingHS97(), AddingPascanu(), Copy(), TemporalOrder(),
-        Digits(), PermutedDigits(),
+        TemporalOrderHS97(), Digits(), PermutedDigits(),
     )
 }  # fmt: skip
 
