@@ -59,6 +59,19 @@ class NotACell:
     pass
 
 
+class Broken(cells.Cell):
+    name, label = "broken", "Broken"
+
+    def __init__(self):
+        raise RuntimeError("no GPU here\nsecond line")
+
+    def init_recurrent(self, spec, gen):
+        return {}
+
+    def step(self, model, state, xp_t):
+        return state
+
+
 @pytest.mark.parametrize(
     "name,words",
     [
@@ -67,6 +80,10 @@ class NotACell:
         ("tests.test_custom_cell:Missing", "model.cell: cannot import"),
         ("tests.test_custom_cell:NotACell", "is not a subclass of rnnbench.cells.Cell"),
         ("tests.test_custom_cell:NoStep", "does not define init_recurrent, step"),
+        (
+            "tests.test_custom_cell:Broken",
+            "'tests.test_custom_cell:Broken'() failed (RuntimeError: no GPU here)",
+        ),
     ],
 )
 def test_an_unusable_cell_is_one_line_naming_the_key(name, words):
@@ -79,3 +96,14 @@ def test_an_unusable_cell_is_one_line_naming_the_key(name, words):
 def test_a_cell_by_import_path_is_the_same_object_each_time():
     cell = cells.get("rnnbench.cells.indrnn:IndRNN")
     assert cell is cells.get("rnnbench.cells.indrnn:IndRNN") and cell.label == "IndRNN"
+
+
+def test_a_module_that_fails_on_import_is_one_line(tmp_path, monkeypatch):
+    (tmp_path / "badcells.py").write_text("import torch\nundefined_name + 1\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(SpecError) as err:
+        parse(CellSpec, {"model": {"cell": "badcells:Cell"}})
+    assert str(err.value) == (
+        "model.cell: cannot import 'badcells:Cell' "
+        "(NameError: name 'undefined_name' is not defined)"
+    )

@@ -8,7 +8,7 @@ import torch
 
 from rnnbench import bptt
 from rnnbench.cells import CELLS, Cell
-from rnnbench.gradients import gradient_profile
+from rnnbench.gradients import gradient_profile, probe_path
 from rnnbench.models import Ensemble
 from rnnbench.spec import ModelSpec
 from rnnbench.tasks import TASKS
@@ -201,7 +201,7 @@ def test_reference_path_matches_the_hand_written_probe(cell, f, task_name):
     fast = gradient_profile(model, task, x, y)
     no_backward = {"forward": None, "backward": None, "compiled_probe": Cell.compiled_probe}
     model.cell = type("Reference", (type(model.cell),), no_backward)()
-    assert bptt.path(model) == "autograd"
+    assert bptt.path(model) == "autograd" and probe_path(model) == "autograd"
     plain = gradient_profile(model, task, x, y)
     for name in ("log10_grad_norm", "log10_grad_norm_median", "log10_bound"):
         np.testing.assert_allclose(getattr(plain, name), getattr(fast, name), rtol=0, atol=1e-9)

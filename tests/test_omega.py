@@ -153,3 +153,5 @@ def test_training_adds_alpha_times_the_gradient_of_omega(nonlinearity, task_name
 def test_omega_is_refused_for_a_cell_without_it():
     with pytest.raises(SpecError, match="train.omega: the cell 'lstm' has no regulariser Omega"):
         parse(CellSpec, {"model": {"cell": "lstm"}, "train": {"omega": 2.0}})
+    with pytest.raises(SpecError, match="train.omega: the cell 'indrnn' has no regulariser"):
+        parse(CellSpec, {"model": {"cell": "indrnn"}, "train": {"omega": 2.0}})

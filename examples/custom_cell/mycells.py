@@ -36,5 +36,5 @@ class MGU(Cell):
         return ((1 - f) * h + f * n,)
 
     def recurrent_matrix(self, model):
-        """The candidate's block, whose spectral radius the runs table reports (optional)."""
+        """The candidate's block, whose spectral radius the curves table reports (optional)."""
         return model.W[:, model.spec.hidden_size :]  # (E, H, H)

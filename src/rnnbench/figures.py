@@ -411,8 +411,7 @@ def plot_digits(runs: pd.DataFrame) -> plt.Figure:
         loc="upper left",
         bbox_to_anchor=(1.02, 1),
     )
-    lengths = ", ".join(f"{t:g}" for t in sorted(data["seq_len"].unique()))
-    fig.suptitle(f"F6  Pixel-by-pixel digits (T = {lengths})")
+    fig.suptitle(f"F6  Real data read step by step: {', '.join(sorted(data['task'].unique()))}")
     fig.tight_layout()
     return fig
 

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from . import bptt, kernels
+from .cells import Cell
 from .models import Ensemble
 from .tasks import Task
 
@@ -113,6 +114,15 @@ def _probe(model: Ensemble, cache, dh_last: torch.Tensor, ws: bptt.Workspace, li
 
     (model.cell.backward or _reference_backward)(model, cache, dh_last, ws, probe)
     return torch.stack(norm_at, 1), torch.stack(sum_at, 1), torch.stack(scales, 1)
+
+
+def probe_path(model: Ensemble) -> str:
+    """Which code computes this model's probe: 'compiled' (the cell's compiled probe), 'python'
+    (its hand-written backward's Python loop) or 'autograd' (its reference step)."""
+    if model.cell.forward is None:
+        return "autograd"
+    has_compiled = type(model.cell).compiled_probe is not Cell.compiled_probe
+    return "compiled" if has_compiled and kernels.loops(model.U.device) else "python"
 
 
 def _reference_forward(model: Ensemble, x: torch.Tensor, ws=None) -> dict:

@@ -142,19 +142,20 @@ def e1_section(t: dict) -> Section:
         err = (lin["slope_log10_per_step"] - np.log10(lin["rho"])).abs().max()
         lo, hi = lin.nsmallest(1, "rho").iloc[0], lin.nlargest(1, "rho").iloc[0]
         s.paragraphs.append(
-            f"With f linear the measured slope equals log10(rho) to within {fmt(err, 2)} "
+            f"With f linear ({_spread(lin['cell_label'])}) the measured slope equals log10(rho) "
+            f"to within {fmt(err, 2)} "
             f"decades per step at every rho, so over T = {fmt(int(lin['max_distance'].max()))} "
             f"steps the gradient changes by T·log10(rho) decades: by {_decades(lo)} at "
             f"rho = {fmt(lo['rho'])} and by {_decades(hi)} at rho = {fmt(hi['rho'])}."
         )
-    at1 = orth[np.isclose(orth["rho"], 1.0)].drop_duplicates("nonlinearity")
-    at1 = at1.set_index("nonlinearity")
-    if {"tanh", "sigmoid"} <= set(at1.index):
-        s.paragraphs.append(
-            f"At rho = 1 the gradient loses {_per_100(at1.loc['tanh'])} with f = tanh, and "
-            f"{_per_100(at1.loc['sigmoid'])} with f = sigmoid: the sigmoid's derivative is at "
-            "most 1/4, so its gradient vanishes faster."
-        )
+    for label, rows in orth[np.isclose(orth["rho"], 1.0)].groupby("cell_label", sort=False):
+        at1 = rows.drop_duplicates("nonlinearity").set_index("nonlinearity")
+        if {"tanh", "sigmoid"} <= set(at1.index):
+            s.paragraphs.append(
+                f"{label} at rho = 1: the gradient loses {_per_100(at1.loc['tanh'])} with "
+                f"f = tanh, and {_per_100(at1.loc['sigmoid'])} with f = sigmoid: the sigmoid's "
+                "derivative is at most 1/4, so its gradient vanishes faster."
+            )
     gated = rates[~bounded]
     if not gated.empty:
         names = cell_names(gated)

@@ -69,8 +69,7 @@ GFLOPS = 39.0
 NS_PER_OUTPUT = 57.0
 US_PER_STEP = 10.6
 AUTOGRAD_FACTOR = 8.0  # a cell without a hand-written backward (autograd over its step): the
-# IndRNN's step measured 2.9x the RNN's at H = 16, T = 200 and 6.0-6.6x the RNN's time model at
-# H = 128, T = 784 (which over-estimates the RNN itself 2x there); 8 keeps it an upper bound
+# smallest factor that keeps the IndRNN's measured steps under the estimate (benchmarks/README.md)
 FORWARD_SHARE = 1 / 3  # an evaluation (forward only) per example, against a training step
 JOB_START_S = 3.0  # a job's start-up: Python, import torch, writing tables
 

@@ -88,10 +88,10 @@ class TaskSpec:
     )
     test_size: int = opt(512, "examples in the fixed test set (every reported result)", min=1)
     solved_loss_fraction: float = opt(
-        0.1, "adding/copy are solved when their loss <= this x baseline", gt=0
+        0.1, "adding, adding_symmetric, copy: solved at loss <= this x baseline", gt=0
     )
     solved_accuracy: float = opt(
-        0.99, "classification tasks are solved at accuracy >= this", gt=0, max=1
+        0.99, "every other task: solved at accuracy (metric) >= this", gt=0, max=1
     )
 
 
@@ -163,10 +163,11 @@ class CellSpec:
         if self.train.omega:
             from .cells import get  # the registry imports this module
 
-            if get(self.model.cell).omega is None:
+            cell = get(self.model.cell)
+            if cell.omega is None or cell.backward is None:  # Omega needs every dLoss/dh_k
                 raise SpecError(
-                    f"train.omega: the cell {self.model.cell!r} has no regulariser Omega "
-                    "(Pascanu et al. 2013 define it for the vanilla RNN)"
+                    f"train.omega: the cell {self.model.cell!r} has no regulariser Omega with a "
+                    "hand-written backward (Pascanu et al. 2013 define it for the vanilla RNN)"
                 )
 
     @property

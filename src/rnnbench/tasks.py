@@ -35,6 +35,7 @@ class Task:
     every_step: ClassVar[bool] = False  # read-out (and loss) at every step, else only the last
     min_seq_len: ClassVar[int] = 1
     spec_fields: ClassVar[tuple[str, ...]] = ()  # TaskSpec fields that are this task's parameters
+    dataset: ClassVar[str | None] = None  # the downloaded data it reads (the fetch_data rule)
 
     def configured(self, spec: TaskSpec) -> Task:
         """This task with its parameters taken from spec."""
@@ -63,7 +64,7 @@ class Task:
         return math.log(self.output_size)  # uniform over balanced classes
 
     def baseline_metric(self) -> float:
-        """Metric of that predictor: MSE for regression, else accuracy."""
+        """Metric of that predictor (this task's `metric`)."""
         return 1 / self.output_size
 
     def example_loss(self, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -156,7 +157,7 @@ class AddingHS97(Task):
         start = total - rng.integers(seq_len, total + 1, n)  # (n,) padding before each sequence
         values = rng.uniform(-1, 1, (total, n))
         first = rng.integers(0, 10, n)
-        second = rng.integers(0, seq_len // 2 - 2, n)  # among the first T/2 - 1 others
+        second = rng.integers(0, seq_len // 2 - 1, n)  # one of the first T/2 - 1 others
         second += second >= first
         markers = np.zeros((total, n))
         markers[start, rows] = -1
@@ -184,10 +185,12 @@ class AddingHS97(Task):
 @dataclass(frozen=True)
 class AddingPascanu(Task):
     """Pascanu, Mikolov & Bengio (2013), the adding task of their code (pascanur/trainingRNNs
-    addition.py): each sequence l_i = T + U{0..T/10 - 1} long (left-padded with zero pairs to
-    the batch's length); values ~ U[0, 1]; markers at p0 ~ U{0..0.1 l - 1} and p1 = 0.1 l +
-    U{0..0.4 l - 1}; target (X1 + X2) / 2. A sequence is an error when its squared error
-    > 0.04 (Section 4.1.2): the metric is the fraction that is not."""
+    addition.py): l = T + U{0..T/10 - 1} steps; values ~ U[0, 1]; markers at p0 ~ U{0..0.1 l - 1}
+    and p1 = 0.1 l + U{0..0.4 l - 1}; target (X1 + X2) / 2. A sequence is an error when its
+    squared error > 0.04 (Section 4.1.2): the metric is the fraction that is not. Their code
+    draws one l per batch; here each sequence draws its own, left-padded with zero pairs to the
+    batch's length (so that a fixed test set mixes lengths), which the model reads through its
+    biases."""
 
     name = "adding_pascanu"
     input_size, output_size, regression, min_seq_len = 2, 1, True, 10

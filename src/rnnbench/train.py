@@ -22,7 +22,7 @@ import pandas as pd
 import torch
 
 from . import bptt, cells, runtime, tasks
-from .gradients import gradient_profile
+from .gradients import gradient_profile, probe_path
 from .models import Ensemble
 from .optim import CLIP_MODES, EnsembleOptimizer, clip
 from .resources import EVAL_CHUNK, check_memory
@@ -489,7 +489,7 @@ def probe_cell(spec: ProbeSpec) -> CellResult:
     rngs = [np.random.default_rng([seed, PROBE_STREAM]) for seed in spec.seeds]
     x, y = _batch(task, rngs, spec.batch_size, spec.task.seq_len, device, torch.float64)
     prof = gradient_profile(model, task, x, y)
-    base = dict(spec_columns(spec), cell_label=model.cell.label, gradient_path=bptt.path(model))
+    base = dict(spec_columns(spec), cell_label=model.cell.label, gradient_path=probe_path(model))
     info = pd.DataFrame([dict(model=e, **base, seed=s) for e, s in enumerate(spec.seeds)])
     rows = [r for e in range(len(spec.seeds)) for r in _profile_rows(prof, e, e, step=0)]
     profiles = info.merge(pd.DataFrame(rows), on="model")

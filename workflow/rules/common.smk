@@ -34,7 +34,7 @@ TRAIN_EXPERIMENTS = "|".join(grid.TRAIN_EXPERIMENTS)
 FIGURE_NAMES = "|".join(FIGURES)  # the plot rule's wildcard: a registered figure only
 # the fetch rule's wildcard: a dataset some registered task downloads
 DATASETS = "|".join(
-    sorted({getattr(t, "dataset", "") for t in tasks.TASKS.values()} - {""})
+    sorted({t.dataset for t in tasks.TASKS.values()} - {None})
 )
 
 
@@ -54,7 +54,7 @@ def get_ladder_inputs(wildcards):
 
 def dataset_of(job):
     """The downloaded dataset a job's task reads (its task's `dataset`), or None."""
-    return getattr(tasks.get(job.spec.task), "dataset", None)
+    return tasks.get(job.spec.task).dataset
 
 
 def get_data_inputs(wildcards):

@@ -2,6 +2,8 @@
 
 
 rule probe_cells:
+    input:
+        data=get_data_inputs,
     output:
         runs="results/cells/{experiment}/{pack}/runs.parquet",
         profiles="results/cells/{experiment}/{pack}/profiles.parquet",

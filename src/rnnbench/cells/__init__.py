@@ -33,10 +33,8 @@ def get(name: str) -> Cell:
     module, _, attr = name.partition(":")
     try:
         obj = getattr(importlib.import_module(module), attr)
-    except (ImportError, AttributeError) as err:
-        raise SpecError(
-            f"model.cell: cannot import {name!r} ({type(err).__name__}: {err})"
-        ) from None
+    except Exception as err:  # any error of the user's module: one line, not its traceback
+        raise SpecError(f"model.cell: cannot import {name!r} ({_line(err)})") from None
     if not (isinstance(obj, type) and issubclass(obj, Cell)):
         raise SpecError(f"model.cell: {name!r} is not a subclass of rnnbench.cells.Cell")
     missing = [m for m in ("init_recurrent", "step") if getattr(obj, m) is getattr(Cell, m)] + [
@@ -44,4 +42,12 @@ def get(name: str) -> Cell:
     ]
     if missing:
         raise SpecError(f"model.cell: {name!r} does not define {', '.join(missing)}")
-    return obj()
+    try:
+        return obj()
+    except Exception as err:
+        raise SpecError(f"model.cell: {name!r}() failed ({_line(err)})") from None
+
+
+def _line(err: Exception) -> str:
+    """An exception as one line: its type and the first line of its message."""
+    return f"{type(err).__name__}: {(str(err).splitlines() or [''])[0]}"
