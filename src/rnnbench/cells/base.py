@@ -123,3 +123,23 @@ class Cell:
 
     def __repr__(self) -> str:
         return f"<cell {self.name}>"
+
+
+class MatrixCell(Cell):
+    """A cell whose recurrent weights are one matrix W (E, G*H, H): G blocks of H rows, each drawn
+    from the named init; block `candidate` acts as W in the BPTT product h_{k-1} -> h_k."""
+
+    candidate: int = 0
+
+    def init_recurrent(self, spec, gen):
+        h = spec.hidden_size
+        return {
+            "W": torch.cat([MATRIX_INITS[spec.init](h, spec.rho, gen) for _ in range(self.gates)])
+        }
+
+    def recurrent_matrix(self, model):
+        h, k = model.spec.hidden_size, self.candidate
+        return model.W[:, k * h : (k + 1) * h]  # (E, H, H)
+
+    def sigma_weights(self, model):
+        return model.W  # all of W (E, G*H, H)

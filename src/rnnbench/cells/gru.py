@@ -20,51 +20,9 @@ from ..bptt import (
     _inputs,
     _weight_grads,
 )
-from .base import MATRIX_INITS, Cell, uniform
+from .base import MatrixCell, uniform
 
 aten = torch.ops.aten
-
-
-class GRU(Cell):
-    name, label = "gru", "GRU"
-    gates = 3
-    floats_per_unit = 13
-    torch_baseline = nn.GRU
-
-    def init_recurrent(self, spec, gen):
-        h = spec.hidden_size
-        return {"W": torch.cat([MATRIX_INITS[spec.init](h, spec.rho, gen) for _ in range(3)])}
-
-    def init_extra(self, spec, gen):
-        h = spec.hidden_size
-        return {"b_hn": uniform((h,), 1 / math.sqrt(h), gen)}  # inside r * (W_hn h + b_hn)
-
-    def step(self, model, state, xp_t):
-        h = state[0]
-        xr, xz, xn = xp_t.chunk(3, -1)
-        hr, hz, hn = torch.bmm(h, model.W.transpose(1, 2)).chunk(3, -1)
-        r, z = torch.sigmoid(xr + hr), torch.sigmoid(xz + hz)
-        n = torch.tanh(xn + r * (hn + model.b_hn[:, None]))
-        return ((1 - z) * n + z * h,)
-
-    def recurrent_matrix(self, model):
-        h = model.spec.hidden_size
-        return model.W[:, 2 * h : 3 * h]  # the candidate block n (E, H, H)
-
-    def sigma_weights(self, model):
-        return model.W  # all of W (E, 3H, H)
-
-    def forward(self, model, x, ws):
-        return _forward(model, x, ws)
-
-    def backward(self, model, cache, dh_out, ws, probe=None):
-        return _backward(model, cache, dh_out, ws, probe)
-
-    def compiled_probe(self, ops, model, cache, dh_last, ws, stats):
-        direct, tmp = (ws.get(name, dh_last.shape, dh_last) for name in ("direct", "tmp"))
-        bufs = _dh_bufs(dh_last, ws)
-        ops.gru_probe(cache["z"], cache["h"], model.W, dh_last, direct, tmp, *bufs, *stats)
-        return True
 
 
 # --- GRU: r, z = sigmoid(a_r), sigmoid(a_z); n = tanh(U_n x + b_n + r (W_n h + b_hn));
@@ -139,3 +97,31 @@ def _backward(model, cache, dh_out: torch.Tensor, ws: Workspace, probe=None):
     if probe:
         return probe(0, (dh,))
     return {**_weight_grads(sums[:3], sums[3:]), "b_hn": z[3].sum((1, 2))}
+
+
+class GRU(MatrixCell):
+    name, label = "gru", "GRU"
+    gates = 3
+    candidate = 2  # the block of n, in gate order r, z, n
+    floats_per_unit = 13
+    torch_baseline = nn.GRU
+
+    def init_extra(self, spec, gen):
+        h = spec.hidden_size
+        return {"b_hn": uniform((h,), 1 / math.sqrt(h), gen)}  # inside r * (W_hn h + b_hn)
+
+    def step(self, model, state, xp_t):
+        h = state[0]
+        xr, xz, xn = xp_t.chunk(3, -1)
+        hr, hz, hn = torch.bmm(h, model.W.transpose(1, 2)).chunk(3, -1)
+        r, z = torch.sigmoid(xr + hr), torch.sigmoid(xz + hz)
+        n = torch.tanh(xn + r * (hn + model.b_hn[:, None]))
+        return ((1 - z) * n + z * h,)
+
+    forward, backward = staticmethod(_forward), staticmethod(_backward)
+
+    def compiled_probe(self, ops, model, cache, dh_last, ws, stats):
+        direct, tmp = (ws.get(name, dh_last.shape, dh_last) for name in ("direct", "tmp"))
+        bufs = _dh_bufs(dh_last, ws)
+        ops.gru_probe(cache["z"], cache["h"], model.W, dh_last, direct, tmp, *bufs, *stats)
+        return True

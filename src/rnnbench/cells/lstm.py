@@ -10,48 +10,7 @@ from torch import nn
 
 from .. import kernels
 from ..bptt import Workspace, _dh_bufs, _dh_steps, _joint_inputs, _joint_weight_grads
-from .base import MATRIX_INITS, Cell
-
-
-class LSTM(Cell):
-    name, label = "lstm", "LSTM"
-    gates, n_states = 4, 2  # state (h, c)
-    uses = ("init", "rho", "forget_bias")
-    floats_per_unit = 17
-    torch_baseline = nn.LSTM
-
-    def init_recurrent(self, spec, gen):
-        h = spec.hidden_size
-        return {"W": torch.cat([MATRIX_INITS[spec.init](h, spec.rho, gen) for _ in range(4)])}
-
-    def init_biases(self, spec, b):
-        h = spec.hidden_size
-        b[h : 2 * h] = spec.forget_bias  # gate order i, f, g, o
-
-    def step(self, model, state, xp_t):
-        i, f, g, o = (xp_t + torch.bmm(state[0], model.W.transpose(1, 2))).chunk(4, -1)
-        c = torch.sigmoid(f) * state[1] + torch.sigmoid(i) * torch.tanh(g)
-        return (torch.sigmoid(o) * torch.tanh(c), c)
-
-    def recurrent_matrix(self, model):
-        h = model.spec.hidden_size
-        return model.W[:, 2 * h : 3 * h]  # the candidate block g (E, H, H)
-
-    def sigma_weights(self, model):
-        return model.W  # all of W (E, 4H, H)
-
-    def forward(self, model, x, ws):
-        return _forward(model, x, ws)
-
-    def backward(self, model, cache, dh_out, ws, probe=None):
-        return _backward(model, cache, dh_out, ws, probe)
-
-    def compiled_probe(self, ops, model, cache, dh_last, ws, stats):
-        dc = torch.zeros_like(dh_last)
-        bufs = _dh_bufs(dh_last, ws)
-        ops.lstm_probe(cache["z"], cache["c"], model.W, dh_last, dc, *bufs, *stats)
-        return True
-
+from .base import MatrixCell
 
 # --- LSTM: gates i, f, g, o; c_t = f c_{t-1} + i g; h_t = o tanh(c_t) -------------------------
 # Gates in row order (E, ., B, 4H), as nn.LSTM: one matmul per step for all four (1.2-1.5x faster
@@ -104,3 +63,29 @@ def _backward(model, cache, dh_out: torch.Tensor, ws: Workspace, probe=None):
     if probe:
         return probe(0, (dh, dc))
     return _joint_weight_grads(z, cache["hx"], model.spec.hidden_size)
+
+
+class LSTM(MatrixCell):
+    name, label = "lstm", "LSTM"
+    gates, n_states = 4, 2  # state (h, c)
+    candidate = 2  # the block of g, in gate order i, f, g, o
+    uses = ("init", "rho", "forget_bias")
+    floats_per_unit = 17
+    torch_baseline = nn.LSTM
+
+    def init_biases(self, spec, b):
+        h = spec.hidden_size
+        b[h : 2 * h] = spec.forget_bias  # gate order i, f, g, o
+
+    def step(self, model, state, xp_t):
+        i, f, g, o = (xp_t + torch.bmm(state[0], model.W.transpose(1, 2))).chunk(4, -1)
+        c = torch.sigmoid(f) * state[1] + torch.sigmoid(i) * torch.tanh(g)
+        return (torch.sigmoid(o) * torch.tanh(c), c)
+
+    forward, backward = staticmethod(_forward), staticmethod(_backward)
+
+    def compiled_probe(self, ops, model, cache, dh_last, ws, stats):
+        dc = torch.zeros_like(dh_last)
+        bufs = _dh_bufs(dh_last, ws)
+        ops.lstm_probe(cache["z"], cache["c"], model.W, dh_last, dc, *bufs, *stats)
+        return True

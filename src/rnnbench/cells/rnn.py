@@ -18,47 +18,9 @@ from ..bptt import (
     _weight_grads,
 )
 from ..omega import omega as regulariser
-from .base import MATRIX_INITS, Cell
+from .base import MatrixCell
 
 aten = torch.ops.aten
-
-
-class RNN(Cell):
-    name, label = "rnn", "RNN"
-    uses = ("nonlinearity", "init", "rho")
-    floats_per_unit = 5  # peak RSS per example, step and unit, measured with autograd (torch 2.13)
-    torch_baseline = nn.RNN
-
-    def init_recurrent(self, spec, gen):
-        return {"W": MATRIX_INITS[spec.init](spec.hidden_size, spec.rho, gen)}  # (H, H)
-
-    def step(self, model, state, xp_t):
-        wh = torch.bmm(state[0], model.W.transpose(1, 2))  # (E, B, H)
-        return (self.nonlinearity(model).fn(xp_t + wh),)
-
-    def recurrent_matrix(self, model):
-        return model.W  # (E, H, H)
-
-    def bound_factor(self, model):
-        return self.nonlinearity(model).gamma * torch.linalg.matrix_norm(
-            model.W.detach().double(), ord=2
-        )
-
-    def omega(self, model, h, state_grads):
-        """Pascanu et al.'s (2013) Omega as their code computes it (`rnnbench.omega`): W only."""
-        return {"W": regulariser(h, state_grads, model.W, model.spec.nonlinearity).grad_W}
-
-    def forward(self, model, x, ws):
-        return _forward(model, x, ws)
-
-    def backward(self, model, cache, dh_out, ws, probe=None):
-        return _backward(model, cache, dh_out, ws, probe)
-
-    def compiled_probe(self, ops, model, cache, dh_last, ws, stats):
-        da = ws.get("da_probe", dh_last.shape, dh_last)
-        bufs = _dh_bufs(dh_last, ws)
-        ops.rnn_probe(cache["h"], model.W, dh_last, *bufs, da, *stats, model.spec.nonlinearity)
-        return True
 
 
 # --- vanilla RNN: h_t = f(a_t), a_t = W h_{t-1} + U x_t + b -----------------------------------
@@ -130,3 +92,31 @@ RNN_F_GRAD = {  # (dh, h, out): out = dh * f'(a) computed from h = f(a), as auto
     "sigmoid": lambda dh, h, out: aten.sigmoid_backward.grad_input(dh, h, grad_input=out),
     "relu": lambda dh, h, out: aten.threshold_backward.grad_input(dh, h, 0, grad_input=out),
 }
+
+
+class RNN(MatrixCell):
+    name, label = "rnn", "RNN"
+    uses = ("nonlinearity", "init", "rho")
+    floats_per_unit = 5  # peak RSS per example, step and unit, measured with autograd (torch 2.13)
+    torch_baseline = nn.RNN
+
+    def step(self, model, state, xp_t):
+        wh = torch.bmm(state[0], model.W.transpose(1, 2))  # (E, B, H)
+        return (self.nonlinearity(model).fn(xp_t + wh),)
+
+    def bound_factor(self, model):
+        return self.nonlinearity(model).gamma * torch.linalg.matrix_norm(
+            model.W.detach().double(), ord=2
+        )
+
+    def omega(self, model, h, state_grads):
+        """Pascanu et al.'s (2013) Omega as their code computes it (`rnnbench.omega`): W only."""
+        return {"W": regulariser(h, state_grads, model.W, model.spec.nonlinearity).grad_W}
+
+    forward, backward = staticmethod(_forward), staticmethod(_backward)
+
+    def compiled_probe(self, ops, model, cache, dh_last, ws, stats):
+        da = ws.get("da_probe", dh_last.shape, dh_last)
+        bufs = _dh_bufs(dh_last, ws)
+        ops.rnn_probe(cache["h"], model.W, dh_last, *bufs, da, *stats, model.spec.nonlinearity)
+        return True
