@@ -33,9 +33,7 @@ REPORT_CODE = [f"{LIBRARY}/report.py", f"{LIBRARY}/claims.py", *FIGURES_CODE]
 TRAIN_EXPERIMENTS = "|".join(grid.TRAIN_EXPERIMENTS)
 FIGURE_NAMES = "|".join(FIGURES)  # the plot rule's wildcard: a registered figure only
 # the fetch rule's wildcard: a dataset some registered task downloads
-DATASETS = "|".join(
-    sorted({t.dataset for t in tasks.TASKS.values()} - {None})
-)
+DATASETS = "|".join(sorted({t.dataset for t in tasks.TASKS.values()} - {None}))
 
 
 def get_pack(wildcards):
