@@ -24,7 +24,7 @@ def config(ladder: bool) -> dict:
     )  # fmt: skip
     probe = dict(tasks=["adding"], seq_len=[5], hidden_size=[4], models=[{"cell": "rnn"}],
                  seeds=[0], batch_size=4)  # fmt: skip
-    return {"e1_init": probe, **{e: section for e in grid.TRAIN_EXPERIMENTS}}
+    return {"e1_init": probe, **{e: section for e in grid.GRID_EXPERIMENTS}}
 
 
 def test_each_cell_reads_its_variant_at_the_next_shorter_length():

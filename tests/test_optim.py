@@ -39,6 +39,31 @@ def test_matches_torch_optim_per_model(name, lr, decay, sweep):
         torch.testing.assert_close(ours[0][e], refs[e].detach(), rtol=1e-12, atol=1e-14)
 
 
+@pytest.mark.parametrize("name", ["sgd", "adam", "rmsprop"])
+def test_lr_decay_matches_torch_step_lr(name):
+    """lr_decay_every = k, lr_decay = g: each model follows torch.optim with StepLR(k, g), the
+    schedule of cybertronai/schmidhuber-problems (lr halved every 1500 iterations)."""
+    gen = torch.Generator().manual_seed(3)
+    p = torch.randn(2, 4, dtype=torch.float64, generator=gen)
+    ours, lrs = [p.clone()], [0.01, 0.03]
+    refs = [torch.nn.Parameter(p[e].clone()) for e in range(2)]
+    ctor = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam, "rmsprop": torch.optim.RMSprop}
+    torch_opts = [ctor[name]([r], lr=lrs[e]) for e, r in enumerate(refs)]
+    schedules = [torch.optim.lr_scheduler.StepLR(o, step_size=3, gamma=0.5) for o in torch_opts]
+    spec = TrainSpec(optimizer=name, momentum=0.0, lr_decay_every=3, lr_decay=0.5)
+    opt = EnsembleOptimizer(ours, spec, torch.tensor(lrs, dtype=torch.float64))
+    for _ in range(10):
+        g = torch.randn(2, 4, dtype=torch.float64, generator=gen)
+        opt.step([g.clone()], torch.tensor([True, True]))
+        for e in range(2):
+            refs[e].grad = g[e].clone()
+            torch_opts[e].step()
+            schedules[e].step()
+    assert schedules[0].get_last_lr()[0] == 0.01 * 0.5**3  # decayed three times: it acted
+    for e in range(2):
+        torch.testing.assert_close(ours[0][e], refs[e].detach(), rtol=1e-12, atol=1e-14)
+
+
 def test_taken_models_continue_as_before():
     """An optimizer cut down to some models (a compacted ensemble) updates them exactly as the
     full one does."""

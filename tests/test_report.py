@@ -348,9 +348,38 @@ def test_e2_and_e3_sections_print_n_intervals_skips_and_the_shared_clip_label():
     assert seqs["sequences to solve"].iloc[0].endswith("n = 4")
 
 
-def test_published_section_has_no_invented_numbers():
-    s = report.published_section()
-    assert s.tables == [] and len(s.paragraphs) == 1 and "future work" in s.paragraphs[0]
+def test_replications_section_without_targets_says_how_to_run_them():
+    empty = pd.DataFrame(columns=["target", "verdict"])
+    s = report.replications_section({"replications": empty})
+    assert s.tables == [] and s.figures == [] and len(s.paragraphs) == 1
+    assert "--configfile config/replications.yaml" in s.paragraphs[0]
+
+
+def test_replications_section_sets_published_beside_ours_with_verdicts():
+    rows = [
+        dict(target="a", source="S", citation="S. One, 2000", place="Table 1", run="r",
+             tier="laptop", cell_id="r_T10", task="adding", seq_len=10, cell_label="LSTM",
+             setting="adding T=10", deviations="none", measure="solved_fraction",
+             measure_text="solved",
+             published=1.0, unit="fraction", approximate=False, band_low=0.5, band_high=1.5,
+             ours=0.8, low=0.49, high=0.96, n=5, interval="Wilson", verdict="inconclusive",
+             note=""),
+        dict(target="b", source="S", citation="S. One, 2000", place="Fig. 2", run="q",
+             tier="full", cell_id="q_T10", task="adding", seq_len=10, cell_label="RNN",
+             setting="adding T=10", deviations="none", measure="median_final_loss",
+             measure_text="median",
+             published=0.1, unit="MSE", approximate=True, band_low=0.05, band_high=0.2,
+             ours=math.nan, low=math.nan, high=math.nan, n=0, interval="bootstrap",
+             verdict="not run", note=""),
+    ]  # fmt: skip
+    s = report.replications_section({"replications": pd.DataFrame(rows)})
+    frame = s.tables[0].frame.set_index("target")
+    assert frame.loc["a", "ours [95%], n"] == "0.8 [0.49, 0.96], n = 5"
+    assert frame.loc["b", "ours [95%], n"] == "–" and frame.loc["b", "published"] == "0.1 (approx.)"
+    assert frame.loc["a", "source, place"] == "S, Table 1"
+    assert "2 targets from 1 sources; this tier ran 1: 0 agree" in s.paragraphs[0]
+    assert "S: S. One, 2000" in s.paragraphs[-1] and len(s.tables[1].frame) == 2
+    assert "solved_fraction: solved (Wilson)" in s.paragraphs[1]
 
 
 def test_fmt_never_prints_nan_or_none():
@@ -401,8 +430,10 @@ def test_every_registered_figure_has_its_caption_tables_and_report_section():
     for figure in FIGURES.values():
         assert (ROOT / figure.caption).read_text().strip(), figure.name
         assert figure.inputs and set(figure.inputs) <= set(aggregate.TABLES), figure.name
-        assert figure.category and figure.experiment in report.EXPERIMENTS, figure.name
-    shown = [name for experiment in report.EXPERIMENTS for name in report.figures_of(experiment)]
+    sections = [*report.EXPERIMENTS, "replications"]  # the report's sections with figures
+    for figure in FIGURES.values():
+        assert figure.category and figure.experiment in sections, figure.name
+    shown = [name for experiment in sections for name in report.figures_of(experiment)]
     assert sorted(shown) == sorted(FIGURES)
 
 

@@ -22,7 +22,8 @@ from . import stats
 from .spec import CellSpec, ProbeSpec
 from .tables import read_table, spec_columns
 
-TABLES = ("gradient_profiles", "decay_rates", "runs", "curves", "horizons")  # in build order
+# in build order; replications: rnnbench.replications
+TABLES = ("gradient_profiles", "decay_rates", "runs", "curves", "horizons", "replications")
 SPEC_FIELDS = frozenset(spec_columns(CellSpec())) | frozenset(spec_columns(ProbeSpec()))
 SPEC_FIELDS |= {"cell_label"}  # the cell's label: a function of model.cell, kept with it
 STATUSES = ("solved", "unsolved", "diverged", "skipped")
@@ -134,6 +135,8 @@ def decay_rates(profiles: pd.DataFrame) -> pd.DataFrame:
     """Per profiled setting (experiment x cell x lr x clip x step): the seed-mean decay slope,
     with a bootstrap interval over seeds; every spec field of the profiles is kept."""
     setting = [*ID, *spec_fields(profiles), "lr", *CLIP, "step"]
+    if profiles.empty:  # no profiling experiment in the grid
+        return pd.DataFrame(columns=[*setting, *SLOPE_COLUMNS])
     per_seed = (
         profiles.groupby([*setting, "seed"], dropna=False, sort=True)
         .apply(_seed_slopes, include_groups=False)
@@ -152,6 +155,19 @@ def decay_rates(profiles: pd.DataFrame) -> pd.DataFrame:
         [change.isna(), change <= -1, change >= 1], ["undefined", "vanishing", "exploding"], "flat"
     )
     return out
+
+
+SLOPE_COLUMNS = [
+    "n_seeds",
+    "slope_log10_per_step",
+    "slope_low",
+    "slope_high",
+    "slope_sd",
+    "bound_slope_log10_per_step",
+    "max_distance",
+    "efold_steps",
+    "regime",
+]
 
 
 def _seed_slopes(g: pd.DataFrame) -> pd.Series:

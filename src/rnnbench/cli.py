@@ -73,6 +73,7 @@ def main(argv: list[str] | None = None) -> int:
         "--configfile", type=Path, nargs="+", default=[], help="configs merged over the default"
     )
     est.add_argument("--jobs", action="store_true", help="one line per job, not only the totals")
+    est.add_argument("--tier", choices=specs.TIERS, default=None, help="the replications' tier")
     data = sub.add_parser(
         "data",
         help="fetch the downloaded datasets some tasks read (MNIST)",
@@ -99,13 +100,17 @@ def main(argv: list[str] | None = None) -> int:
         "--record", type=Path, default=None, help="write each file and its SHA-256 here (JSON)"
     )
     keys = sub.add_parser("keys", help="list every spec key with its meaning and default")
-    keys.add_argument("kind", choices=("train", "probe"), nargs="?", default="train")
+    keys.add_argument(
+        "kind", choices=("train", "probe", "run", "target"), nargs="?", default="train"
+    )
     args = parser.parse_args(argv)
 
     try:
         if args.command == "keys":
-            cls = specs.CellSpec if args.kind == "train" else specs.ProbeSpec
-            for key, help_, default in specs.describe(cls):
+            from .replications import Run, Target
+
+            cls = dict(train=specs.CellSpec, probe=specs.ProbeSpec, run=Run, target=Target)
+            for key, help_, default in specs.describe(cls[args.kind]):
                 print(f"{key:32s} {help_} (default: {default})")
             return 0
         if args.command == "bench":
@@ -144,7 +149,10 @@ def _estimate(args) -> int:
     from .resources import runtime_minutes
 
     total: dict[str, float] = {}
-    for pack in grid.packs(grid.load_config(*args.configfile)):
+    config = grid.load_config(*args.configfile)
+    if args.tier:
+        config["tier"] = args.tier
+    for pack in grid.packs(config):
         if pack.cells[0].kind != "train":
             continue
         seconds = pack.estimated_seconds

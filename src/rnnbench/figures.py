@@ -1,4 +1,4 @@
-"""The figures F1-F6: for each, a function computing its data from the tables and one drawing it,
+"""The figures F1-F8: for each, a function computing its data from the tables and one drawing it,
 and `FIGURES`, the registry that the plot rule, the report and the tests read.
 
 Plot functions take the pipeline's tables (see results/README.md) by name and return a matplotlib
@@ -416,6 +416,114 @@ def plot_digits(runs: pd.DataFrame) -> plt.Figure:
     return fig
 
 
+# F7, F8 -------------------------------------------------------------------------------------
+
+VERDICT_COLORS = dict(
+    zip(("agrees", "disagrees", "inconclusive"), sns.color_palette(PALETTE, 3), strict=True)
+)
+
+
+def replication_ratio_data(replications: pd.DataFrame) -> pd.DataFrame:
+    """The targets that were run, ours and its interval divided by the published value (and its
+    tolerance band likewise): every unit on one axis, 1 = the published value."""
+    df = replications[replications["verdict"] != "not run"].copy()
+    df = df[df["published"] > 0]
+    for col in ("ours", "low", "high", "band_low", "band_high"):
+        df[f"{col}_ratio"] = df[col] / df["published"]
+    return df.reset_index(drop=True)
+
+
+def plot_replications(replications: pd.DataFrame) -> plt.Figure:
+    """F7: every target run, ours / published with its 95% interval, coloured by verdict; the
+    grey bar is the target's tolerance band, the dashed line the published value."""
+    _style()
+    df = replication_ratio_data(replications)
+    fig, ax = plt.subplots(figsize=(8, 0.45 * max(len(df), 2) + 1.4))
+    edge = 1e3  # where an interval open above (a seed never solved) is drawn to
+    for i, r in df.iterrows():
+        low, band_low = (max(v, 1e-3) for v in (r["low_ratio"], r["band_low_ratio"]))
+        ax.plot([band_low, min(r["band_high_ratio"], edge)], [i, i], color="0.85", lw=9)
+        high = min(r["high_ratio"], edge)
+        color = VERDICT_COLORS[r["verdict"]]
+        ax.plot([low, high], [i, i], color=color, lw=2)
+        ax.plot(max(r["ours_ratio"], 1e-3), i, "o", color=color, ms=6)
+    for verdict, color in VERDICT_COLORS.items():
+        ax.plot([], [], "o-", color=color, label=verdict)
+    ax.axvline(1, color="black", ls="--", lw=1, label="published")
+    ax.set_xscale("log")
+    ax.set_yticks(
+        range(len(df)), [f"{t} (n = {n})" for t, n in zip(df["target"], df["n"], strict=True)]
+    )
+    ax.invert_yaxis()
+    ax.set_xlabel("ours / published (dot: estimate, line: 95% interval, grey: tolerance band)")
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1))
+    fig.suptitle("F7  Replications: our measurement beside each published value")
+    fig.tight_layout()
+    return fig
+
+
+def replication_curve_data(
+    replications: pd.DataFrame, runs: pd.DataFrame, curves: pd.DataFrame
+) -> pd.DataFrame:
+    """Per run with a final-loss target: the median over seeds (selected lr) of the validation
+    loss at each logged step, with its interquartile range."""
+    targets = replications[
+        (replications["measure"] == "median_final_loss") & (replications["verdict"] != "not run")
+    ]
+    c = curves[
+        (curves["experiment"] == "replications") & curves["cell_id"].isin(targets["cell_id"])
+    ]
+    if c.empty:
+        return pd.DataFrame(columns=["cell_id", "step", "median", "q25", "q75"])
+    return (
+        c.groupby(["cell_id", "lr", "step"])["val_loss"]
+        .agg(median="median", q25=lambda v: v.quantile(0.25), q75=lambda v: v.quantile(0.75))
+        .reset_index()
+    )
+
+
+def plot_replication_curves(
+    replications: pd.DataFrame, runs: pd.DataFrame, curves: pd.DataFrame
+) -> plt.Figure:
+    """F8: curves beside published points. Loss against steps for every run with a final-loss
+    target (median over seeds, band: quartiles; cross: the published value at the run's last
+    step), and sequences to solve against T for every source and task with such targets."""
+    _style()
+    data = replication_curve_data(replications, runs, curves)
+    losses = replications[
+        replications["cell_id"].isin(data["cell_id"])
+        & (replications["measure"] == "median_final_loss")
+    ]
+    seqs = replications[(replications["measure"] == "mean_sequences_to_solve")]
+    groups = [g for _, g in seqs.groupby(["source", "task"], sort=False)]
+    runs = list(dict.fromkeys(losses["cell_id"]))
+    n = max(len(runs) + len(groups), 1)
+    fig, axes = plt.subplots(1, n, figsize=(3.6 * n, 3.4), squeeze=False)
+    for ax, cid in zip(axes[0], runs, strict=False):
+        d = data[data["cell_id"] == cid]
+        ax.plot(d["step"], d["median"], color="C0", label="ours (median)")
+        ax.fill_between(d["step"], d["q25"], d["q75"], color="C0", alpha=0.25)
+        for _, t in losses[losses["cell_id"] == cid].iterrows():
+            ax.plot(d["step"].max(), t["published"], "X", color="black", ms=8, label=t["target"])
+        ax.set(yscale="log", xlabel="step", ylabel="validation loss", title=cid)
+        ax.legend(fontsize=7)
+    for ax, g in zip(axes[0][len(runs) :], groups, strict=False):
+        g = g.sort_values("seq_len")
+        ran = g[g["verdict"] != "not run"]
+        _errorbars(ax, ran["seq_len"], ran["ours"], ran["low"],
+                   ran["high"].where(np.isfinite(ran["high"]), ran["ours"] * 10),
+                   fmt="o-", color="C0", label="ours (mean, 95%)")  # fmt: skip
+        ax.plot(g["seq_len"], g["published"], "X", color="black", ms=8, label="published")
+        ax.set(yscale="log", xlabel="T", ylabel="training sequences to solve")
+        ax.set_title(f"{g['source'].iloc[0]}: {g['task'].iloc[0]}")
+        ax.legend(fontsize=7)
+    if not runs and not groups:
+        axes[0][0].text(0.5, 0.5, "no replication curves in this tier", ha="center")
+    fig.suptitle("F8  Replications: curves with the published points drawn on ours")
+    fig.tight_layout()
+    return fig
+
+
 # Registry ------------------------------------------------------------------------------------
 
 
@@ -458,6 +566,8 @@ FIGURES: dict[str, Figure] = {
             "e4_gradient_flow",
         ),
         Figure("f6_digits", plot_digits, "E5 digits", "e5_digits"),
+        Figure("f7_replications", plot_replications, "Replications", "replications"),
+        Figure("f8_replication_curves", plot_replication_curves, "Replications", "replications"),
     )
 }
 

@@ -9,7 +9,9 @@ of one (task, seq_len, hidden_size), since each job's start-up (Python, `import 
 tables: seconds) would otherwise dwarf a small cell; with `pack: cell`, one cell per job.
 
 Ids are built from the grid values only (never from training settings), so adding or changing
-one grid point adds or reruns only its own jobs.
+one grid point adds or reruns only its own jobs. The section `replications` is not a grid: each
+of its runs is one cell per T (rnnbench.replications), one job each. Config `experiments` picks
+the sections that run.
 
 Horizon ladder (`ladder: true` in a training section): the cell of a variant at T_k reads the
 runs of the same variant at the next shorter T of the grid (an input of its job, so the DAG stays
@@ -29,13 +31,15 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from . import cells, tasks
+from . import cells, replications, tasks
 from .resources import JOB_START_S, check_memory, estimate_seconds
 from .spec import CellSpec, ModelSpec, ProbeSpec, SpecError, parse, to_dict
 from .tables import CorruptFileError, read_table, with_lstm_cells, write_table
 
 PROBE_EXPERIMENTS = ("e1_init",)
-TRAIN_EXPERIMENTS = ("e2_clipping", "e3_long_range", "e4_gradient_flow", "e5_digits")
+GRID_EXPERIMENTS = ("e2_clipping", "e3_long_range", "e4_gradient_flow", "e5_digits")
+REPLICATIONS = "replications"  # not a grid: one cell per run and T (rnnbench.replications)
+TRAIN_EXPERIMENTS = (*GRID_EXPERIMENTS, REPLICATIONS)
 EXPERIMENTS = PROBE_EXPERIMENTS + TRAIN_EXPERIMENTS
 CELLS_DIR = "results/cells"
 TABLES = ("runs", "curves", "profiles")  # what a training job writes; a probe job: runs, profiles
@@ -122,7 +126,7 @@ def packs(config: dict) -> list[Pack]:
         raise SpecError(f"pack: {how!r} is not one of {', '.join(PACKING)}")
     grouped: dict[tuple[str, str], list[Job]] = {}
     for job in jobs(config):
-        key = job.cell_id if how == "cell" else job.grid_point
+        key = job.cell_id if how == "cell" or job.experiment == REPLICATIONS else job.grid_point
         grouped.setdefault((job.experiment, key), []).append(job)
     runs_of = {
         (experiment, job.cell_id): f"{CELLS_DIR}/{experiment}/{key}/runs.parquet"
@@ -136,9 +140,20 @@ def packs(config: dict) -> list[Pack]:
     ]  # fmt: skip
 
 
+def enabled(config: dict) -> list[str]:
+    """The experiments config `experiments` runs, in EXPERIMENTS order (SpecError if unknown)."""
+    names = config.get("experiments", EXPERIMENTS)
+    unknown = [name for name in names if name not in EXPERIMENTS]
+    if unknown:
+        raise SpecError(
+            f"experiments: unknown experiment {unknown[0]!r} (expected: {', '.join(EXPERIMENTS)})"
+        )
+    return [name for name in EXPERIMENTS if name in names]
+
+
 def jobs(config: dict) -> list[Job]:
     """Every job of every experiment in config, each spec validated (SpecError names the key)."""
-    out = [job for name in EXPERIMENTS for job in experiment_jobs(config, name)]
+    out = [job for name in enabled(config) for job in experiment_jobs(config, name)]
     keys = [f"{job.experiment}/{job.cell_id}" for job in out]
     repeated = next((k for k in keys if keys.count(k) > 1), None)
     if repeated:
@@ -148,6 +163,8 @@ def jobs(config: dict) -> list[Job]:
 
 def experiment_jobs(config: dict, experiment: str) -> list[Job]:
     """The jobs of one config section, in grid order (task, seq_len, hidden_size, variant)."""
+    if experiment == REPLICATIONS:
+        return replication_jobs(config)
     section = config[experiment]
     variants = expand_models(section["models"], f"{experiment}.models")
     runtime = config.get("runtime", {})
@@ -179,6 +196,21 @@ def experiment_jobs(config: dict, experiment: str) -> list[Job]:
         k = lengths.index(seq_len)
         after = cell_id(task, lengths[k - 1], hidden, label) if ladder and k else None
         out.append(Job(experiment, cell_id(task, seq_len, hidden, label), label, spec, after))
+    return out
+
+
+def replication_jobs(config: dict) -> list[Job]:
+    """One job per run of the configured tier and T of the run (`replications.runs`)."""
+    tier = config.get("tier", "laptop")
+    if tier not in replications.TIERS:
+        raise SpecError(f"tier: {tier!r} is not one of {', '.join(replications.TIERS)}")
+    rep = replications.load(config.get(REPLICATIONS), config.get("runtime", {}))
+    out = []
+    for name, by_length in rep.specs.items():
+        if rep.trained(name, tier):
+            for seq_len, spec in by_length.items():
+                check_memory(spec)
+                out.append(Job(REPLICATIONS, replications.cell_id(name, seq_len), name, spec))
     return out
 
 

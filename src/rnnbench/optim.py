@@ -90,5 +90,8 @@ class EnsembleOptimizer:
 
     def _lr(self, divisor: float, p: torch.Tensor, shape) -> torch.Tensor:
         """lr / divisor per model in p's dtype: computed in float64, then rounded once, as a
-        Python scalar is."""
-        return (self.lr / divisor).to(p.dtype).view(shape)
+        Python scalar is. With lr_decay_every = k, step t uses lr x lr_decay^((t - 1) // k)."""
+        lr, every = self.lr, self.spec.lr_decay_every
+        if every:
+            lr = lr * self.spec.lr_decay ** ((self.t - 1) // every)
+        return (lr / divisor).to(p.dtype).view(shape)

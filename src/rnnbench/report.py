@@ -408,7 +408,10 @@ def build_report(
 
     sections = [setup_section(config, tables, provenance)]
     sections += [fn(tables) for fn in (e1_section, e2_section, e3_section, e4_section, e5_section)]
-    sections += [claims_section(score), published_section(), limitations_section(tables)]
+    sections += [claims_section(score), replications_section(tables), limitations_section(tables)]
+    enabled = config.get("experiments", [*EXPERIMENTS, "replications"])
+    for s in sections:  # the plot rule draws the figures of the configured experiments only
+        s.figures = [f for f in s.figures if FIGURES[f].experiment in enabled]
     captions = {
         stem: _caption(Path(captions_dir) / f"{stem}.rst") for s in sections for stem in s.figures
     }
@@ -447,9 +450,10 @@ def setup_section(config: dict, tables: dict, facts: dict) -> Section:
     n_probe = e1.groupby(["cell_id", "seed"]).ngroups if len(e1) else 0
     v = facts["versions"]
     rows = []
+    enabled = config.get("experiments", list(EXPERIMENTS))
     for exp, title in EXPERIMENTS.items():
         sec = config.get(exp)
-        if not sec:
+        if not sec or exp not in enabled:
             continue
         train = sec.get("train", {})
         rows.append(
@@ -551,15 +555,67 @@ def claims_section(score: pd.DataFrame) -> Section:
     return s
 
 
-def published_section() -> Section:
-    """Paper numbers beside ours: none is measured in a setting this grid runs yet."""
-    return Section(
-        "Comparison with published numbers",
-        paragraphs=[
-            "Comparing measured values with the papers' published numbers (in the papers' own "
-            "task settings and training budgets) is future work: no row of this report does yet."
-        ],
+def replications_section(t: dict) -> Section:
+    """Each replication target: the published value beside ours, with its verdict."""
+    s = Section("Replications: published numbers beside ours", figures=figures_of("replications"))
+    rep = t["replications"]
+    if rep.empty:
+        s.figures, s.paragraphs = (
+            [],
+            [
+                "No replication target is configured. `snakemake --cores all --configfile "
+                "config/replications.yaml` runs them (tier laptop; `--config tier=full` for all)."
+            ],
+        )
+        return s
+    ran = rep[rep["verdict"] != "not run"]
+    counts = rep["verdict"].value_counts()
+    s.paragraphs.append(
+        f"{len(rep)} targets from {rep['source'].nunique()} sources; this tier ran "
+        f"{len(ran)}: {counts.get('agrees', 0)} agree, {counts.get('disagrees', 0)} disagree, "
+        f"{counts.get('inconclusive', 0)} are inconclusive, and {counts.get('not run', 0)} "
+        "belong to a larger tier. A target agrees when our 95% interval lies inside the "
+        "published value's tolerance band, disagrees when the two do not overlap, and is "
+        "inconclusive otherwise. Every published value cites its place in the source."
     )
+    ours = [
+        "–" if r.verdict == "not run" else ci(r.ours, r.low, r.high, r.n) for r in rep.itertuples()
+    ]
+    approx = rep["approximate"].map({True: " (approx.)", False: ""})
+    table = pd.DataFrame(
+        {
+            "target": rep["target"],
+            "source, place": rep["source"] + ", " + rep["place"],
+            "model, T": rep["cell_label"] + ", T = " + rep["seq_len"].astype(str),
+            "measure": rep["measure"],
+            "published": [f"{fmt(v, 4)}{a}" for v, a in zip(rep["published"], approx,
+                                                              strict=True)],
+            "unit": rep["unit"],
+            "tolerance band": [f"[{fmt(lo, 3)}, {fmt(hi, 3)}]"
+                               for lo, hi in zip(rep["band_low"], rep["band_high"], strict=True)],
+            "ours [95%], n": ours,
+            "verdict": rep["verdict"],
+        }
+    )  # fmt: skip
+    s.tables.append(Table(table, "Published values beside ours (results/tables/replications.csv)."))
+    used = rep.drop_duplicates("measure")
+    s.paragraphs.append(
+        "Measures, each over a run's seeds at its selected learning rate: "
+        + "; ".join(f"{r.measure}: {r.measure_text} ({r.interval})" for r in used.itertuples())
+        + "."
+    )
+    runs = rep.drop_duplicates("run")
+    s.tables.append(
+        Table(
+            runs[["run", "tier", "setting", "deviations"]],
+            "The settings we ran and how each departs from its source's.",
+        )
+    )
+    sources = rep.drop_duplicates("source")
+    s.paragraphs.append(
+        "Sources: " + "; ".join(f"{r.source}: {r.citation}" for r in sources.itertuples()) + "."
+    )
+    return s
 
 
 def _span(low, high) -> str:

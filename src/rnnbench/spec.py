@@ -36,6 +36,7 @@ NONLINEARITY_NAMES = ("linear", "tanh", "sigmoid", "relu")
 INIT_NAMES = ("default", "orthogonal", "gaussian", "identity")
 OPTIMIZER_NAMES = ("sgd", "adam", "rmsprop")
 CLIP_NAMES = ("none", "norm", "value")
+TIERS = ("laptop", "full")  # replications: a tier trains its runs and every smaller tier's
 
 
 def _cell(name: str) -> None:
@@ -116,6 +117,10 @@ class TrainSpec:
     lr: list[float] = opt(
         [1e-3], "learning rate, or a list: a sweep trained side by side", gt=0, scalar=True
     )
+    lr_decay_every: int = opt(
+        0, "multiply the lr by lr_decay every this many steps (0: a constant lr)", min=0
+    )
+    lr_decay: float = opt(0.5, "the lr's factor at each decay (lr_decay_every)", gt=0, max=1)
     momentum: float = opt(0.9, "momentum (sgd only)", min=0, lt=1)
     rmsprop_decay: float = opt(
         0.99, "decay of RMSprop's running mean of squared gradients (rmsprop only)", gt=0, lt=1
@@ -236,6 +241,7 @@ def _scalar(tp, value, where: str):
         float: isinstance(value, int | float) and not isinstance(value, bool),
         str: isinstance(value, str),
         bool: isinstance(value, bool),
+        dict: isinstance(value, dict),
     }[tp]
     if not ok:
         raise SpecError(f"{where}: expected {tp.__name__}, got {type(value).__name__} {value!r}")

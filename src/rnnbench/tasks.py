@@ -90,6 +90,11 @@ class Task:
         """The solved criterion, elementwise on floats or arrays (NaN: not solved)."""
         return metric >= spec.solved_accuracy
 
+    @property
+    def metric_is_accuracy(self) -> bool:
+        """Whether `metric` is a fraction correct (not the MSE of a regression task)."""
+        return not self.regression or type(self).metric is not Task.metric
+
 
 @dataclass(frozen=True)
 class Adding(Task):

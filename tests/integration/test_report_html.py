@@ -67,7 +67,7 @@ def test_chromium_renders_report_with_figures(test_run, tmp_path):
         timeout=120,
         check=True,
     ).stdout
-    assert 'data-images="6/6"' in dom  # every embedded figure decoded
+    assert f'data-images="{len(FIGURES)}/{len(FIGURES)}"' in dom  # every figure decoded
     shot = tmp_path / "report.png"
     subprocess.run(
         [*flags, f"--screenshot={shot}", "--window-size=1200,4000", page.as_uri()],

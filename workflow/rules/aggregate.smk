@@ -96,3 +96,25 @@ rule compute_horizons:
         runtime=10,
     script:
         "../scripts/compute_horizons.py"
+
+
+rule compute_replications:
+    input:
+        table="results/tables/runs.parquet",
+        code=[f"{LIBRARY}/replications.py", *AGGREGATE_CODE],
+    output:
+        parquet="results/tables/replications.parquet",
+        csv="results/tables/replications.csv",
+    log:
+        "logs/tables/replications.log",
+    conda:
+        "../envs/rnnbench.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    params:
+        section=config["replications"],
+        tier=config["tier"],
+    script:
+        "../scripts/compute_replications.py"

@@ -2,6 +2,7 @@
 
 import os
 import shlex
+import sys
 from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
@@ -23,6 +24,7 @@ def build_packs(config):
 
 
 PACKS = build_packs(config)
+ENABLED = grid.enabled(config)
 # The library modules behind tables, figures and the report are inputs of their rules: editing
 # them reruns aggregation, plotting or the report only (a library edit never retrains). Paths are
 # relative to the working directory, so a copied or moved run stays up to date.
@@ -133,7 +135,30 @@ def get_figure_caption(wildcards):
     return Path(workflow.basedir, FIGURES[wildcards.figure].caption).read_text()
 
 
+def get_figures():
+    """The registered figures of the configured experiments (config `experiments`)."""
+    return [name for name, figure in FIGURES.items() if figure.experiment in ENABLED]
+
+
+REPLICATION_PACKS = [p for p in PACKS.values() if p.experiment == grid.REPLICATIONS]
+
+
+def replications_estimate():
+    """One line: the replications' training cells and their estimated cost in this tier."""
+    hours = sum(p.estimated_seconds for p in REPLICATION_PACKS) / 3600
+    return (
+        f"replications, tier {config['tier']}: {len(REPLICATION_PACKS)} training cells, "
+        f"at most {hours:.2f} core-hours (rnnbench.resources; one thread per job)"
+    )
+
+
 def get_final_outputs():
     tables = expand("results/tables/{name}.{ext}", name=TABLES, ext=["parquet", "csv"])
-    figures = expand("results/figures/{name}.{ext}", name=FIGURES, ext=["png", "svg"])
+    figures = expand(
+        "results/figures/{name}.{ext}", name=get_figures(), ext=["png", "svg"]
+    )
     return tables + figures + ["report/report.md", "report/report.html"]
+
+
+if REPLICATION_PACKS and workflow.is_main_process:  # before any job, in dry runs too
+    print(replications_estimate(), file=sys.stderr)

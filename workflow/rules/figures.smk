@@ -1,4 +1,4 @@
-"""Figures F1-F6 (rnnbench.figures.FIGURES): one rule draws any registered figure from its tables
+"""Figures F1-F8 (rnnbench.figures.FIGURES): one rule draws any registered figure from its tables
 only, so restyling never retrains."""
 
 

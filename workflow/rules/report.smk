@@ -4,8 +4,8 @@
 rule render_report:
     input:
         tables=expand("results/tables/{name}.parquet", name=TABLES),
-        figures=expand("results/figures/{name}.png", name=FIGURES),
-        captions=[figure.caption for figure in FIGURES.values()],
+        figures=expand("results/figures/{name}.png", name=get_figures()),
+        captions=[FIGURES[name].caption for name in get_figures()],
         code=REPORT_CODE,
     output:
         md="report/report.md",

@@ -1,4 +1,4 @@
-"""E2-E5: train the grid cells of one job (every seed x clip setting of a cell as one batched
+"""E2-E5 and the replications: train the grid cells of one job (every seed x clip setting of a cell as one batched
 ensemble), the cells one after another."""
 
 

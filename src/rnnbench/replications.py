@@ -1,0 +1,387 @@
+"""Replications: published results of the anchor papers beside ours, in the papers' settings.
+
+The config section `replications` (config/replications.yaml) names `runs` (one training cell
+each: a CellSpec plus its tier and the ways it departs from the source's setting) and `targets`
+(one published number each: its source and place, the run it is read from, the measure, the
+published value and unit, and the tolerance that decides agreement). A run is trained in the
+tier `laptop` (minutes on a laptop) or only in `full` (a cluster or a GPU); config key `tier`
+picks which. Every target gets one row of results/tables/replications: ours with its 95%
+interval and n beside the published value, and a verdict (`verdict`):
+
+  agrees        our interval lies inside the published value's tolerance band,
+  disagrees     our interval and the band do not overlap,
+  inconclusive  they overlap, but our interval is wider than the band allows,
+  not run       the target's run is not in this tier.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from . import cells, stats, tasks
+from .spec import TIERS, CellSpec, SpecError, opt, parse
+
+VERDICTS = ("agrees", "disagrees", "inconclusive", "not run")
+
+
+@dataclass(frozen=True)
+class Run:
+    """One training cell of a replication: the setting, as close to the source's as we can."""
+
+    tier: str = opt("full", "the first tier that trains it: laptop or full", choices=TIERS)
+    task: dict = opt(None, "the task (a CellSpec task block; seq_len may be a list of T)")
+    model: dict = opt(None, "the model (a CellSpec model block)")
+    train: dict = opt(None, "optimisation, budget and seeds (one clip setting; a train block)")
+    deviations: list[str] = opt(["none"], "how this setting departs from the source's")
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    """The band around a published value inside which ours agrees with it: [p / factor,
+    p x factor] or [p - abs, p + abs] (cut at 0: no measure is negative)."""
+
+    factor: float = opt(0.0, "multiplicative: the band is [p / factor, p x factor]", min=0)
+    abs: float = opt(0.0, "additive: the band is [p - abs, p + abs]", min=0)
+
+    def band(self, published: float) -> tuple[float, float]:
+        if self.factor:
+            return published / self.factor, published * self.factor
+        return max(published - self.abs, 0.0), published + self.abs  # every measure is >= 0
+
+
+@dataclass(frozen=True)
+class Target:
+    """One published number and how ours is measured against it."""
+
+    source: str = opt("", "key of `replications.sources`")
+    place: str = opt("", "where the value is printed: section, table or figure, or a path")
+    run: str = opt("", "key of `replications.runs` whose seeds are measured")
+    seq_len: int = opt(0, "the run's T this value is for (0: the run's only T)", min=0)
+    measure: str = opt("solved_fraction", "what of our runs is compared (MEASURES)")
+    threshold: float = opt(
+        0.04,
+        "fraction_below: the final test loss counted as below; fraction_below_baseline: that "
+        "fraction of the task's baseline loss",
+        gt=0,
+    )
+    published: float = opt(0.0, "the published value, in `unit`")
+    unit: str = opt("", "the published value's unit")
+    approximate: bool = opt(False, "true when the value was read off a plot")
+    tolerance: Tolerance = opt(Tolerance(), "the band of agreement around `published`")
+    note: str = opt("", "what the published value is, exactly (e.g. mean of 10 trials)")
+
+
+# ------------------------------------------------------------------------------------- measures
+
+
+@dataclass(frozen=True)
+class Measure:
+    """A statistic of one run's seeds (at its selected lr) with a 95% interval and its n."""
+
+    name: str
+    text: str  # what ours is, for the report
+    interval: str  # how its 95% interval is computed
+    compute: Callable[[pd.DataFrame, Target], tuple[float, float, float]]  # estimate, low, high
+    accuracy: bool = False  # reads final_metric as a fraction correct (Task.metric_is_accuracy)
+
+
+def _rate(hits: np.ndarray) -> tuple[float, float, float]:
+    k, n = int(hits.sum()), len(hits)
+    low, high = stats.wilson_interval(k, n)
+    return k / n, float(low), float(high)
+
+
+def _bootstrap(values: np.ndarray, statistic) -> tuple[float, float, float]:
+    low, high = stats.bootstrap_interval(values, statistic)
+    return float(statistic(values)), low, high
+
+
+def _sequences(runs: pd.DataFrame, target: Target) -> tuple[float, float, float]:
+    """Mean sequences to solve; a seed that never solved counts as its whole budget (steps x
+    batch), so the mean is then a lower bound and the interval is open above."""
+    budget = (runs["steps"] * runs["batch_size"]).to_numpy(dtype=float)
+    solved = runs["sequences_to_solve"].astype("Float64").to_numpy(dtype=float, na_value=np.nan)
+    censored = np.isnan(solved)
+    estimate, low, high = _bootstrap(np.where(censored, budget, solved), np.mean)
+    return estimate, low, math.inf if censored.any() else high
+
+
+def _losses(runs: pd.DataFrame) -> np.ndarray:
+    """Final test losses, a diverged seed's as +inf: worse than any."""
+    loss = runs["final_loss"].to_numpy(dtype=float, na_value=np.nan)
+    return np.where(np.isnan(loss) | (runs["status"] == "diverged").to_numpy(), np.inf, loss)
+
+
+def _accuracies(runs: pd.DataFrame) -> np.ndarray:
+    """Final test accuracies, a diverged seed's as 0: worse than any."""
+    acc = runs["final_metric"].to_numpy(dtype=float, na_value=np.nan)
+    return np.where(np.isnan(acc) | (runs["status"] == "diverged").to_numpy(), 0.0, acc)
+
+
+MEASURES: dict[str, Measure] = {
+    m.name: m
+    for m in (
+        Measure(
+            "solved_fraction",
+            "fraction of seeds solved (the task's solved rule on the test set)",
+            "Wilson interval over seeds",
+            lambda r, t: _rate((r["status"] == "solved").to_numpy()),
+        ),
+        Measure(
+            "fraction_below",
+            "fraction of seeds whose final test loss is below the target's threshold",
+            "Wilson interval over seeds",
+            lambda r, t: _rate(_losses(r) < t.threshold),
+        ),
+        Measure(
+            "fraction_below_baseline",
+            "fraction of seeds whose final test loss is below threshold x the task's baseline "
+            "loss (beating the input-blind baseline)",
+            "Wilson interval over seeds",
+            lambda r, t: _rate(_losses(r) < t.threshold * r["baseline_loss"].to_numpy(float)),
+        ),
+        Measure(
+            "median_final_loss",
+            "median over seeds of the final test loss",
+            "bootstrap over seeds",
+            lambda r, t: _bootstrap(_losses(r), np.median),
+        ),
+        Measure(
+            "median_final_metric",
+            "median over seeds of the final test accuracy",
+            "bootstrap over seeds",
+            lambda r, t: _bootstrap(_accuracies(r), np.median),
+            accuracy=True,
+        ),
+        Measure(
+            "mean_test_error",
+            "mean over seeds of the fraction of test sequences not processed correctly",
+            "bootstrap over seeds",
+            lambda r, t: _bootstrap(1 - _accuracies(r), np.mean),
+            accuracy=True,
+        ),
+        Measure(
+            "mean_sequences_to_solve",
+            "mean over seeds of the training sequences until solved on the validation set "
+            "(a seed that never solved counts as its budget: then a lower bound)",
+            "bootstrap over seeds (open above when a seed never solved)",
+            _sequences,
+        ),
+    )
+}
+
+
+def verdict(low: float, high: float, band: tuple[float, float]) -> str:
+    """agrees: [low, high] inside the band; disagrees: no overlap; else (they overlap, the
+    interval reaching outside the band; or a NaN interval, e.g. from one seed) inconclusive."""
+    if not (np.isfinite(low) and high == high):
+        return "inconclusive"
+    if high < band[0] or low > band[1]:
+        return "disagrees"
+    return "agrees" if band[0] <= low and high <= band[1] else "inconclusive"
+
+
+# ---------------------------------------------------------------------------------------- config
+
+
+@dataclass(frozen=True)
+class Replications:
+    """The validated `replications` section: sources, runs (each with its CellSpec per T) and
+    targets."""
+
+    sources: dict[str, str]
+    runs: dict[str, Run]
+    specs: dict[str, dict[int, CellSpec]]  # run -> T -> its cell
+    targets: dict[str, Target]
+
+    def lengths(self, name: str) -> list[int]:
+        """The T values run `name` trains at."""
+        return list(self.specs[name])
+
+    def trained(self, name: str, tier: str) -> bool:
+        """Whether run `name` trains in `tier` (a tier trains its runs and every smaller tier's)."""
+        return TIERS.index(self.runs[name].tier) <= TIERS.index(tier)
+
+
+def load(section: dict | None, runtime: dict | None = None) -> Replications:
+    """Parse `replications`: every run's cell at every T is checked, whatever the tier, and
+    every target against its run (SpecError names the key)."""
+    section = section or {}
+    unknown = sorted(set(section) - {"sources", "runs", "targets"})
+    if unknown:
+        raise SpecError(f"replications.{unknown[0]}: unknown key (expected sources, runs, targets)")
+    sources = dict(section.get("sources") or {})
+    runs, specs = {}, {}
+    for name, data in (section.get("runs") or {}).items():
+        runs[name] = parse(Run, data, f"replications.runs.{name}")
+        specs[name] = _cells(name, runs[name], runtime or {})
+    out = Replications(sources, runs, specs, {})
+    for tid, data in (section.get("targets") or {}).items():
+        out.targets[tid] = _target(out, tid, data)
+    return out
+
+
+def _cells(name: str, run: Run, runtime: dict) -> dict[int, CellSpec]:
+    """Run `name`'s CellSpec at each of its T."""
+    where = f"replications.runs.{name}"
+    task, model, train = (getattr(run, key) or {} for key in ("task", "model", "train"))
+    missing = next((key for key in ("name", "seq_len") if key not in task), None)
+    if missing:
+        raise SpecError(f"{where}.task.{missing}: required (a run names its task and T)")
+    lengths = task["seq_len"]
+    lengths = lengths if isinstance(lengths, list) else [lengths]
+    if not lengths or len(set(map(str, lengths))) < len(lengths):
+        raise SpecError(f"{where}.task.seq_len: give one T or a list of distinct T, got {lengths}")
+    out = {}
+    for seq_len in lengths:
+        data = dict(task={**task, "seq_len": seq_len}, model=model, train=train)
+        spec = parse(CellSpec, {**data, "runtime": runtime}, where)
+        try:
+            tasks.get(spec.task).check(seq_len)
+        except SpecError as err:
+            raise SpecError(f"{where}.task.seq_len: {str(err).split(': ', 1)[1]}") from None
+        out[seq_len] = spec
+    if len(spec.train.clipping) > 1:  # a target reads one setting's seeds
+        raise SpecError(f"{where}.train.clipping: a replication run has one clip setting")
+    return out
+
+
+def _target(rep: Replications, tid: str, data: dict) -> Target:
+    where = f"replications.targets.{tid}"
+    target = parse(Target, data, where)
+    for key, known in (("source", rep.sources), ("run", rep.runs), ("measure", MEASURES)):
+        if getattr(target, key) not in known:
+            raise SpecError(
+                f"{where}.{key}: unknown {key} {getattr(target, key)!r} "
+                f"(expected one of: {', '.join(known)})"
+            )
+    if not target.place:
+        raise SpecError(f"{where}.place: every published value cites its place")
+    tol = target.tolerance
+    if bool(tol.factor) == bool(tol.abs) or 0 < tol.factor <= 1:
+        raise SpecError(
+            f"{where}.tolerance: give one of factor (> 1: the band [p / f, p x f]) or abs "
+            "(the band [p - a, p + a])"
+        )
+    if target.published < 0:
+        raise SpecError(f"{where}.published: no measure is negative, got {target.published}")
+    lengths = rep.lengths(target.run)
+    if target.seq_len not in (0, *lengths) or (target.seq_len == 0 and len(lengths) > 1):
+        raise SpecError(
+            f"{where}.seq_len: run {target.run!r} trains at T in {lengths}; name one of them"
+        )
+    spec = rep.specs[target.run][target.seq_len or lengths[0]]
+    if MEASURES[target.measure].accuracy and not tasks.get(spec.task).metric_is_accuracy:
+        raise SpecError(
+            f"{where}.measure: {target.measure} reads an accuracy; {spec.task.name}'s metric is "
+            "its MSE"
+        )
+    return target
+
+
+def cell_id(run: str, seq_len: int) -> str:
+    """hs97_adding_T100: the grid cell of run `run` at T."""
+    return f"{run}_T{seq_len}"
+
+
+# ----------------------------------------------------------------------------------------- table
+
+COLUMNS = [
+    "target",
+    "source",
+    "citation",
+    "place",
+    "run",
+    "tier",
+    "cell_id",
+    "task",
+    "seq_len",
+    "cell_label",
+    "lr",
+    "setting",
+    "deviations",
+    "measure",
+    "measure_text",
+    "published",
+    "unit",
+    "approximate",
+    "band_low",
+    "band_high",
+    "ours",
+    "low",
+    "high",
+    "n",
+    "interval",
+    "verdict",
+    "note",
+]
+
+
+def setting_text(spec: CellSpec) -> str:
+    """One line of the setting: task, T, cell, H, optimizer, lr, batch, budget, clipping, seeds."""
+    task, model, train = spec.task, spec.model, spec.train
+    lr = ", ".join(f"{x:g}" for x in train.lr)
+    decay = f" x{train.lr_decay:g} every {train.lr_decay_every}" if train.lr_decay_every else ""
+    return (
+        f"{task.name} T={task.seq_len}, {cells.get(model.cell).label} H={model.hidden_size}, "
+        f"{train.optimizer} lr {lr}{decay}, batch {train.batch_size}, {train.steps} steps, "
+        f"clip {train.clipping[0].label}, {len(train.seeds)} seeds"
+    )
+
+
+def table(runs: pd.DataFrame, section: dict | None, tier: str) -> pd.DataFrame:
+    """One row per target: published beside ours (selected lr of its run), the verdict."""
+    rep = load(section)
+    rows = []
+    for tid, t in rep.targets.items():
+        run = rep.runs[t.run]
+        seq_len = t.seq_len or rep.lengths(t.run)[0]
+        spec = rep.specs[t.run][seq_len]
+        cid = cell_id(t.run, seq_len)
+        mine = runs[(runs["experiment"] == "replications") & (runs["cell_id"] == cid)]
+        mine = mine[mine["selected"]]
+        measure = MEASURES[t.measure]
+        band = t.tolerance.band(t.published)
+        ours = low = high = math.nan
+        if rep.trained(t.run, tier) and len(mine):
+            ours, low, high = measure.compute(mine, t)
+            decided = verdict(low, high, band)
+        else:
+            decided = "not run"
+        rows.append(
+            dict(
+                target=tid,
+                source=t.source,
+                citation=rep.sources[t.source],
+                place=t.place,
+                run=t.run,
+                tier=run.tier,
+                cell_id=cid,
+                task=spec.task.name,
+                seq_len=seq_len,
+                cell_label=cells.get(spec.model.cell).label,
+                lr=mine["lr"].iloc[0] if len(mine) else math.nan,
+                setting=setting_text(spec),
+                deviations="; ".join(run.deviations),
+                measure=t.measure,
+                measure_text=measure.text,
+                published=t.published,
+                unit=t.unit,
+                approximate=t.approximate,
+                band_low=band[0],
+                band_high=band[1],
+                ours=ours,
+                low=low,
+                high=high,
+                n=len(mine),
+                interval=measure.interval,
+                verdict=decided,
+                note=t.note,
+            )
+        )
+    return pd.DataFrame(rows, columns=COLUMNS)
