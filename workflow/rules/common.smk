@@ -24,7 +24,12 @@ def build_packs(config):
 
 
 PACKS = build_packs(config)
-ENABLED = grid.enabled(config)
+# the configured experiments; replications only when some target is configured (else no figures)
+ENABLED = [
+    name
+    for name in grid.enabled(config)
+    if name != grid.REPLICATIONS or config["replications"].get("targets")
+]
 # The library modules behind tables, figures and the report are inputs of their rules: editing
 # them reruns aggregation, plotting or the report only (a library edit never retrains). Paths are
 # relative to the working directory, so a copied or moved run stays up to date.
