@@ -443,3 +443,13 @@ def test_figures_report_and_aggregate_name_no_cell_or_task():
     for module in (figures, report, aggregate):
         text = Path(module.__file__).read_text()
         assert not [n for n in names if f'"{n}"' in text or f"'{n}'" in text], module.__name__
+
+
+def test_the_abstract_counts_the_replications_verdicts():
+    rep = pd.DataFrame(
+        {"source": ["A", "A", "B", "C"], "verdict": ["agrees", "disagrees", "not run", "agrees"]}
+    )
+    text = report._replications_text(rep)
+    assert text.startswith("Of 4 published results from 3 sources, this run measured 3 in")
+    assert "2 agree, 1 disagree and 0 are inconclusive" in text
+    assert report._replications_text(rep.iloc[:0]) == ""

@@ -658,8 +658,22 @@ def abstract_text(score: pd.DataFrame, tables: dict) -> str:
         f"We train {n_runs} recurrent models and probe {n_prof} more at initialisation to test "
         f"{len(score)} claims about exploding and vanishing gradients in RNNs: "
         f"{counts.get('reproduced', 0)} are reproduced, {counts.get('not reproduced', 0)} are not, "
-        f"and {counts.get('inconclusive', 0)} are inconclusive on this grid. Every number below "
-        "is read from the pipeline's tables."
+        f"and {counts.get('inconclusive', 0)} are inconclusive on this grid. "
+        f"{_replications_text(tables['replications'])}"
+        "Every number below is read from the pipeline's tables."
+    )
+
+
+def _replications_text(rep: pd.DataFrame) -> str:
+    """The abstract's sentence on the replications ('' without targets)."""
+    if rep.empty:
+        return ""
+    v = rep["verdict"].value_counts()
+    ran = len(rep) - v.get("not run", 0)
+    return (
+        f"Of {len(rep)} published results from {rep['source'].nunique()} sources, this run "
+        f"measured {ran} in their sources' settings: {v.get('agrees', 0)} agree, "
+        f"{v.get('disagrees', 0)} disagree and {v.get('inconclusive', 0)} are inconclusive. "
     )
 
 
