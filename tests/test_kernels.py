@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from rnnbench import bptt, kernels
+from rnnbench import bptt, kernel_build, kernels
 from rnnbench.bptt import loss_and_grads
 from rnnbench.tasks import TASKS
 from tests.cases import HAND_WRITTEN
@@ -306,12 +306,14 @@ def test_compiled_loops_flush_denormals_as_the_caller_on_every_thread():
     assert out == ["0", "0"]  # every state flushed, at 3 threads as at 1
 
 
-def test_failed_build_falls_back_to_eager(monkeypatch):
+def test_failed_build_falls_back_to_eager(monkeypatch, tmp_path):
     from torch.utils import cpp_extension
 
     def no_compiler(*args, **kwargs):
         raise OSError("c++: command not found")
 
+    monkeypatch.setenv("TORCH_EXTENSIONS_DIR", str(tmp_path))  # an empty cache: a build is due
+    monkeypatch.setattr(kernel_build, "_LOADED", {})
     monkeypatch.setattr(cpp_extension, "load", no_compiler)
     monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: "AVX2")
     kernels._fused.cache_clear()

@@ -99,6 +99,15 @@ def main(argv: list[str] | None = None) -> int:
     fetch.add_argument(
         "--record", type=Path, default=None, help="write each file and its SHA-256 here (JSON)"
     )
+    kern = sub.add_parser(
+        "kernels",
+        help="build (once) or load the compiled kernels, and print which build runs",
+        description="The compiled kernels (rnnbench.kernels) are built once per torch build and "
+        "cached under $TORCH_EXTENSIONS_DIR (default ~/.cache/torch_extensions); this builds them "
+        "now if needed (the pipeline's build_kernels rule runs it before any job) and prints the "
+        "build that runs, or why eager torch runs instead.",
+    )
+    kern.add_argument("--record", type=Path, default=None, help="write the result here (JSON)")
     keys = sub.add_parser("keys", help="list every spec key with its meaning and default")
     keys.add_argument(
         "kind", choices=("train", "probe", "run", "target"), nargs="?", default="train"
@@ -121,6 +130,8 @@ def main(argv: list[str] | None = None) -> int:
             return _estimate(args)
         if args.command == "data":
             return _data(args)
+        if args.command == "kernels":
+            return _kernels(args)
         return _run(args)
     except (specs.SpecError, CorruptFileError) as err:
         print(f"rnnbench: error: {err}", file=sys.stderr)
@@ -179,6 +190,22 @@ def _data(args) -> int:
         args.record.parent.mkdir(parents=True, exist_ok=True)
         record = {"dataset": args.dataset, "sha256": files}
         args.record.write_text(json.dumps(record, indent=1) + "\n")
+    return 0
+
+
+def _kernels(args) -> int:
+    """rnnbench kernels: build or load them now; the record the pipeline's jobs wait for."""
+    import json
+
+    import torch
+
+    from . import kernels
+
+    name = kernels.prepare(torch.device("cpu"))
+    print(f"compiled kernels: {name}")
+    if args.record:
+        args.record.parent.mkdir(parents=True, exist_ok=True)
+        args.record.write_text(json.dumps({"lstm_cell": name}, indent=1) + "\n")
     return 0
 
 

@@ -272,7 +272,14 @@ def run_cells(experiment: str, pack_id: str, cells: list[dict], folder: str | Pa
     imports, spec parsing, writing or kept cells) go into the metadata as `compute_seconds`
     (rnnbench.overhead).
     """
+    import torch
+
+    from . import kernels
+
     folder = Path(folder)
+    if any(c["spec"]["runtime"]["device"] != "cuda" for c in cells):  # before the first cell:
+        # a build (or a wait for another job's) is announced in the job's log
+        kernels.prepare(torch.device("cpu"), lambda line: print(line, file=log, flush=True))
     names = ("runs", "profiles") if experiment in PROBE_EXPERIMENTS else TABLES
     parts: dict[str, list[pd.DataFrame]] = {name: [] for name in names}
     compute = 0.0

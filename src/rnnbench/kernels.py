@@ -9,8 +9,9 @@ which use the same `tanh`, so the numbers are the same to the bit) and of the gr
 (`gradients`, its statistics in one pass per state). The RNN's and GRU's tanh is the fused
 cell's too: torch's (MKL's) ran 5x slower on an AMD EPYC, 40% of the RNN's forward loop.
 It is compiled on first use for the widest instruction set that torch itself uses on this CPU,
-AVX-512 or AVX2 (~15 s, cached by torch under $TORCH_EXTENSIONS_DIR, default
-~/.cache/torch_extensions; ATEN_CPU_CAPABILITY=avx2 caps both), and used for CPU tensors.
+AVX-512 or AVX2 (ATEN_CPU_CAPABILITY=avx2 caps both), once per torch build (`kernel_build`: cached
+under $TORCH_EXTENSIONS_DIR, default ~/.cache/torch_extensions, safe under kills and races), and
+used for CPU tensors.
 Elsewhere (CUDA, a CPU without AVX2, no C++ compiler, RNNBENCH_KERNELS=eager) the Python loops
 and the eager cell functions below compute the same numbers up to float rounding (1e-6 in
 float32); `lstm_cell_name` says which build (or eager) runs, and every table made from a job that
@@ -26,13 +27,15 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
+import sys
 import warnings
+from collections.abc import Callable
 from contextlib import contextmanager
 from functools import cache
-from pathlib import Path
 
 import torch
+
+from . import kernel_build
 
 aten = torch.ops.aten
 ENV = "RNNBENCH_KERNELS"  # "auto" (default): the compiled kernels where they build; "eager": never
@@ -86,43 +89,40 @@ def _fused() -> tuple | str:
     capability = torch.backends.cpu.get_cpu_capability()
     if capability not in ISA_FLAGS:
         return f"CPU capability {capability} (the kernel is built for AVX2 or AVX512)"
-    from torch.utils import cpp_extension
-
     isa, flags = ISA_FLAGS[capability]
     namespace = f"rnnbench_{isa}"  # one per build: a test may load both
     defines = [f"-DCPU_CAPABILITY_{capability}", f"-DCPU_CAPABILITY={capability}"]
+    # at::parallel_for is OpenMP in torch's CPU build
+    cflags = ["-O3", *flags, *defines, f"-DRNNBENCH_OPS={namespace}", "-fopenmp"]
     try:
-        source = _stable_source(cpp_extension)
-        cpp_extension.load(
-            f"rnnbench_kernels_{isa}_{source.parent.name}",
-            [str(source)],
-            # at::parallel_for is OpenMP in torch's CPU build
-            extra_cflags=["-O3", *flags, *defines, f"-DRNNBENCH_OPS={namespace}", "-fopenmp"],
-            extra_ldflags=["-fopenmp"],
-            is_python_module=False,
-        )
+        kernel_build.library(isa, cflags, ["-fopenmp"], _say)
     except Exception as err:  # no compiler, no ninja, a failed build: the eager path still works
         lines = str(err).splitlines() or [""]
         first = next((line for line in lines if "error:" in line), lines[0])  # the compiler's
         reason = f"the fused kernels did not build ({type(err).__name__}: {first.strip()})"
         warnings.warn(f"{reason}; using eager torch", stacklevel=3)
         return reason
-    return f"fused-{isa}-{source.parent.name}", getattr(torch.ops, namespace)  # + source hash
+    source = hashlib.sha256(kernel_build.SOURCE.read_bytes()).hexdigest()[:12]
+    return f"fused-{isa}-{source}", getattr(torch.ops, namespace)
 
 
-def _stable_source(cpp_extension) -> Path:
-    """kernels.cpp copied under the extensions folder, named by its hash: a build from another
-    checkout's path (a copied workflow, a second clone) would rebuild it every time."""
-    text = Path(__file__).with_name("kernels.cpp").read_bytes()
-    root = os.environ.get("TORCH_EXTENSIONS_DIR") or cpp_extension.get_default_build_root()
-    path = Path(root) / "rnnbench-src" / hashlib.sha256(text).hexdigest()[:12] / "kernels.cpp"
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-        with os.fdopen(fd, "wb") as f:
-            f.write(text)
-        os.replace(tmp, path)  # atomic: concurrent jobs see a complete file
-    return path
+def _say(line: str) -> None:
+    """A line about the kernels' build: on stderr (the console, a SLURM job's log) and to every
+    listener `prepare` added (a pipeline job's log)."""
+    for write in (lambda text: print(text, file=sys.stderr, flush=True), *_LISTENERS):
+        write(f"rnnbench: {line}")
+
+
+def prepare(device: torch.device, say: Callable[[str], None] | None = None) -> str:
+    """Load (or build, once) the kernels for `device` now, telling say(line) about a build or a
+    wait as well as stderr; -> `lstm_cell_name`."""
+    if say is not None:
+        _LISTENERS.append(say)
+    try:
+        return lstm_cell_name(device)
+    finally:
+        if say is not None:
+            _LISTENERS.remove(say)
 
 
 def _compiled(device: torch.device):
@@ -181,5 +181,6 @@ def eager():
 
 
 _FORCED_EAGER = False
+_LISTENERS: list[Callable[[str], None]] = []  # `prepare`'s say, while it runs
 USED: set[str] = set()  # the kernel builds (or eager) this process ran: tables.versions records
 # them as `lstm_cell`, the LSTM's cell and every cell's loops and tanh

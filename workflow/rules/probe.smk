@@ -4,6 +4,7 @@
 rule probe_cells:
     input:
         data=get_data_inputs,
+        kernels=ancient("results/kernels.json"),
     output:
         runs="results/cells/{experiment}/{pack}/runs.parquet",
         profiles="results/cells/{experiment}/{pack}/profiles.parquet",

@@ -6,6 +6,7 @@ rule train_cells:
     input:
         after=get_ladder_inputs,
         data=get_data_inputs,
+        kernels=ancient("results/kernels.json"),
     output:
         runs="results/cells/{experiment}/{pack}/runs.parquet",
         curves="results/cells/{experiment}/{pack}/curves.parquet",
