@@ -31,21 +31,21 @@ from rnnbench.tables import read_table
 
 
 def cell(args) -> None:
-    from rnnbench.train import train_cell
+    from rnnbench.train import train_trial
 
     config = grid.load_config("config/paper.yaml" if args.paper else None)
     want = "adding_T20_H128_gru" if args.paper else "adding_T100_H16_lstm"
-    job = next(j for j in grid.jobs(config) if j.cell_id == want)
+    job = next(j for j in grid.trials(config) if j.cell_id == want)
     spec = job.spec
     start = time.perf_counter()
-    stopped = train_cell(spec)
+    stopped = train_trial(spec)
     t_stop = time.perf_counter() - start
     short = dataclasses.replace(
         spec,
         train=dataclasses.replace(spec.train, stop_when_solved=False, steps=args.baseline_steps),
     )
     start = time.perf_counter()
-    train_cell(short)
+    train_trial(short)
     per_step = (time.perf_counter() - start) / (args.baseline_steps + 1)
     t_full = per_step * (spec.train.steps + 1)
     runs = stopped.runs
@@ -67,7 +67,7 @@ def grid_savings(args) -> None:
         early=("steps_trained", lambda s: bool((s < s.max()).any() or s.max() == 0)),
     )
     rows = []
-    for job in grid.jobs(config):
+    for job in grid.trials(config):
         if job.kind != "train" or (job.experiment, job.cell_id) not in cells.index:
             continue
         c = cells.loc[(job.experiment, job.cell_id)]

@@ -7,9 +7,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from rnnbench import aggregate, stats
-from rnnbench.grid import run_cells
-from rnnbench.spec import CellSpec, ClipSpec, ProbeSpec, parse, to_dict
+from rnnbench import aggregate, resolve, stats
+from rnnbench.execute import run_job
+from rnnbench.spec import ClipSpec, ProbeSpec, TrialSpec, to_dict
 from rnnbench.tables import read_table
 
 
@@ -323,8 +323,8 @@ def test_decay_rates_and_horizons_keep_every_spec_field_and_the_clip_setting():
 
 
 def _train_tiny(tmp_path, task: str, seq_len: int) -> pd.DataFrame:
-    spec = parse(
-        CellSpec,
+    spec = resolve.spec(
+        TrialSpec,
         {
             "task": {"name": task, "seq_len": seq_len},
             "model": {"hidden_size": 4},
@@ -334,7 +334,7 @@ def _train_tiny(tmp_path, task: str, seq_len: int) -> pd.DataFrame:
     folder = tmp_path / f"{task}_{seq_len}"
     with open(tmp_path / "log", "w") as log:
         cell = dict(cell_id=f"{task}_T{seq_len}", variant="rnn", spec=to_dict(spec))
-        run_cells("e3_long_range", cell["cell_id"], [cell], folder, log)
+        run_job("e3_long_range", cell["cell_id"], [cell], folder, log)
     cells = aggregate.read_cells([folder / "runs.parquet"])
     return aggregate.runs(cells, [f"e3_long_range/{task}_T{seq_len}"])
 
@@ -360,7 +360,7 @@ def test_runs_baselines_equal_their_closed_forms(tmp_path, task, seq_len, baseli
 @pytest.mark.parametrize("rho", [0.9, 1.3])
 def test_linear_rnn_gradient_decays_exactly_as_rho_to_the_distance(tmp_path, rho):
     """Probe -> table -> fit: a linear orthogonal RNN scales by rho per step (float32 weights)."""
-    spec = parse(
+    spec = resolve.spec(
         ProbeSpec,
         {
             "task": {"name": "adding", "seq_len": 60},
@@ -371,7 +371,7 @@ def test_linear_rnn_gradient_decays_exactly_as_rho_to_the_distance(tmp_path, rho
     )
     with open(tmp_path / "log", "w") as log:
         cell = dict(cell_id="linear", variant="linear", spec=to_dict(spec))
-        run_cells("e1_init", "linear", [cell], tmp_path, log)
+        run_job("e1_init", "linear", [cell], tmp_path, log)
     profiles = aggregate.gradient_profiles(read_table(tmp_path / "profiles.parquet"))
     assert len(profiles) == 3 * 61  # every seed x distance 0..T exactly once
     rates = aggregate.decay_rates(profiles)

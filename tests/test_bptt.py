@@ -4,11 +4,12 @@ import numpy as np
 import pytest
 import torch
 
-from rnnbench import bptt, kernels
-from rnnbench.bptt import Workspace, loss_and_grads
+from rnnbench import kernels, toolkit
+from rnnbench.bptt import loss_and_grads
 from rnnbench.models import Ensemble
 from rnnbench.spec import ModelSpec
 from rnnbench.tasks import TASKS
+from rnnbench.toolkit import Workspace
 from tests.cases import CASES
 
 TASK_NAMES = ["adding", "copy", "temporal_order"]  # last-step regression, every-step, last-step CE
@@ -36,11 +37,11 @@ def _model(cell, f, task, seeds, hidden=5, rho=1.1):
 
 @pytest.mark.parametrize("cell,f", CASES)
 @pytest.mark.parametrize("task_name", TASK_NAMES)
-@pytest.mark.parametrize("chunk", [4, bptt.CHUNK])  # 9 steps: chunks 4, 4, 1, or one chunk
+@pytest.mark.parametrize("chunk", [4, toolkit.CHUNK])  # 9 steps: chunks 4, 4, 1, or one chunk
 @pytest.mark.parametrize("loops", ["compiled", "python"])
 def test_matches_autograd(monkeypatch, cell, f, task_name, chunk, loops):
     """Compiled: the time loops in kernels.cpp where they build (.ci/run checks they do)."""
-    monkeypatch.setattr(bptt, "CHUNK", chunk)  # steps per weight-gradient product
+    monkeypatch.setattr(toolkit, "CHUNK", chunk)  # steps per weight-gradient product
     if loops == "python":
         monkeypatch.setattr(kernels, "loops", lambda device: None)
     task = TASKS[task_name]
@@ -83,7 +84,7 @@ def test_diverging_model_does_not_contaminate_others(cell, f):
 
 @pytest.mark.parametrize("cell", ["rnn", "lstm"])
 def test_workspace_reuse_across_shapes(monkeypatch, cell):
-    monkeypatch.setattr(bptt, "CHUNK", 4)
+    monkeypatch.setattr(toolkit, "CHUNK", 4)
     task = TASKS["adding"]
     model = _model(cell, "tanh", task, [0, 1])
     ws = Workspace()

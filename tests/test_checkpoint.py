@@ -7,12 +7,14 @@ import pandas as pd
 import pytest
 import torch
 
+from rnnbench import resolve
 from rnnbench import train as train_mod
-from rnnbench.grid import run_cells
+from rnnbench.errors import CorruptFileError, SpecError
+from rnnbench.execute import run_job
 from rnnbench.resources import estimate_mem_mb
-from rnnbench.spec import CellSpec, SpecError, parse, to_dict
-from rnnbench.tables import CorruptFileError, read_table, write_table
-from rnnbench.train import train_cell
+from rnnbench.spec import TrialSpec, to_dict
+from rnnbench.tables import read_table, write_table
+from rnnbench.train import train_trial
 
 SPEC = dict(
     task=dict(name="adding", seq_len=15, test_size=32),
@@ -48,8 +50,8 @@ STOPPING = dict(
 
 @pytest.mark.parametrize("raw,kill_after", [(SPEC, 2), (STOPPING, 4)], ids=["fixed", "stopping"])
 def test_resume_after_kill_equals_uninterrupted(tmp_path, monkeypatch, raw, kill_after):
-    spec = parse(CellSpec, raw)
-    reference = train_cell(spec)
+    spec = resolve.spec(TrialSpec, raw)
+    reference = train_trial(spec)
     ckpt = tmp_path / "cell.ckpt"
     real_save = train_mod._save
     calls = []
@@ -62,13 +64,13 @@ def test_resume_after_kill_equals_uninterrupted(tmp_path, monkeypatch, raw, kill
 
     monkeypatch.setattr(train_mod, "_save", save_then_die)
     with pytest.raises(Killed):
-        train_cell(spec, checkpoint=ckpt)
+        train_trial(spec, checkpoint=ckpt)
     assert ckpt.exists()
     if raw is STOPPING:  # some models had left the live ensemble when it was killed
         live = torch.load(ckpt, weights_only=True)["live"]
         assert 0 < len(live) < len(reference.runs)
     monkeypatch.setattr(train_mod, "_save", real_save)
-    resumed = train_cell(spec, checkpoint=ckpt)
+    resumed = train_trial(spec, checkpoint=ckpt)
     assert not ckpt.exists()  # deleted when the job finishes
     timing = ["wall_seconds"]
     pd.testing.assert_frame_equal(
@@ -79,18 +81,18 @@ def test_resume_after_kill_equals_uninterrupted(tmp_path, monkeypatch, raw, kill
 
 
 def test_corrupt_checkpoint_names_file(tmp_path):
-    spec = parse(CellSpec, SPEC)
+    spec = resolve.spec(TrialSpec, SPEC)
     ckpt = tmp_path / "cell.ckpt"
     ckpt.write_bytes(b"\x00garbage")
     with pytest.raises(CorruptFileError, match=r"cell.ckpt: unreadable checkpoint .* delete it"):
-        train_cell(spec, checkpoint=ckpt)
+        train_trial(spec, checkpoint=ckpt)
 
     # A checkpoint left by an earlier version of the cell (another spec) is ignored: start over.
-    other = parse(CellSpec, {**SPEC, "train": {**SPEC["train"], "lr": [0.5]}})
+    other = resolve.spec(TrialSpec, {**SPEC, "train": {**SPEC["train"], "lr": [0.5]}})
     torch.save({"spec": {"other": 1}}, ckpt)
     lines = []
-    fresh = train_cell(other, lines.append, checkpoint=ckpt)
-    pd.testing.assert_frame_equal(fresh.curves, train_cell(other).curves)
+    fresh = train_trial(other, lines.append, checkpoint=ckpt)
+    pd.testing.assert_frame_equal(fresh.curves, train_trial(other).curves)
     assert any("saved for a different spec" in line for line in lines) and not ckpt.exists()
 
 
@@ -106,8 +108,8 @@ def test_truncated_parquet_names_file(tmp_path):
 
 
 def test_oversize_cell_refused_before_training():
-    big = parse(
-        CellSpec,
+    big = resolve.spec(
+        TrialSpec,
         dict(
             task=dict(name="adding", seq_len=1000),
             model=dict(cell="lstm", hidden_size=512),
@@ -117,8 +119,8 @@ def test_oversize_cell_refused_before_training():
     )
     assert estimate_mem_mb(big) > 8000
     with pytest.raises(SpecError, match=r"runtime.max_mem_mb: this cell needs ~\d+ MB"):
-        train_cell(big)
-    small = parse(CellSpec, SPEC)
+        train_trial(big)
+    small = resolve.spec(TrialSpec, SPEC)
     assert estimate_mem_mb(small) < estimate_mem_mb(big)
 
 
@@ -127,26 +129,26 @@ def test_cell_larger_than_the_machine_is_refused_before_allocating(monkeypatch):
     max_mem_mb allows, before a weight is drawn."""
     from rnnbench import models, resources
 
-    huge = parse(CellSpec, dict(model=dict(hidden_size=40000), train=dict(steps=1),
+    huge = resolve.spec(TrialSpec, dict(model=dict(hidden_size=40000), train=dict(steps=1),
                                 runtime=dict(max_mem_mb=10**9)))  # fmt: skip
     assert estimate_mem_mb(huge) > 40000  # the weights alone: 40000^2 x (8 + 4 x 4) bytes
     monkeypatch.setattr(resources, "available_mb", lambda: 20000)
     monkeypatch.setattr(models.Ensemble, "__init__", None)  # any allocation would fail here
     with pytest.raises(SpecError, match=r"above this machine's available memory \(20000 MB\)"):
-        train_cell(huge)
+        train_trial(huge)
     # where it cannot be read, max_mem_mb is the limit
     monkeypatch.setattr(resources, "available_mb", lambda: None)
     with pytest.raises(SpecError, match="above the limit runtime.max_mem_mb"):
-        train_cell(dataclasses.replace(huge, runtime=parse(CellSpec, {}).runtime))
+        train_trial(dataclasses.replace(huge, runtime=resolve.spec(TrialSpec, {}).runtime))
 
 
 def _pack(seq_lens):
-    """Cells of one job (grid.Pack.params) differing in T."""
+    """Cells of one job (grid.Job.params) differing in T."""
     return [
         dict(
             cell_id=f"adding_T{t}",
             variant="lstm",
-            spec=to_dict(parse(CellSpec, {**SPEC, "task": {**SPEC["task"], "seq_len": t}})),
+            spec=to_dict(resolve.spec(TrialSpec, {**SPEC, "task": {**SPEC["task"], "seq_len": t}})),
         )
         for t in seq_lens
     ]
@@ -155,8 +157,8 @@ def _pack(seq_lens):
 def test_a_killed_job_keeps_the_cells_it_finished(tmp_path, monkeypatch):
     cells = _pack([5, 7, 9])
     with open(tmp_path / "log", "w") as log:
-        run_cells("e3_long_range", "pack", cells, tmp_path / "reference", log)
-    real, trained = train_mod.train_cell, []
+        run_job("e3_long_range", "pack", cells, tmp_path / "reference", log)
+    real, trained = train_mod.train_trial, []
 
     def killed_at_third(spec, *args, **kw):
         if spec.task.seq_len == 9:
@@ -164,10 +166,10 @@ def test_a_killed_job_keeps_the_cells_it_finished(tmp_path, monkeypatch):
         trained.append(spec.task.seq_len)
         return real(spec, *args, **kw)
 
-    monkeypatch.setattr(train_mod, "train_cell", killed_at_third)
+    monkeypatch.setattr(train_mod, "train_trial", killed_at_third)
     folder = tmp_path / "job"
     with open(tmp_path / "log", "w") as log, pytest.raises(Killed):
-        run_cells("e3_long_range", "pack", cells, folder, log)
+        run_job("e3_long_range", "pack", cells, folder, log)
     assert sorted(p.name for p in (folder / "done").iterdir()) == ["adding_T5", "adding_T7"]
     assert not (folder / "runs.parquet").exists()
 
@@ -175,10 +177,10 @@ def test_a_killed_job_keeps_the_cells_it_finished(tmp_path, monkeypatch):
         trained.append(spec.task.seq_len)
         return real(spec, *args, **kw)
 
-    monkeypatch.setattr(train_mod, "train_cell", counted)
+    monkeypatch.setattr(train_mod, "train_trial", counted)
     (folder / "done/adding_T7/runs.meta.json").write_text('{"spec": {}}')  # another spec's: redo
     with open(tmp_path / "log", "w") as log:
-        run_cells("e3_long_range", "pack", cells, folder, log)
+        run_job("e3_long_range", "pack", cells, folder, log)
     assert trained == [5, 7, 7, 9] and not (folder / "done").exists()
     for name in ("runs", "curves", "profiles"):
         pd.testing.assert_frame_equal(

@@ -11,7 +11,7 @@ from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
 from rnnbench import grid
-from rnnbench.spec import SpecError
+from rnnbench.errors import SpecError
 from tests.workflow import ROOT
 
 SCHEMA = str(ROOT / "workflow/schemas/config.schema.yaml")
@@ -50,7 +50,7 @@ def test_junk_in_any_key_is_rejected_cleanly(path, value):
     node[path[-1]] = value
     try:
         validate(config, SCHEMA)
-        grid.jobs(config)
+        grid.trials(config)
     except WorkflowError as err:  # the schema's message names the offending instance
         assert "On instance" in str(err) or "validation" in str(err).lower()
     except SpecError as err:

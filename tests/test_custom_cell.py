@@ -8,8 +8,9 @@ import subprocess
 import pandas as pd
 import pytest
 
-from rnnbench import cells
-from rnnbench.spec import CellSpec, SpecError, parse
+from rnnbench import cells, resolve
+from rnnbench.errors import SpecError
+from rnnbench.spec import TrialSpec
 from tests.workflow import ROOT, copy_workflow, isolated_env
 
 DOC = ROOT / "docs/custom-cell.md"
@@ -88,7 +89,7 @@ class Broken(cells.Cell):
 )
 def test_an_unusable_cell_is_one_line_naming_the_key(name, words):
     with pytest.raises(SpecError) as err:
-        parse(CellSpec, {"model": {"cell": name}})
+        resolve.spec(TrialSpec, {"model": {"cell": name}})
     message = str(err.value)
     assert words in message and "\n" not in message
 
@@ -102,7 +103,7 @@ def test_a_module_that_fails_on_import_is_one_line(tmp_path, monkeypatch):
     (tmp_path / "badcells.py").write_text("import torch\nundefined_name + 1\n")
     monkeypatch.syspath_prepend(str(tmp_path))
     with pytest.raises(SpecError) as err:
-        parse(CellSpec, {"model": {"cell": "badcells:Cell"}})
+        resolve.spec(TrialSpec, {"model": {"cell": "badcells:Cell"}})
     assert str(err.value) == (
         "model.cell: cannot import 'badcells:Cell' "
         "(NameError: name 'undefined_name' is not defined)"

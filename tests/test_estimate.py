@@ -4,14 +4,15 @@ import dataclasses
 
 import pytest
 
+from rnnbench import resolve
 from rnnbench.cli import main
 from rnnbench.resources import estimate_seconds, runtime_minutes, step_seconds
-from rnnbench.spec import CellSpec, parse
+from rnnbench.spec import TrialSpec
 
 
-def spec(**train) -> CellSpec:
-    return parse(CellSpec, dict(task=dict(name="adding", seq_len=100), model=dict(cell="lstm"),
-                                train={"steps": 1000, **train}))  # fmt: skip
+def spec(**train) -> TrialSpec:
+    task, model = dict(name="adding", seq_len=100), dict(cell="lstm")
+    return resolve.spec(TrialSpec, dict(task=task, model=model, train={"steps": 1000, **train}))
 
 
 def test_estimate_grows_with_models_steps_and_gates():

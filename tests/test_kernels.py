@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from rnnbench import bptt, kernel_build, kernels
+from rnnbench import kernel_build, kernels, toolkit
 from rnnbench.bptt import loss_and_grads
 from rnnbench.tasks import TASKS
 from tests.cases import HAND_WRITTEN
@@ -210,7 +210,7 @@ def test_compiled_loops_give_the_python_loops_numbers_to_the_bit(
     """The same ATen calls in the same order (and for the LSTM the same fused cell): float32,
     10 steps in chunks of 4, 4 and 2, model 2 diverged (a NaN input) beside the others; with
     parameters that require grad, as in training (grad mode is per thread)."""
-    monkeypatch.setattr(bptt, "CHUNK", 4)
+    monkeypatch.setattr(toolkit, "CHUNK", 4)
     task = TASKS[task_name]
     model = _model(cell, f, task, [0, 1, 2], hidden=19, rho=3.0).float()
     x, y = _data(task, 10, 3, 4)

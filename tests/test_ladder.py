@@ -4,9 +4,9 @@ at the next shorter T, and trained otherwise."""
 import pandas as pd
 import pytest
 
-from rnnbench import grid
+from rnnbench import execute, grid, resolve
 from rnnbench import train as train_mod
-from rnnbench.spec import CellSpec, parse, to_dict
+from rnnbench.spec import TrialSpec, to_dict
 from rnnbench.tables import read_table, write_table
 
 SPEC = dict(
@@ -28,13 +28,13 @@ def config(ladder: bool) -> dict:
 
 
 def test_each_cell_reads_its_variant_at_the_next_shorter_length():
-    packs = {p.pack_id: p for p in grid.packs(config(True)) if p.experiment == "e3_long_range"}
+    packs = {p.job_id: p for p in grid.jobs(config(True)) if p.experiment == "e3_long_range"}
     assert packs["adding_T5_H4"].inputs == []
     assert packs["adding_T10_H4"].inputs == [f"{packs['adding_T5_H4'].folder}/runs.parquet"]
     after = {c["cell_id"]: c["after"] for c in packs["adding_T20_H4"].params()}
     assert after["adding_T20_H4_lstm"]["cell_id"] == "adding_T10_H4_lstm"
     assert after["adding_T20_H4_rnn"]["runs"] == f"{packs['adding_T10_H4'].folder}/runs.parquet"
-    plain = [p for p in grid.packs(config(False)) if p.experiment == "e3_long_range"]
+    plain = [p for p in grid.jobs(config(False)) if p.experiment == "e3_long_range"]
     assert all(not p.inputs and "after" not in c for p in plain for c in p.params())
 
 
@@ -48,14 +48,14 @@ def shorter(tmp_path, statuses, skipped_after=None) -> dict:
     ]  # fmt: skip
     runs = pd.DataFrame(rows).astype({"skipped_after": "Int64"})
     write_table(runs, tmp_path / "short/runs", {})
-    spec = to_dict(parse(CellSpec, SPEC))
+    spec = to_dict(resolve.spec(TrialSpec, SPEC))
     after = {"cell_id": "short", "runs": str(tmp_path / "short/runs.parquet")}
     return dict(cell_id="long", variant="rnn", spec=spec, after=after)
 
 
 def run(tmp_path, cell) -> pd.DataFrame:
     with open(tmp_path / "log", "w") as log:
-        grid.run_cells("e3_long_range", "pack", [cell], tmp_path / "job", log)
+        execute.run_job("e3_long_range", "pack", [cell], tmp_path / "job", log)
     return read_table(tmp_path / "job/runs.parquet")
 
 
@@ -63,7 +63,7 @@ def test_cell_after_an_all_failed_shorter_length_is_skipped(tmp_path, monkeypatc
     def never(*args, **kw):
         raise AssertionError("a skipped cell must not train")
 
-    monkeypatch.setattr(train_mod, "train_cell", never)
+    monkeypatch.setattr(train_mod, "train_trial", never)
     # the unselected lr solved at T = 4, but the selected one failed every seed: skipped
     runs = run(tmp_path, shorter(tmp_path, ["unsolved", "diverged"]))
     assert len(runs) == 4 and (runs.status == "skipped").all()  # every lr x seed, one row each
@@ -73,7 +73,7 @@ def test_cell_after_an_all_failed_shorter_length_is_skipped(tmp_path, monkeypatc
 
 
 def test_a_skip_carries_the_length_where_the_variant_first_failed(tmp_path, monkeypatch):
-    monkeypatch.setattr(train_mod, "train_cell", None)  # would fail if called
+    monkeypatch.setattr(train_mod, "train_trial", None)  # would fail if called
     runs = run(tmp_path, shorter(tmp_path, ["skipped", "skipped"], skipped_after=2))
     assert (runs.status == "skipped").all() and (runs.skipped_after == 2).all()
 

@@ -16,10 +16,13 @@ import pandas as pd
 import pytest
 import yaml
 
-from rnnbench import cells, cli, tasks
-from rnnbench.mnist import (
+from rnnbench import cells, cli, resolve, tasks
+from rnnbench.errors import SpecError
+from rnnbench.resources import check_memory
+from rnnbench.spec import TaskSpec, TrialSpec
+from rnnbench.tasks import TASKS
+from rnnbench.tasks.mnist import (
     FILES,
-    MNIST_TASKS,
     PIXELS,
     SHA256,
     SHA256_ENV,
@@ -32,13 +35,11 @@ from rnnbench.mnist import (
     splits,
     write_fixture,
 )
-from rnnbench.resources import check_memory
-from rnnbench.spec import CellSpec, SpecError, TaskSpec, parse
-from rnnbench.train import train_cell
+from rnnbench.train import train_trial
 from tests.workflow import copy_workflow, isolated_env
 
 N_TRAIN, N_TEST = 300, 60
-NAMES = [t.name for t in MNIST_TASKS]
+NAMES = [name for name, t in TASKS.items() if t.dataset == "mnist"]
 
 
 @pytest.fixture(scope="session")
@@ -288,12 +289,12 @@ def test_rnnbench_train_runs_every_cell_on_every_mnist_task(name, cell, data, tm
 def test_a_too_big_smnist_cell_is_refused_before_anything_is_allocated(tmp_path):
     data = train_spec("smnist", "lstm", str(tmp_path / "no-data-here"), hidden=2048)
     data["train"] |= {"batch_size": 256, "seeds": list(range(16))}
-    spec = parse(CellSpec, data)
+    spec = resolve.spec(TrialSpec, data)
     with pytest.raises(SpecError, match="runtime.max_mem_mb: this cell needs") as err:
         check_memory(spec)  # the pipeline's check, at DAG time
     assert "\n" not in str(err.value)
     with pytest.raises(SpecError, match="runtime.max_mem_mb") as err:
-        train_cell(spec)  # refused before the data is read (there is none) or a weight exists
+        train_trial(spec)  # refused before the data is read (there is none) or a weight exists
     assert not isinstance(err.value, DataError)
 
 

@@ -4,10 +4,12 @@ import numpy as np
 import pytest
 import torch
 
+from rnnbench import resolve
 from rnnbench.bptt import loss_and_grads
+from rnnbench.errors import SpecError
 from rnnbench.models import Ensemble
 from rnnbench.omega import omega
-from rnnbench.spec import CellSpec, ModelSpec, SpecError, parse
+from rnnbench.spec import ModelSpec, TrialSpec
 from rnnbench.tasks import TASKS
 
 E, L, B, H, D = 2, 4, 3, 3, 2
@@ -152,6 +154,6 @@ def test_training_adds_alpha_times_the_gradient_of_omega(nonlinearity, task_name
 
 def test_omega_is_refused_for_a_cell_without_it():
     with pytest.raises(SpecError, match="train.omega: the cell 'lstm' has no regulariser Omega"):
-        parse(CellSpec, {"model": {"cell": "lstm"}, "train": {"omega": 2.0}})
+        resolve.spec(TrialSpec, {"model": {"cell": "lstm"}, "train": {"omega": 2.0}})
     with pytest.raises(SpecError, match="train.omega: the cell 'indrnn' has no regulariser"):
-        parse(CellSpec, {"model": {"cell": "indrnn"}, "train": {"omega": 2.0}})
+        resolve.spec(TrialSpec, {"model": {"cell": "indrnn"}, "train": {"omega": 2.0}})

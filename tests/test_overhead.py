@@ -7,7 +7,7 @@ import pytest
 
 from rnnbench import overhead
 from rnnbench.cli import main
-from rnnbench.tables import CorruptFileError
+from rnnbench.errors import CorruptFileError
 
 # A Snakemake 9 benchmark file: a header and one row per repeat; only `s` (wall seconds) is read.
 HEADER = "s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load\tcpu_time\n"
@@ -125,12 +125,12 @@ def test_the_test_run_records_every_job(test_run):
     from tests.test_pipeline import merged
 
     jobs = overhead.job_times(test_run / "results")
-    expected = sorted((p.experiment, p.pack_id) for p in grid.packs(merged("test")))
+    expected = sorted((p.experiment, p.job_id) for p in grid.jobs(merged("test")))
     assert sorted(zip(jobs["experiment"], jobs["pack"], strict=True)) == expected
     assert (jobs["compute_seconds"] > 0).all()
     assert (jobs["compute_seconds"] < jobs["job_seconds"]).all()  # start-up is never free
     runs = pd.read_parquet(test_run / "results/tables/runs.parquet")
-    packs = {c.cell_id: p.pack_id for p in grid.packs(merged("test")) for c in p.cells}
+    packs = {c.trial_id: p.job_id for p in grid.jobs(merged("test")) for c in p.trials}
     runs["pack"] = runs["cell_id"].map(packs)
     trained = runs.groupby(["experiment", "pack"])["wall_seconds"].sum()  # the training loops
     compute = jobs.set_index(["experiment", "pack"])["compute_seconds"]

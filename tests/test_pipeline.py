@@ -21,8 +21,8 @@ from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
 from rnnbench import aggregate, grid, kernels
+from rnnbench.errors import SpecError
 from rnnbench.figures import FIGURES
-from rnnbench.spec import SpecError
 from rnnbench.tables import read_meta
 from rnnbench.train import members
 from tests.workflow import copy_workflow
@@ -64,16 +64,16 @@ def test_schema_defaults_are_the_default_config():
 
 @pytest.mark.parametrize("name", list(CONFIGS))
 def test_every_config_builds_unique_readable_cell_ids(name):
-    jobs = grid.jobs(merged(name))
-    keys = [f"{j.experiment}/{j.cell_id}" for j in jobs]
+    jobs = grid.trials(merged(name))
+    keys = [f"{j.experiment}/{j.trial_id}" for j in jobs]
     assert len(keys) == len(set(keys))
     expected = set(grid.EXPERIMENTS) - ({grid.REPLICATIONS} if name != "test" else set())
     assert {j.experiment for j in jobs} == expected  # .test also runs one replication
-    assert all(" " not in k and "/" not in j.cell_id for k, j in zip(keys, jobs, strict=True))
+    assert all(" " not in k and "/" not in j.trial_id for k, j in zip(keys, jobs, strict=True))
 
 
 def test_cell_ids_are_derived_from_the_grid_values():
-    ids = {j.cell_id for j in grid.jobs(merged("default"))}
+    ids = {j.trial_id for j in grid.trials(merged("default"))}
     assert "adding_T50_H16_lstm" in ids
     assert "adding_T200_H64_rnn-sigmoid-orthogonal-rho1.1" in ids
     assert "adding_T200_H64_lstm-default-fb0" in ids
@@ -84,8 +84,8 @@ def test_changing_one_grid_point_changes_only_its_jobs():
     before = merged("default")
     after = copy.deepcopy(before)
     after["e3_long_range"]["seq_len"] = [10, 25, 50, 80, 200]  # 100 -> 80
-    old = {(p.experiment, p.pack_id): p.params() for p in grid.packs(before)}
-    new = {(p.experiment, p.pack_id): p.params() for p in grid.packs(after)}
+    old = {(p.experiment, p.job_id): p.params() for p in grid.jobs(before)}
+    new = {(p.experiment, p.job_id): p.params() for p in grid.jobs(after)}
     changed = {k for k in old.keys() | new.keys() if old.get(k) != new.get(k)}
     assert changed and all(k[0] == "e3_long_range" for k in changed)
     # T = 200 changes too: its horizon ladder now reads the T = 80 cells
@@ -94,18 +94,20 @@ def test_changing_one_grid_point_changes_only_its_jobs():
 
 def test_a_job_runs_every_variant_of_a_grid_point_or_one_cell():
     config = merged("default")
-    cells = grid.jobs(config)
-    packs = grid.packs(config)
-    assert [c for p in packs for c in p.cells] == cells  # every cell once, in grid order
+    cells = grid.trials(config)
+    packs = grid.jobs(config)
+    assert [c for p in packs for c in p.trials] == cells  # every cell once, in grid order
     for pack in packs:
-        assert {(c.experiment, c.grid_point) for c in pack.cells} == {
-            (pack.experiment, pack.pack_id)
+        assert {(c.experiment, c.grid_point) for c in pack.trials} == {
+            (pack.experiment, pack.job_id)
         }
     assert len(packs) == len({(c.experiment, c.grid_point) for c in cells}) < len(cells)
-    single = grid.packs({**config, "pack": "cell"})
-    assert [(p.pack_id, p.cells) for p in single] == [(c.cell_id, (c,)) for c in cells]
-    with pytest.raises(SpecError, match="pack: 'variant' is not one of grid_point, cell"):
-        grid.packs({**config, "pack": "variant"})
+    single = grid.jobs({**config, "pack": "trial"})
+    assert [(p.job_id, p.trials) for p in single] == [(c.trial_id, (c,)) for c in cells]
+    with pytest.raises(
+        SpecError, match=r"pack: unknown value 'variant' \(expected one of: grid_point, trial\)"
+    ):
+        grid.jobs({**config, "pack": "variant"})
 
 
 @pytest.mark.parametrize(
@@ -144,7 +146,7 @@ def test_grid_rejects_what_the_schema_cannot_see_naming_the_key(edit, message):
     config = merged("default")
     edit(config)
     with pytest.raises(SpecError, match=message.replace("[", r"\[").replace("]", r"\]")):
-        grid.jobs(config)
+        grid.trials(config)
 
 
 # -- whole workflow (slow) --------------------------------------------------------------------
@@ -174,7 +176,7 @@ def test_dry_run(workflow_copy, name):
         args += ["--configfile", str(CONFIGS[name])]
     result = snakemake(workflow_copy, *args)
     assert result.returncode == 0, result.stderr
-    assert "train_cells" in result.stdout + result.stderr
+    assert "train_trials" in result.stdout + result.stderr
 
 
 @pytest.mark.slow
@@ -233,10 +235,10 @@ def test_runs_hold_every_grid_point_exactly_once(test_run):
     runs = table(test_run, "runs")
     assert list(runs.columns[: len(aggregate.RUN_COLUMNS)]) == aggregate.RUN_COLUMNS
     expected = []
-    for job in grid.jobs(merged("test")):
+    for job in grid.trials(merged("test")):
         if job.kind == "train":
             for lr, clip, seed in members(job.spec):
-                expected.append((job.experiment, job.cell_id, lr, seed, clip.mode, clip.label))
+                expected.append((job.experiment, job.trial_id, lr, seed, clip.mode, clip.label))
     key = ["experiment", "cell_id", "lr", "seed", "clip", "clip_setting"]
     got = list(runs[key].itertuples(index=False, name=None))
     assert sorted(got) == sorted(expected)
@@ -303,7 +305,7 @@ def test_reruns_only_what_a_change_touches(test_run, tmp_path):
     figures.write_text(figures.read_text() + "\n")  # restyling: only plotting reruns
     result = snakemake(test_run, "-n", "--quiet", "rules", *config)
     text = result.stdout + result.stderr
-    assert "plot_figure" in text and "train_cells" not in text and "aggregate_runs" not in text
+    assert "plot_figure" in text and "train_trials" not in text and "aggregate_runs" not in text
 
     changed = load("test")
     changed["e3_long_range"]["seq_len"] = [5, 10, 12]  # adds T=12: only its cells train

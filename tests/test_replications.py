@@ -12,8 +12,8 @@ import yaml
 from snakemake.utils import validate
 
 from rnnbench import grid, replications, stats
+from rnnbench.errors import SpecError
 from rnnbench.replications import MEASURES, Target, Tolerance, verdict
-from rnnbench.spec import SpecError
 from tests.workflow import ROOT, copy_workflow, isolated_env
 
 CONFIG = ROOT / "config/replications.yaml"
@@ -37,18 +37,18 @@ def section() -> dict:
 def test_every_run_of_every_tier_is_a_valid_cell_and_the_config_fits_the_schema(tier):
     c = config(tier)
     validate(c, str(ROOT / "workflow/schemas/config.schema.yaml"))
-    jobs = grid.jobs(c)
+    jobs = grid.trials(c)
     assert {j.experiment for j in jobs} == {"replications"}  # `experiments` turns e1-e5 off
     rep = replications.load(c["replications"])
     expected = {
-        replications.cell_id(name, t)
+        replications.trial_id(name, t)
         for name in rep.runs
         if rep.trained(name, tier)
         for t in rep.lengths(name)
     }
-    assert {j.cell_id for j in jobs} == expected
-    packs = grid.packs(c)
-    assert all(len(p.cells) == 1 for p in packs)  # one job per replication cell
+    assert {j.trial_id for j in jobs} == expected
+    packs = grid.jobs(c)
+    assert all(len(p.trials) == 1 for p in packs)  # one job per replication cell
     if tier == "laptop":  # upper bound of the tier's cost (its measured time: benchmarks/)
         assert sum(p.estimated_seconds for p in packs) / 2 < 30 * 60
 
@@ -67,9 +67,9 @@ def test_targets_cover_the_issue_floor_and_each_cites_its_place():
 @pytest.mark.parametrize(
     "where,value,message",
     [
-        (("targets", "cai_adding_rnn_mse", "source"), "XYZ", "source: unknown source 'XYZ'"),
-        (("targets", "cai_adding_rnn_mse", "run"), "nope", "run: unknown run 'nope'"),
-        (("targets", "cai_adding_rnn_mse", "measure"), "mean", "measure: unknown measure"),
+        (("targets", "cai_adding_rnn_mse", "source"), "XYZ", "source: unknown value 'XYZ'"),
+        (("targets", "cai_adding_rnn_mse", "run"), "nope", "run: unknown value 'nope'"),
+        (("targets", "cai_adding_rnn_mse", "measure"), "mean", "measure: unknown value 'mean'"),
         (("targets", "cai_adding_rnn_mse", "place"), "", "place: every published value cites"),
         (("targets", "cai_adding_rnn_mse", "tolerance"), {}, "tolerance: give one of factor"),
         (("targets", "cai_adding_rnn_mse", "tolerance"), {"factor": 0.5}, "give one of factor"),
@@ -106,14 +106,14 @@ def test_a_bad_cell_in_a_run_is_one_line_naming_the_run_before_any_job():
     c = config()
     c["replications"]["runs"]["cai_adding_rnn"]["task"]["seq_len"] = -5
     with pytest.raises(SpecError, match=r"replications\.runs\.cai_adding_rnn\.task\.seq_len"):
-        grid.jobs(c)
+        grid.trials(c)
     c = config()
     c["experiments"] = ["replications", "e9"]
-    with pytest.raises(SpecError, match="experiments: unknown experiment 'e9'"):
-        grid.jobs(c)
+    with pytest.raises(SpecError, match="experiments: unknown value 'e9'"):
+        grid.trials(c)
     c = config("huge")
-    with pytest.raises(SpecError, match="tier: 'huge'"):
-        grid.jobs(c)
+    with pytest.raises(SpecError, match="tier: unknown value 'huge'"):
+        grid.trials(c)
 
 
 # --- verdicts and measures ---------------------------------------------------------------------
@@ -197,7 +197,7 @@ def test_sequences_to_solve_censors_unsolved_seeds_at_their_budget():
 
 def test_table_has_one_row_per_target_and_reports_untrained_runs_as_not_run():
     rep = section()
-    cid = replications.cell_id("cai_adding_rnn", 100)
+    cid = replications.trial_id("cai_adding_rnn", 100)
     runs = runs_frame(final_loss=[0.07, 0.065, 0.075, 0.072, 0.068]).assign(
         experiment="replications", cell_id=cid, selected=True, cell_label="RNN", lr=0.005
     )

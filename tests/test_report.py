@@ -438,7 +438,7 @@ def test_every_registered_figure_has_its_caption_tables_and_report_section():
 
 
 def test_figures_report_and_aggregate_name_no_cell_or_task():
-    jobs = grid.jobs(yaml.safe_load((ROOT / "config/config.yaml").read_text()))
+    jobs = grid.trials(yaml.safe_load((ROOT / "config/config.yaml").read_text()))
     names = {j.spec.model.cell for j in jobs} | {j.spec.task.name for j in jobs}
     for module in (figures, report, aggregate):
         text = Path(module.__file__).read_text()

@@ -8,8 +8,9 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rnnbench import cli
-from rnnbench.spec import CellSpec, ProbeSpec, SpecError, describe, load, parse
+from rnnbench import cli, resolve
+from rnnbench.errors import SpecError
+from rnnbench.spec import ProbeSpec, TrialSpec, describe
 
 GOOD = {
     "task": {"name": "adding", "seq_len": 10},
@@ -51,14 +52,14 @@ def _merge(base, patch):
 @pytest.mark.parametrize("patch,message", BAD)
 def test_bad_spec_names_the_field(patch, message):
     with pytest.raises(SpecError, match=message) as err:
-        parse(CellSpec, _merge(GOOD, patch))
+        resolve.spec(TrialSpec, _merge(GOOD, patch))
     assert "\n" not in str(err.value)
 
 
 def test_good_spec_parses_and_every_key_is_documented():
-    spec = parse(CellSpec, GOOD)
+    spec = resolve.spec(TrialSpec, GOOD)
     assert spec.task.seq_len == 10 and spec.train.clipping[0].mode == "none"
-    assert all(help_ for _, help_, _ in describe(CellSpec) + describe(ProbeSpec))
+    assert all(help_ for _, help_, _ in describe(TrialSpec) + describe(ProbeSpec))
 
 
 @pytest.mark.parametrize("patch,message", BAD[:6])
@@ -79,12 +80,12 @@ def test_cli_rejects_task_constraints_before_training(tmp_path, capsys):
 
 
 def test_missing_and_malformed_files(tmp_path):
-    with pytest.raises(SpecError, match="spec file not found"):
-        load(CellSpec, tmp_path / "nope.yaml")
+    with pytest.raises(SpecError, match="nope.yaml: file not found"):
+        resolve.load(TrialSpec, tmp_path / "nope.yaml")
     bad = tmp_path / "bad.yaml"
     bad.write_text("task: {name: adding\n  seq_len: [")
-    with pytest.raises(SpecError, match="not valid YAML"):
-        load(CellSpec, bad)
+    with pytest.raises(SpecError, match=r"bad.yaml: not valid YAML \(line 2\)"):
+        resolve.load(TrialSpec, bad)
 
 
 def test_cli_end_to_end_and_help(tmp_path):
@@ -115,7 +116,7 @@ def test_cli_end_to_end_and_help(tmp_path):
         assert out.returncode == 0 and "spec" in out.stdout
 
 
-KEYS = [k for k, _, _ in describe(CellSpec)]
+KEYS = [k for k, _, _ in describe(TrialSpec)]
 junk = st.one_of(
     st.text(max_size=5),
     st.integers(-(10**6), 0),
@@ -131,7 +132,7 @@ junk = st.one_of(
 def test_fuzzed_values_fail_cleanly(key, value):
     section, name = key.split(".", 1)
     try:
-        parse(CellSpec, _merge(GOOD, {section: {name: value}}))
+        resolve.spec(TrialSpec, _merge(GOOD, {section: {name: value}}))
     except SpecError as err:
         assert str(err).startswith(key) and "\n" not in str(err)
 

@@ -7,9 +7,10 @@ import pytest
 import torch
 
 from rnnbench import tasks
-from rnnbench import tasks as task_module
-from rnnbench.spec import SpecError, TaskSpec
+from rnnbench.errors import SpecError
+from rnnbench.spec import TaskSpec
 from rnnbench.tasks import TASKS
+from rnnbench.tasks import digits as task_module
 
 
 def test_adding_baseline_is_one_sixth():

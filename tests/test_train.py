@@ -5,8 +5,9 @@ import pandas as pd
 import pytest
 import torch
 
-from rnnbench.spec import CellSpec, ProbeSpec, parse
-from rnnbench.train import probe_cell, train_cell
+from rnnbench import resolve
+from rnnbench.spec import ProbeSpec, TrialSpec
+from rnnbench.train import probe_trial, train_trial
 
 TIMING = ["wall_seconds"]
 
@@ -17,8 +18,8 @@ def cell(task="adding", seq_len=12, cell="rnn", f="tanh", seeds=(0, 1), clipping
         **train,
     )
     train["clipping"] = clipping or [{"mode": "none"}, {"mode": "norm", "threshold": 0.5}]
-    return parse(
-        CellSpec,
+    return resolve.spec(
+        TrialSpec,
         dict(
             task=dict(name=task, seq_len=seq_len, test_size=40),
             model=dict(cell=cell, nonlinearity=f, init="orthogonal", rho=1.1, hidden_size=6),
@@ -37,10 +38,10 @@ def test_ensemble_equals_each_model_alone(cell_name, task):
         {"mode": "norm", "threshold": 0.5},
         {"mode": "value", "threshold": 0.01},
     ]
-    together = train_cell(cell(task, cell=cell_name, seeds=(3, 4), clipping=clipping))
+    together = train_trial(cell(task, cell=cell_name, seeds=(3, 4), clipping=clipping))
     for e, row in together.runs.iterrows():
         c = [m for m in clipping if m["mode"] == row["clip"]]
-        alone = train_cell(cell(task, cell=cell_name, seeds=(int(row["seed"]),), clipping=c))
+        alone = train_trial(cell(task, cell=cell_name, seeds=(int(row["seed"]),), clipping=c))
         a, b = alone.curves.drop(columns="model"), together.curves[together.curves.model == e]
         cols = ["step", "train_loss", "val_loss", "val_metric", "grad_norm", "sigma_max"]
         np.testing.assert_allclose(a[cols].to_numpy(), b[cols].to_numpy(), rtol=1e-10)
@@ -53,8 +54,8 @@ def test_ensemble_equals_each_model_alone(cell_name, task):
 
 
 def test_unclipped_rho3_diverges_and_clipped_sibling_stays_finite():
-    spec = parse(
-        CellSpec,
+    spec = resolve.spec(
+        TrialSpec,
         dict(
             task=dict(name="adding", seq_len=20, test_size=64),
             model=dict(nonlinearity="linear", init="orthogonal", rho=3.0, hidden_size=16),
@@ -70,7 +71,7 @@ def test_unclipped_rho3_diverges_and_clipped_sibling_stays_finite():
             ),
         ),
     )
-    runs = train_cell(spec).runs.set_index(["clip", "seed"])
+    runs = train_trial(spec).runs.set_index(["clip", "seed"])
     for seed in (0, 1):
         assert runs.loc[("none", seed), "status"] == "diverged"
         assert runs.loc[("none", seed), "diverged_step"] >= 0
@@ -81,14 +82,14 @@ def test_unclipped_rho3_diverges_and_clipped_sibling_stays_finite():
 
 def test_same_spec_twice_gives_identical_tables(tmp_path):
     spec = cell(steps=8)
-    a, b = train_cell(spec), train_cell(spec)
+    a, b = train_trial(spec), train_trial(spec)
     pd.testing.assert_frame_equal(a.runs.drop(columns=TIMING), b.runs.drop(columns=TIMING))
     pd.testing.assert_frame_equal(a.curves, b.curves)
     pd.testing.assert_frame_equal(a.profiles, b.profiles)
 
 
 def test_tables_are_tidy_and_complete():
-    res = train_cell(cell(seeds=(0, 1, 2), steps=10, log_every=5))
+    res = train_trial(cell(seeds=(0, 1, 2), steps=10, log_every=5))
     assert len(res.runs) == 6 and res.runs.status.isin(["solved", "unsolved", "diverged"]).all()
     assert (res.curves.groupby("model").step.apply(list) == pd.Series([[0, 5, 10]] * 6)).all()
     for col in (
@@ -112,7 +113,7 @@ def test_tables_are_tidy_and_complete():
 
 
 def test_probe_cell_profiles_every_seed():
-    spec = parse(
+    spec = resolve.spec(
         ProbeSpec,
         dict(
             task=dict(name="adding", seq_len=30),
@@ -121,7 +122,7 @@ def test_probe_cell_profiles_every_seed():
             batch_size=8,
         ),
     )
-    res = probe_cell(spec)
+    res = probe_trial(spec)
     assert sorted(res.profiles.seed.unique()) == [0, 1, 2]
     one = res.profiles.query("seed == 0").sort_values("distance")
     slope = np.polyfit(one.distance, one.log10_grad_norm, 1)[0]
@@ -137,8 +138,8 @@ def stopping_cell(**overrides):
         stop_when_solved=True,
     )
     train.update(overrides)
-    return parse(
-        CellSpec,
+    return resolve.spec(
+        TrialSpec,
         dict(
             task=dict(
                 name="adding", seq_len=6, val_size=64, test_size=64, solved_loss_fraction=0.97
@@ -159,14 +160,14 @@ def same(a, b):
 
 
 def test_model_stopped_at_step_s_has_the_numbers_of_a_run_of_s_steps():
-    stopped = train_cell(stopping_cell())
+    stopped = train_trial(stopping_cell())
     runs = stopped.runs
     frozen = runs[runs.solved_step.notna() & (runs.steps_trained < 60)]
     assert len(frozen) >= 3 and frozen.solved_step.nunique() >= 2  # the test has teeth
     assert (frozen.steps_trained == frozen.solved_step).all()
     for e, row in frozen.iterrows():
         s = int(row.solved_step)
-        alone = train_cell(stopping_cell(lr=[row.lr], seeds=[int(row.seed)], steps=s,
+        alone = train_trial(stopping_cell(lr=[row.lr], seeds=[int(row.seed)], steps=s,
                                          stop_when_solved=False))  # fmt: skip
         a, b = alone.runs.iloc[0], row
         for col in ("final_loss", "final_metric", "val_loss", "val_metric", "max_grad_norm"):
@@ -183,8 +184,8 @@ def test_model_stopped_at_step_s_has_the_numbers_of_a_run_of_s_steps():
 def test_frozen_models_leave_the_ensemble_without_changing_the_others():
     """With stopping, models leave the batched compute; every model's numbers up to its own stop
     equal those of the same cell trained without stopping (all models to the end)."""
-    stopped = train_cell(stopping_cell())
-    full = train_cell(stopping_cell(stop_when_solved=False))
+    stopped = train_trial(stopping_cell())
+    full = train_trial(stopping_cell(stop_when_solved=False))
     assert (stopped.runs.steps_trained < 60).any() and (full.runs.steps_trained == 60).all()
     assert stopped.runs.solved_step.equals(full.runs.solved_step)  # recorded without stopping too
     for e, row in stopped.runs.iterrows():
@@ -197,16 +198,16 @@ def test_frozen_models_leave_the_ensemble_without_changing_the_others():
 
 
 def test_cell_ends_when_every_model_is_frozen():
-    res = train_cell(stopping_cell(lr=[0.03], steps=400))
+    res = train_trial(stopping_cell(lr=[0.03], steps=400))
     assert (res.runs.solved_step.notna()).all() and res.runs.steps_trained.max() < 400
     assert res.curves.step.max() == res.runs.steps_trained.max()
 
 
 def test_model_in_an_lr_sweep_equals_that_model_trained_alone():
-    sweep = train_cell(stopping_cell(stop_when_solved=False))
+    sweep = train_trial(stopping_cell(stop_when_solved=False))
     assert sorted(sweep.runs.lr.unique()) == [0.003, 0.03]
     for e, row in sweep.runs.iterrows():
-        alone = train_cell(
+        alone = train_trial(
             stopping_cell(lr=[row.lr], seeds=[int(row.seed)], stop_when_solved=False)
         )
         assert alone.runs.final_loss.iloc[0] == pytest.approx(row.final_loss, rel=1e-12)
@@ -218,7 +219,7 @@ def test_selected_lr_has_most_validation_solves_then_lowest_median_loss():
     from rnnbench.tasks import TASKS
     from rnnbench.train import selected_lr
 
-    task, spec = TASKS["adding"], parse(CellSpec, {}).task  # solved at loss <= 1/60
+    task, spec = TASKS["adding"], resolve.spec(TrialSpec, {}).task  # solved at loss <= 1/60
     runs = pd.DataFrame(
         dict(
             clip=["none"] * 6 + ["norm"] * 4,

@@ -19,12 +19,12 @@ import numpy as np
 import pandas as pd
 
 from . import stats
-from .spec import CellSpec, ProbeSpec
+from .spec import ProbeSpec, TrialSpec
 from .tables import read_table, spec_columns
 
 # in build order; replications: rnnbench.replications
 TABLES = ("gradient_profiles", "decay_rates", "runs", "curves", "horizons", "replications")
-SPEC_FIELDS = frozenset(spec_columns(CellSpec())) | frozenset(spec_columns(ProbeSpec()))
+SPEC_FIELDS = frozenset(spec_columns(TrialSpec())) | frozenset(spec_columns(ProbeSpec()))
 SPEC_FIELDS |= {"cell_label"}  # the cell's label: a function of model.cell, kept with it
 STATUSES = ("solved", "unsolved", "diverged", "skipped")
 ID = ["experiment", "cell_id", "variant"]

@@ -288,9 +288,9 @@ def set_allocator(mode: str) -> str:
     """Put this process's malloc in `mode` (ALLOCATORS) -> what applies ('default (...)' where
     it cannot be set). The naive baseline allocates its autograd buffers anew at every step: with
     glibc's defaults each large one page-faults in again, and how many do depended on what the
-    process had run before (nn.LSTM, H = 128, T = 100: 22-25 or 31-38 model-steps/s in one run;
-    at T = 500 1.75x faster steady). Steady is the baseline's best case, the same in every run;
-    the ensemble keeps its buffers (`bptt.Workspace`) either way. Lasts for the process."""
+    process had run before (benchmarks/README.md). Steady is the baseline's best case, the same
+    in every run;
+    the ensemble keeps its buffers (`toolkit.Workspace`) either way. Lasts for the process."""
     if mode == "default":
         return mode
     import ctypes
@@ -365,7 +365,7 @@ def naive_step(cell: str, hidden: int, batch: int, seq_len: int, models: int, de
 def ensemble_step(
     cell, hidden, batch, seq_len, models, device, autograd: bool = False, eager: bool = False
 ):
-    """One step of the suite's trainer (train.train_cell's inner loop) for all seeds at once;
+    """One step of the suite's trainer (train.train_trial's inner loop) for all seeds at once;
     eager: no compiled kernels (bptt's Python loops, the LSTM's eager cell)."""
     import contextlib
 
@@ -376,6 +376,7 @@ def ensemble_step(
     from .optim import CLIP_MODES, EnsembleOptimizer, clip
     from .spec import ModelSpec, TrainSpec
     from .tasks import TASKS
+    from .toolkit import Workspace
 
     task = TASKS[TASK]
     spec = ModelSpec(cell=cell, hidden_size=hidden)
@@ -385,7 +386,7 @@ def ensemble_step(
     thresholds = torch.full((models,), 1.0, dtype=torch.float64, device=device)
     active = torch.ones(models, dtype=torch.bool, device=device)
     x, y = _batch(seq_len, batch, models, device)
-    workspace = bptt.Workspace()
+    workspace = Workspace()
 
     cell_choice = kernels.eager if eager else contextlib.nullcontext
 
@@ -413,15 +414,15 @@ def _profile_rows(cfg: BenchConfig, device, log) -> list[dict]:
     """gradient_profile of `models` models at T = profile_seq_len against one trainer step.
 
     As in training: float32 (training-time probes) or float64 (probes at initialisation), with
-    the probe's buffers kept between calls (train.train_cell keeps them for the whole job).
+    the probe's buffers kept between calls (train.train_trial keeps them for the whole job).
     """
     import torch
 
-    from .bptt import Workspace
     from .gradients import gradient_profile
     from .models import Ensemble
     from .spec import ModelSpec
     from .tasks import TASKS
+    from .toolkit import Workspace
 
     task, seq_len, b, e = TASKS[TASK], cfg.profile_seq_len, cfg.batch_size, cfg.models
     n = cfg.threads[0]
@@ -435,7 +436,7 @@ def _profile_rows(cfg: BenchConfig, device, log) -> list[dict]:
             step = ensemble_step(cell, hidden, b, seq_len, e, device)
             runs = {"train_step": (step, cfg.round_seconds)}  # name: (fn, min_seconds)
             for dtype, suffix in ((torch.float32, ""), (torch.float64, "_float64")):
-                ws = Workspace()  # kept between the rounds, as train_cell keeps it
+                ws = Workspace()  # kept between the rounds, as train_trial keeps it
                 profile = partial(gradient_profile, model, task, x, y, ws, dtype)
                 runs[f"profile{suffix}"] = (profile, 0)
             best = dict.fromkeys(runs, math.inf)

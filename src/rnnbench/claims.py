@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from . import aggregate, stats
+from .registry import Registry
 
 REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE = "reproduced", "not reproduced", "inconclusive"
 
@@ -110,14 +111,14 @@ class Spec:
     fn: Callable
 
 
-CLAIMS: dict[str, Spec] = {}
+CLAIMS: Registry[Spec] = Registry("claim")
 
 
 def claim(cid: str, text: str, source: str, test: str, effect: str, claimed: Region):
     """Register a claim; its function maps the tables to a Measured."""
 
     def register(fn: Callable) -> Callable:
-        CLAIMS[cid] = Spec(text, source, test, effect, claimed, fn)
+        CLAIMS.add(cid, Spec(text, source, test, effect, claimed, fn))
         return fn
 
     return register

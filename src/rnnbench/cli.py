@@ -8,7 +8,8 @@ from pathlib import Path
 
 from . import overhead
 from . import spec as specs
-from .tables import CorruptFileError, write_table
+from .errors import CorruptFileError, SpecError
+from .tables import write_table
 
 EXAMPLE = """\
 example spec (every key optional; `rnnbench keys` lists them all):
@@ -118,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "keys":
             from .replications import Run, Target
 
-            cls = dict(train=specs.CellSpec, probe=specs.ProbeSpec, run=Run, target=Target)
+            cls = dict(train=specs.TrialSpec, probe=specs.ProbeSpec, run=Run, target=Target)
             for key, help_, default in specs.describe(cls[args.kind]):
                 print(f"{key:32s} {help_} (default: {default})")
             return 0
@@ -133,20 +134,21 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "kernels":
             return _kernels(args)
         return _run(args)
-    except (specs.SpecError, CorruptFileError) as err:
+    except (SpecError, CorruptFileError) as err:
         print(f"rnnbench: error: {err}", file=sys.stderr)
         return 2
 
 
 def _run(args) -> int:
-    from .train import probe_cell, train_cell  # imports torch: after argument checks
+    from . import resolve  # imports torch: after argument checks
+    from .train import probe_trial, train_trial
 
     if args.command == "train":
-        spec = specs.load(specs.CellSpec, args.spec)
+        spec = resolve.load(specs.TrialSpec, args.spec)
         progress = None if args.quiet else lambda line: print(line, file=sys.stderr, flush=True)
-        result = train_cell(spec, progress)
+        result = train_trial(spec, progress)
     else:
-        result = probe_cell(specs.load(specs.ProbeSpec, args.spec))
+        result = probe_trial(resolve.load(specs.ProbeSpec, args.spec))
     for name in ("runs", "curves", "profiles"):
         table = getattr(result, name)
         if len(table):
@@ -163,13 +165,13 @@ def _estimate(args) -> int:
     config = grid.load_config(*args.configfile)
     if args.tier:
         config["tier"] = args.tier
-    for pack in grid.packs(config):
-        if pack.cells[0].kind != "train":
+    for job in grid.jobs(config):
+        if job.trials[0].kind != "train":
             continue
-        seconds = pack.estimated_seconds
-        total[pack.experiment] = total.get(pack.experiment, 0.0) + seconds
+        seconds = job.estimated_seconds
+        total[job.experiment] = total.get(job.experiment, 0.0) + seconds
         if args.jobs:
-            print(f"{pack.folder}: ~{seconds / 60:.1f} min (limit {runtime_minutes(seconds)} min)")
+            print(f"{job.folder}: ~{seconds / 60:.1f} min (limit {runtime_minutes(seconds)} min)")
     for experiment, seconds in total.items():
         print(f"{experiment}: {seconds / 3600:.2f} core-hours at most")
     print(f"all training: {sum(total.values()) / 3600:.2f} core-hours at most (one thread per job)")
@@ -180,8 +182,7 @@ def _data(args) -> int:
     """rnnbench data fetch: every data folder given, and the record the pipeline depends on."""
     import json
 
-    from . import tasks  # noqa: F401  (first: the task registry imports rnnbench.mnist)
-    from .mnist import fetch
+    from .tasks.mnist import fetch
 
     files = {}
     for data_dir in args.data_dir or [""]:

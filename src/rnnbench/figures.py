@@ -24,6 +24,7 @@ import pandas as pd
 import seaborn as sns
 
 from . import aggregate, stats
+from .registry import Registry
 
 PALETTE = "colorblind"
 NONLINEARITY_ORDER = ["linear", "tanh", "sigmoid", "relu"]
@@ -550,26 +551,34 @@ class Figure:
 
 
 E2 = "E2 exploding gradients and clipping"  # F2 and F3 share one report category
-FIGURES: dict[str, Figure] = {
-    f.name: f
-    for f in (
-        Figure(
-            "f1_gradient_decay", plot_gradient_decay, "E1 gradients at initialisation", "e1_init"
-        ),
-        Figure("f2_divergence", plot_divergence, E2, "e2_clipping"),
-        Figure("f3_grad_norm_traces", plot_grad_norm_traces, E2, "e2_clipping"),
-        Figure("f4_horizons", plot_horizons, "E3 long-range learning", "e3_long_range"),
-        Figure(
-            "f5_gradient_flow",
-            plot_gradient_flow,
-            "E4 gradient flow during training",
-            "e4_gradient_flow",
-        ),
-        Figure("f6_digits", plot_digits, "E5 digits", "e5_digits"),
-        Figure("f7_replications", plot_replications, "Replications", "replications"),
-        Figure("f8_replication_curves", plot_replication_curves, "Replications", "replications"),
-    )
-}
+FIGURES: Registry[Figure] = Registry(
+    "figure",
+    {
+        f.name: f
+        for f in (
+            Figure(
+                "f1_gradient_decay",
+                plot_gradient_decay,
+                "E1 gradients at initialisation",
+                "e1_init",
+            ),
+            Figure("f2_divergence", plot_divergence, E2, "e2_clipping"),
+            Figure("f3_grad_norm_traces", plot_grad_norm_traces, E2, "e2_clipping"),
+            Figure("f4_horizons", plot_horizons, "E3 long-range learning", "e3_long_range"),
+            Figure(
+                "f5_gradient_flow",
+                plot_gradient_flow,
+                "E4 gradient flow during training",
+                "e4_gradient_flow",
+            ),
+            Figure("f6_digits", plot_digits, "E5 digits", "e5_digits"),
+            Figure("f7_replications", plot_replications, "Replications", "replications"),
+            Figure(
+                "f8_replication_curves", plot_replication_curves, "Replications", "replications"
+            ),
+        )
+    },
+)
 
 
 def save(fig: plt.Figure, png: str | Path, svg: str | Path) -> None:

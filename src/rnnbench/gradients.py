@@ -16,10 +16,11 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from . import bptt, kernels
+from . import kernels
 from .cells import Cell
 from .models import Ensemble
 from .tasks import Task
+from .toolkit import Workspace
 
 
 @dataclass
@@ -40,7 +41,7 @@ def gradient_profile(
     task: Task,
     x: torch.Tensor,
     y: torch.Tensor,
-    workspace: bptt.Workspace | None = None,
+    workspace: Workspace | None = None,
     dtype: torch.dtype = torch.float64,
 ) -> Profile:
     """Profile of E_T, the loss at the last step, for x (L, E, B, D) and matching targets y.
@@ -54,7 +55,7 @@ def gradient_profile(
     x = x.to(model.U.device, dtype)
     y = y.to(model.U.device)
     y = y.to(dtype) if task.regression else y
-    ws = workspace or bptt.Workspace()
+    ws = workspace or Workspace()
     with torch.no_grad():
         cache = (model.cell.forward or _reference_forward)(model, x, ws)  # every state, kept
     last = cache["h"][:, -1].clone().requires_grad_(True)  # (E, B, H)
@@ -82,7 +83,7 @@ def gradient_profile(
     )
 
 
-def _probe(model: Ensemble, cache, dh_last: torch.Tensor, ws: bptt.Workspace, limit: float):
+def _probe(model: Ensemble, cache, dh_last: torch.Tensor, ws: Workspace, limit: float):
     """The backward from dh_last (E, B, H) with every state's statistics -> per-example norms
     (E, L+1, B), batch sums (E, L+1, H) and log10 of what they were divided by (E, L+1),
     renormalised where a model's gradient leaves [1/limit, limit] (`_renormalise`).

@@ -3,11 +3,11 @@
 One LSTM step is ~20 elementwise passes over (E, B, H) blocks in eager torch, each memory-bound;
 `kernels.cpp` does the forward (and the backward) in one pass with ATen's vectorised math
 (sigmoid as torch's; in float32 tanh from a polynomial and exp, within one float32 step of
-torch's MKL tanh, Sleef's being 6x slower). It also runs, one call each, the time loops of
+torch's MKL tanh, Sleef's being slower). It also runs, one call each, the time loops of
 `bptt`'s training pass (vanilla RNN, LSTM and GRU: the same ATen calls as bptt's Python loops,
 which use the same `tanh`, so the numbers are the same to the bit) and of the gradient probe
 (`gradients`, its statistics in one pass per state). The RNN's and GRU's tanh is the fused
-cell's too: torch's (MKL's) ran 5x slower on an AMD EPYC, 40% of the RNN's forward loop.
+cell's too: torch's (MKL's) is slower on some CPUs (benchmarks/README.md).
 It is compiled on first use for the widest instruction set that torch itself uses on this CPU,
 AVX-512 or AVX2 (ATEN_CPU_CAPABILITY=avx2 caps both), once per torch build (`kernel_build`: cached
 under $TORCH_EXTENSIONS_DIR, default ~/.cache/torch_extensions, safe under kills and races), and

@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from . import cells
-from .cells.base import uniform
+from .cells import uniform
 from .spec import ModelSpec
 
 

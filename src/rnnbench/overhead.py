@@ -1,12 +1,12 @@
 """The pipeline's overhead: the part of the grid-cell jobs' wall time that is not computation.
 
-Two numbers per job (probe_cells or train_cells: one pack of grid cells) in a results directory:
+Two numbers per job (probe_trials or train_trials: one pack of grid cells) in a results directory:
 
 - job_seconds: wall time of the job's script process (Python start-up, `import torch`, reading
   the spec, the computation, writing the tables): column `s` of Snakemake's benchmark file
   <results>/benchmarks/jobs/<experiment>/<pack>.tsv;
-- compute_seconds: the seconds inside train_cell / probe_cell, summed over the job's cells,
-  recorded by grid.run_cells in <results>/cells/<experiment>/<pack>/runs.meta.json.
+- compute_seconds: the seconds inside train_trial / probe_trial, summed over the job's cells,
+  recorded by grid.run_job in <results>/cells/<experiment>/<pack>/runs.meta.json.
 
 overhead_fraction = (sum of job_seconds - sum of compute_seconds) / sum of job_seconds.
 Snakemake's own work between jobs (scheduling, starting the script) is in neither number.
@@ -21,7 +21,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from .tables import CorruptFileError, atomic_write
+from .errors import CorruptFileError
+from .tables import atomic_write
 
 JOB_BENCHMARKS = "benchmarks/jobs"  # under the results directory, as in workflow/rules/*.smk
 COLUMNS = ["experiment", "pack", "job_seconds", "compute_seconds", "overhead_seconds"]
@@ -88,7 +89,7 @@ def job_seconds(path: Path) -> float:
 
 
 def compute_seconds(path: Path) -> float:
-    """Seconds inside train_cell / probe_cell: `compute_seconds` in a job's runs.meta.json."""
+    """Seconds inside train_trial / probe_trial: `compute_seconds` in a job's runs.meta.json."""
     try:
         value = json.loads(path.read_text())["compute_seconds"]
     except FileNotFoundError:

@@ -1,7 +1,7 @@
 """Replications: published results of the anchor papers beside ours, in the papers' settings.
 
 The config section `replications` (config/replications.yaml) names `runs` (one training cell
-each: a CellSpec plus its tier and the ways it departs from the source's setting) and `targets`
+each: a TrialSpec plus its tier and the ways it departs from the source's setting) and `targets`
 (one published number each: its source and place, the run it is read from, the measure, the
 published value and unit, and the tolerance that decides agreement). A run is trained in the
 tier `laptop` (minutes on a laptop) or only in `full` (a cluster or a GPU); config key `tier`
@@ -23,19 +23,21 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from . import cells, stats, tasks
-from .spec import TIERS, CellSpec, SpecError, opt, parse
+from . import cells, resolve, stats, tasks
+from .errors import SpecError, unknown
+from .registry import Registry
+from .spec import TIERS, TrialSpec, opt
 
 VERDICTS = ("agrees", "disagrees", "inconclusive", "not run")
 
 
 @dataclass(frozen=True)
 class Run:
-    """One training cell of a replication: the setting, as close to the source's as we can."""
+    """One trial of a replication per T: the setting, as close to the source's as we can."""
 
     tier: str = opt("full", "the first tier that trains it: laptop or full", choices=TIERS)
-    task: dict = opt(None, "the task (a CellSpec task block; seq_len may be a list of T)")
-    model: dict = opt(None, "the model (a CellSpec model block)")
+    task: dict = opt(None, "the task (a TrialSpec task block; seq_len may be a list of T)")
+    model: dict = opt(None, "the model (a TrialSpec model block)")
     train: dict = opt(None, "optimisation, budget and seeds (one clip setting; a train block)")
     deviations: list[str] = opt(["none"], "how this setting departs from the source's")
 
@@ -123,57 +125,60 @@ def _accuracies(runs: pd.DataFrame) -> np.ndarray:
     return np.where(np.isnan(acc) | (runs["status"] == "diverged").to_numpy(), 0.0, acc)
 
 
-MEASURES: dict[str, Measure] = {
-    m.name: m
-    for m in (
-        Measure(
-            "solved_fraction",
-            "fraction of seeds solved (the task's solved rule on the test set)",
-            "Wilson interval over seeds",
-            lambda r, t: _rate((r["status"] == "solved").to_numpy()),
-        ),
-        Measure(
-            "fraction_below",
-            "fraction of seeds whose final test loss is below the target's threshold",
-            "Wilson interval over seeds",
-            lambda r, t: _rate(_losses(r) < t.threshold),
-        ),
-        Measure(
-            "fraction_below_baseline",
-            "fraction of seeds whose final test loss is below threshold x the task's baseline "
-            "loss (beating the input-blind baseline)",
-            "Wilson interval over seeds",
-            lambda r, t: _rate(_losses(r) < t.threshold * r["baseline_loss"].to_numpy(float)),
-        ),
-        Measure(
-            "median_final_loss",
-            "median over seeds of the final test loss",
-            "bootstrap over seeds",
-            lambda r, t: _bootstrap(_losses(r), np.median),
-        ),
-        Measure(
-            "median_final_metric",
-            "median over seeds of the final test accuracy",
-            "bootstrap over seeds",
-            lambda r, t: _bootstrap(_accuracies(r), np.median),
-            accuracy=True,
-        ),
-        Measure(
-            "mean_test_error",
-            "mean over seeds of the fraction of test sequences not processed correctly",
-            "bootstrap over seeds",
-            lambda r, t: _bootstrap(1 - _accuracies(r), np.mean),
-            accuracy=True,
-        ),
-        Measure(
-            "mean_sequences_to_solve",
-            "mean over seeds of the training sequences until solved on the validation set "
-            "(a seed that never solved counts as its budget: then a lower bound)",
-            "bootstrap over seeds (open above when a seed never solved)",
-            _sequences,
-        ),
-    )
-}
+MEASURES: Registry[Measure] = Registry(
+    "measure",
+    {
+        m.name: m
+        for m in (
+            Measure(
+                "solved_fraction",
+                "fraction of seeds solved (the task's solved rule on the test set)",
+                "Wilson interval over seeds",
+                lambda r, t: _rate((r["status"] == "solved").to_numpy()),
+            ),
+            Measure(
+                "fraction_below",
+                "fraction of seeds whose final test loss is below the target's threshold",
+                "Wilson interval over seeds",
+                lambda r, t: _rate(_losses(r) < t.threshold),
+            ),
+            Measure(
+                "fraction_below_baseline",
+                "fraction of seeds whose final test loss is below threshold x the task's baseline "
+                "loss (beating the input-blind baseline)",
+                "Wilson interval over seeds",
+                lambda r, t: _rate(_losses(r) < t.threshold * r["baseline_loss"].to_numpy(float)),
+            ),
+            Measure(
+                "median_final_loss",
+                "median over seeds of the final test loss",
+                "bootstrap over seeds",
+                lambda r, t: _bootstrap(_losses(r), np.median),
+            ),
+            Measure(
+                "median_final_metric",
+                "median over seeds of the final test accuracy",
+                "bootstrap over seeds",
+                lambda r, t: _bootstrap(_accuracies(r), np.median),
+                accuracy=True,
+            ),
+            Measure(
+                "mean_test_error",
+                "mean over seeds of the fraction of test sequences not processed correctly",
+                "bootstrap over seeds",
+                lambda r, t: _bootstrap(1 - _accuracies(r), np.mean),
+                accuracy=True,
+            ),
+            Measure(
+                "mean_sequences_to_solve",
+                "mean over seeds of the training sequences until solved on the validation set "
+                "(a seed that never solved counts as its budget: then a lower bound)",
+                "bootstrap over seeds (open above when a seed never solved)",
+                _sequences,
+            ),
+        )
+    },
+)
 
 
 def verdict(low: float, high: float, band: tuple[float, float]) -> str:
@@ -191,12 +196,12 @@ def verdict(low: float, high: float, band: tuple[float, float]) -> str:
 
 @dataclass(frozen=True)
 class Replications:
-    """The validated `replications` section: sources, runs (each with its CellSpec per T) and
+    """The validated `replications` section: sources, runs (each with its TrialSpec per T) and
     targets."""
 
     sources: dict[str, str]
     runs: dict[str, Run]
-    specs: dict[str, dict[int, CellSpec]]  # run -> T -> its cell
+    specs: dict[str, dict[int, TrialSpec]]  # run -> T -> its cell
     targets: dict[str, Target]
 
     def lengths(self, name: str) -> list[int]:
@@ -212,80 +217,78 @@ def load(section: dict | None, runtime: dict | None = None) -> Replications:
     """Parse `replications`: every run's cell at every T is checked, whatever the tier, and
     every target against its run (SpecError names the key)."""
     section = section or {}
-    unknown = sorted(set(section) - {"sources", "runs", "targets"})
-    if unknown:
-        raise SpecError(f"replications.{unknown[0]}: unknown key (expected sources, runs, targets)")
+    extra = sorted(set(section) - {"sources", "runs", "targets"})
+    if extra:
+        raise SpecError(f"replications.{extra[0]}", "unknown key (expected sources, runs, targets)")
     sources = dict(section.get("sources") or {})
     runs, specs = {}, {}
     for name, data in (section.get("runs") or {}).items():
-        runs[name] = parse(Run, data, f"replications.runs.{name}")
-        specs[name] = _cells(name, runs[name], runtime or {})
+        runs[name] = resolve.spec(Run, data, f"replications.runs.{name}")
+        specs[name] = _trials(name, runs[name], runtime or {})
     out = Replications(sources, runs, specs, {})
     for tid, data in (section.get("targets") or {}).items():
         out.targets[tid] = _target(out, tid, data)
     return out
 
 
-def _cells(name: str, run: Run, runtime: dict) -> dict[int, CellSpec]:
-    """Run `name`'s CellSpec at each of its T."""
+def _trials(name: str, run: Run, runtime: dict) -> dict[int, TrialSpec]:
+    """Run `name`'s TrialSpec at each of its T."""
     where = f"replications.runs.{name}"
     task, model, train = (getattr(run, key) or {} for key in ("task", "model", "train"))
     missing = next((key for key in ("name", "seq_len") if key not in task), None)
     if missing:
-        raise SpecError(f"{where}.task.{missing}: required (a run names its task and T)")
+        raise SpecError(f"{where}.task.{missing}", "required (a run names its task and T)")
     lengths = task["seq_len"]
     lengths = lengths if isinstance(lengths, list) else [lengths]
     if not lengths or len(set(map(str, lengths))) < len(lengths):
-        raise SpecError(f"{where}.task.seq_len: give one T or a list of distinct T, got {lengths}")
+        where_t = f"{where}.task.seq_len"
+        raise SpecError(where_t, f"give one T or a list of distinct T, got {lengths}")
     out = {}
     for seq_len in lengths:
         data = dict(task={**task, "seq_len": seq_len}, model=model, train=train)
-        spec = parse(CellSpec, {**data, "runtime": runtime}, where)
+        spec = resolve.spec(TrialSpec, {**data, "runtime": runtime}, where)
         try:
             tasks.get(spec.task).check(seq_len)
         except SpecError as err:
-            raise SpecError(f"{where}.task.seq_len: {str(err).split(': ', 1)[1]}") from None
+            raise err.at(f"{where}.task.seq_len") from None
         out[seq_len] = spec
     if len(spec.train.clipping) > 1:  # a target reads one setting's seeds
-        raise SpecError(f"{where}.train.clipping: a replication run has one clip setting")
+        raise SpecError(f"{where}.train.clipping", "a replication run has one clip setting")
     return out
 
 
 def _target(rep: Replications, tid: str, data: dict) -> Target:
     where = f"replications.targets.{tid}"
-    target = parse(Target, data, where)
+    target = resolve.spec(Target, data, where)
     for key, known in (("source", rep.sources), ("run", rep.runs), ("measure", MEASURES)):
         if getattr(target, key) not in known:
-            raise SpecError(
-                f"{where}.{key}: unknown {key} {getattr(target, key)!r} "
-                f"(expected one of: {', '.join(known)})"
-            )
+            raise unknown(f"{where}.{key}", getattr(target, key), known)
     if not target.place:
-        raise SpecError(f"{where}.place: every published value cites its place")
+        raise SpecError(f"{where}.place", "every published value cites its place")
     tol = target.tolerance
     if bool(tol.factor) == bool(tol.abs) or 0 < tol.factor <= 1:
         raise SpecError(
-            f"{where}.tolerance: give one of factor (> 1: the band [p / f, p x f]) or abs "
-            "(the band [p - a, p + a])"
+            f"{where}.tolerance",
+            "give one of factor (> 1: the band [p / f, p x f]) or abs (the band [p - a, p + a])",
         )
     if target.published < 0:
-        raise SpecError(f"{where}.published: no measure is negative, got {target.published}")
+        raise SpecError(f"{where}.published", f"no measure is negative, got {target.published}")
     lengths = rep.lengths(target.run)
     if target.seq_len not in (0, *lengths) or (target.seq_len == 0 and len(lengths) > 1):
         raise SpecError(
-            f"{where}.seq_len: run {target.run!r} trains at T in {lengths}; name one of them"
+            f"{where}.seq_len", f"run {target.run!r} trains at T in {lengths}; name one of them"
         )
     spec = rep.specs[target.run][target.seq_len or lengths[0]]
     if MEASURES[target.measure].accuracy and not tasks.get(spec.task).metric_is_accuracy:
         raise SpecError(
-            f"{where}.measure: {target.measure} reads an accuracy; {spec.task.name}'s metric is "
-            "its MSE"
+            f"{where}.measure",
+            f"{target.measure} reads an accuracy; {spec.task.name}'s metric is its MSE",
         )
     return target
 
 
-def cell_id(run: str, seq_len: int) -> str:
-    """hs97_adding_T100: the grid cell of run `run` at T."""
+def trial_id(run: str, seq_len: int) -> str:
+    """hs97_adding_T100: the trial of run `run` at T."""
     return f"{run}_T{seq_len}"
 
 
@@ -322,7 +325,7 @@ COLUMNS = [
 ]
 
 
-def setting_text(spec: CellSpec) -> str:
+def setting_text(spec: TrialSpec) -> str:
     """One line of the setting: task, T, cell, H, optimizer, lr, batch, budget, clipping, seeds."""
     task, model, train = spec.task, spec.model, spec.train
     lr = ", ".join(f"{x:g}" for x in train.lr)
@@ -342,7 +345,7 @@ def table(runs: pd.DataFrame, section: dict | None, tier: str) -> pd.DataFrame:
         run = rep.runs[t.run]
         seq_len = t.seq_len or rep.lengths(t.run)[0]
         spec = rep.specs[t.run][seq_len]
-        cid = cell_id(t.run, seq_len)
+        cid = trial_id(t.run, seq_len)
         mine = runs[(runs["experiment"] == "replications") & (runs["cell_id"] == cid)]
         mine = mine[mine["selected"]]
         measure = MEASURES[t.measure]

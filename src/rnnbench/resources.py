@@ -6,13 +6,14 @@ from __future__ import annotations
 import math
 
 from . import cells, tasks
-from .spec import CellSpec, SpecError
+from .errors import SpecError
+from .spec import TrialSpec
 
 EVAL_CHUNK = 256  # held-out examples per forward pass: bounds evaluation memory
 BASE_MB = 600  # resident size of a Python process with torch, pandas and the task data
 
 
-def estimate_mem_mb(spec: CellSpec) -> int:
+def estimate_mem_mb(spec: TrialSpec) -> int:
     """Peak memory of a training job from its shape: activations kept for BPTT, the weights
     (with their gradients and optimizer state) and a base process."""
     task, cell = tasks.get(spec.task), cells.get(spec.model.cell)
@@ -20,7 +21,7 @@ def estimate_mem_mb(spec: CellSpec) -> int:
     steps = task.length(spec.task.seq_len)
     h, d, o = spec.model.hidden_size, task.input_size, task.output_size
     # floats kept per example and step (the cell's count, peak RSS with autograd; the
-    # hand-written BPTT peaks ~25% lower, so this is an upper bound)
+    # hand-written BPTT peaks lower, so this is an upper bound)
     width = cell.floats_per_unit * h
     per_step = n * spec.train.batch_size * (width + 2 * d + 2 * o)
     eval_size = min(max(spec.task.val_size, spec.task.test_size), EVAL_CHUNK)
@@ -42,7 +43,7 @@ def available_mb() -> int | None:
     return kb // 1024
 
 
-def check_memory(spec: CellSpec, machine: bool = False) -> None:
+def check_memory(spec: TrialSpec, machine: bool = False) -> None:
     """Refuse a cell whose estimated memory exceeds runtime.max_mem_mb or, with machine, this
     machine's available memory (checked where the cell runs, before anything is allocated)."""
     need, steps = estimate_mem_mb(spec), tasks.get(spec.task).length(spec.task.seq_len)
@@ -52,16 +53,16 @@ def check_memory(spec: CellSpec, machine: bool = False) -> None:
         limit, what = free, "this machine's available memory"
     if need > limit:
         raise SpecError(
-            f"runtime.max_mem_mb: this cell needs ~{need} MB "
+            "runtime.max_mem_mb",
+            f"this cell needs ~{need} MB "
             f"({spec.n_models} models x batch {spec.train.batch_size} x {steps} steps x hidden "
-            f"{spec.model.hidden_size}), above {what} ({limit} MB)"
+            f"{spec.model.hidden_size}), above {what} ({limit} MB)",
         )
 
 
 # The time model of one training step of one model on one thread, fitted (least squares on the
-# relative error) to 36 cells timed on the 2-core AMD EPYC CI machine (torch 2.13, compiled
-# kernels; rnn/lstm/gru x H 16/64/128 x T 50/200 x adding/copy; measured/estimated 0.78-1.39,
-# median 1.03): each gate pre-activation of each example and step (B x L x G x H of them) costs
+# relative error) to timed trials (benchmarks/README.md: which, where, and how well it fits):
+# each gate pre-activation of each example and step (B x L x G x H of them) costs
 # NS_PER_GATE of elementwise work and 6 (H + D + 1) flops of matmuls at GFLOPS, each output read
 # out (B x O, at every step for copy) NS_PER_OUTPUT, and each time step US_PER_STEP of loop.
 NS_PER_GATE = 1.7
@@ -74,7 +75,7 @@ FORWARD_SHARE = 1 / 3  # an evaluation (forward only) per example, against a tra
 JOB_START_S = 3.0  # a job's start-up: Python, import torch, writing tables
 
 
-def step_seconds(spec: CellSpec, examples: int | None = None) -> float:
+def step_seconds(spec: TrialSpec, examples: int | None = None) -> float:
     """Seconds of one training step of one model on `examples` (default: the batch)."""
     task, h, cell = tasks.get(spec.task), spec.model.hidden_size, cells.get(spec.model.cell)
     b, steps = examples or spec.train.batch_size, task.length(spec.task.seq_len)
@@ -90,7 +91,7 @@ def step_seconds(spec: CellSpec, examples: int | None = None) -> float:
     return seconds * (AUTOGRAD_FACTOR if cell.backward is None else 1.0)
 
 
-def estimate_seconds(spec: CellSpec) -> float:
+def estimate_seconds(spec: TrialSpec) -> float:
     """Upper bound on a cell's training time: every model trains every step (no model solved
     or diverged early), with its validation checks and logged evaluations."""
     tr, tk = spec.train, spec.task

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import torch
 
+from .errors import SpecError
+
 
 def setup(threads: int, device: str = "cpu") -> torch.device:
     """Fix the thread count, flush denormals and resolve the device; call before tensor work.
 
-    Denormal floats appear in vanishing-gradient regimes and make a matmul ~200x slower; two
-    processes each using torch's default thread count were measured up to 200x slower.
+    Denormal floats appear in vanishing-gradient regimes and make a matmul orders of magnitude
+    slower; so do two processes each using torch's default thread count.
     Flushing is per thread: torch's worker threads started before this call keep denormals
     (the compiled time loops run theirs with this thread's mode; other ops do not).
     """
@@ -18,7 +20,5 @@ def setup(threads: int, device: str = "cpu") -> torch.device:
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
     if device == "cuda" and not torch.cuda.is_available():
-        from .spec import SpecError
-
-        raise SpecError("runtime.device: 'cuda' requested but torch.cuda.is_available() is False")
+        raise SpecError("runtime.device", "'cuda' requested but torch.cuda.is_available() is False")
     return torch.device(device)

@@ -2,6 +2,9 @@
 
 Every field carries a `help` text, its unit, and its constraints in the dataclass metadata; `parse`
 checks a plain dict against them and raises `SpecError` with one line naming the offending field.
+A field whose value names a registered variant (a cell, a task) says which (`names`); `parse`
+checks it with the lookups it is given (`rnnbench.resolve` gives the registries'), so that this
+module knows no registry.
 """
 
 from __future__ import annotations
@@ -9,24 +12,25 @@ from __future__ import annotations
 import dataclasses
 import math
 import typing
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
 
+from .errors import SpecError, join, unknown
 
-class SpecError(ValueError):
-    """A spec or config value is invalid; the message is one line naming the field."""
+Lookups = Mapping[str, Callable[[str], object]]  # `names` -> a lookup raising SpecError
 
 
 def opt(
-    default, help: str, choices=None, min=None, gt=None, max=None, lt=None, scalar=False, check=None
+    default, help: str, choices=None, min=None, gt=None, max=None, lt=None, scalar=False, names=None
 ):
     """A dataclass field with its documentation and constraints (scalar: a list field that
-    also takes one value, as a one-item list; check: a function of the value that raises
-    SpecError)."""
+    also takes one value, as a one-item list; names: the kind of registered variant the value
+    names, checked by the lookup `parse` is given for it)."""
     meta = dict(help=help, choices=choices, min=min, gt=gt, max=max, lt=lt, scalar=scalar)
-    meta["check"] = check
+    meta["names"] = names
     if isinstance(default, list):
         return field(default_factory=lambda: list(default), metadata=meta)
     return field(default=default, metadata=meta)
@@ -39,18 +43,12 @@ CLIP_NAMES = ("none", "norm", "value")
 TIERS = ("laptop", "full")  # replications: a tier trains its runs and every smaller tier's
 
 
-def _cell(name: str) -> None:
-    from .cells import get  # the registry imports this module
-
-    get(name)
-
-
 @dataclass(frozen=True)
 class ModelSpec:
     cell: str = opt(
         "rnn",
         "recurrent cell: a built-in (rnnbench.cells) or an import path module:Class",
-        check=_cell,
+        names="cell",
     )
     nonlinearity: str = opt(
         "tanh",
@@ -67,15 +65,9 @@ class ModelSpec:
     )
 
 
-def _task(name: str) -> None:
-    from .tasks import named  # the registry imports this module
-
-    named(name)
-
-
 @dataclass(frozen=True)
 class TaskSpec:
-    name: str = opt("adding", "task (rnnbench.tasks.TASKS)", check=_task)
+    name: str = opt("adding", "task (rnnbench.tasks.TASKS)", names="task")
     seq_len: int = opt(
         50, "T: time steps (copy adds 2 x recall; digits needs 64, MNIST 784 pixels)", min=1
     )
@@ -156,24 +148,13 @@ class RuntimeSpec:
 
 
 @dataclass(frozen=True)
-class CellSpec:
-    """One grid cell: a task x model x T x H, trained for every seed and clip setting at once."""
+class TrialSpec:
+    """One trial: a task x model x T x H, trained for every lr, seed and clip setting at once."""
 
     task: TaskSpec = opt(TaskSpec(), "the task")
     model: ModelSpec = opt(ModelSpec(), "the model")
     train: TrainSpec = opt(TrainSpec(), "optimisation, seeds and clipping")
     runtime: RuntimeSpec = opt(RuntimeSpec(), "threads, device and precision")
-
-    def __post_init__(self):
-        if self.train.omega:
-            from .cells import get  # the registry imports this module
-
-            cell = get(self.model.cell)
-            if cell.omega is None or cell.backward is None:  # Omega needs every dLoss/dh_k
-                raise SpecError(
-                    f"train.omega: the cell {self.model.cell!r} has no regulariser Omega with a "
-                    "hand-written backward (Pascanu et al. 2013 define it for the vanilla RNN)"
-                )
 
     @property
     def n_models(self) -> int:
@@ -193,46 +174,43 @@ class ProbeSpec:
     runtime: RuntimeSpec = opt(RuntimeSpec(), "threads and device")
 
 
-def parse(cls, data, where: str = ""):
-    """Build dataclass `cls` from a plain dict, checking keys, types and bounds."""
+def parse(cls, data, where: str = "", names: Lookups | None = None):
+    """Build dataclass `cls` from a plain dict, checking keys, types and bounds; a field that
+    names a registered variant is checked by names[kind] (unchecked without it)."""
     if data is None:
         data = {}
     if not isinstance(data, dict):
-        raise SpecError(f"{where or 'spec'}: expected a mapping, got {type(data).__name__}")
+        raise SpecError(where or "spec", f"expected a mapping, got {type(data).__name__}")
     fields = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = sorted(set(map(str, data)) - set(fields))
-    if unknown:
+    unknown_keys = sorted(set(map(str, data)) - set(fields))
+    if unknown_keys:
         raise SpecError(
-            f"{_join(where, unknown[0])}: unknown key (expected one of: {', '.join(fields)})"
+            join(where, unknown_keys[0]), f"unknown key (expected one of: {', '.join(fields)})"
         )
     hints = typing.get_type_hints(cls)
     values = {
-        name: _value(hints[name], fields[name], data[name], _join(where, name))
+        name: _value(hints[name], fields[name], data[name], join(where, name), names or {})
         for name in fields
         if name in data
     }
     return cls(**values)
 
 
-def _join(where: str, name) -> str:
-    return f"{where}.{name}" if where else str(name)
-
-
-def _value(tp, f: dataclasses.Field, value, where: str):
+def _value(tp, f: dataclasses.Field, value, where: str, names: Lookups):
     if dataclasses.is_dataclass(tp):
-        return parse(tp, value, where)
+        return parse(tp, value, where, names)
     origin = typing.get_origin(tp)
     if origin is list:
         (item,) = typing.get_args(tp)
         if f.metadata.get("scalar") and not isinstance(value, list):
-            return [_value(item, f, value, where)]
+            return [_value(item, f, value, where, names)]
         if not isinstance(value, list) or not value:
-            raise SpecError(f"{where}: expected a non-empty list, got {value!r}")
-        items = [_value(item, f, v, f"{where}[{i}]") for i, v in enumerate(value)]
+            raise SpecError(where, f"expected a non-empty list, got {value!r}")
+        items = [_value(item, f, v, f"{where}[{i}]", names) for i, v in enumerate(value)]
         if len(set(items)) != len(items):
-            raise SpecError(f"{where}: duplicate entries in {value!r}")
+            raise SpecError(where, f"duplicate entries in {value!r}")
         return items
-    return _check(_scalar(tp, value, where), f.metadata, where)
+    return _check(_scalar(tp, value, where), f.metadata, where, names)
 
 
 def _scalar(tp, value, where: str):
@@ -244,24 +222,23 @@ def _scalar(tp, value, where: str):
         dict: isinstance(value, dict),
     }[tp]
     if not ok:
-        raise SpecError(f"{where}: expected {tp.__name__}, got {type(value).__name__} {value!r}")
+        raise SpecError(where, f"expected {tp.__name__}, got {type(value).__name__} {value!r}")
     if tp is float:
         value = float(value)
         if not math.isfinite(value):
-            raise SpecError(f"{where}: must be finite, got {value!r}")
+            raise SpecError(where, f"must be finite, got {value!r}")
     return value
 
 
-def _check(value, meta, where: str):
-    if meta.get("check"):
+def _check(value, meta, where: str, names: Lookups):
+    kind = meta.get("names")
+    if kind in names:
         try:
-            meta["check"](value)
-        except SpecError as err:  # the check names the value; the message names the key
-            raise SpecError(f"{where}: {str(err).split(': ', 1)[-1]}") from None
+            names[kind](value)
+        except SpecError as err:  # the lookup knows its registry's key; the field is this one
+            raise err.at(where) from None
     if meta.get("choices") and value not in meta["choices"]:
-        raise SpecError(
-            f"{where}: unknown value {value!r} (expected one of: {', '.join(meta['choices'])})"
-        )
+        raise unknown(where, value, meta["choices"])
     for key, test, word in (
         ("min", lambda v, b: v >= b, ">="),
         ("gt", lambda v, b: v > b, ">"),
@@ -270,22 +247,22 @@ def _check(value, meta, where: str):
     ):
         bound = meta.get(key)
         if bound is not None and not test(value, bound):
-            raise SpecError(f"{where}: must be {word} {bound}, got {value!r}")
+            raise SpecError(where, f"must be {word} {bound}, got {value!r}")
     return value
 
 
-def load(cls, path: str | Path):
-    """Read a YAML spec file and validate it as `cls`."""
+def read_yaml(path: str | Path):
+    """A YAML file's data; a missing file or bad YAML is a one-line SpecError naming the file
+    (and the line)."""
     path = Path(path)
     try:
-        data = yaml.safe_load(path.read_text())
+        return yaml.safe_load(path.read_text())
     except FileNotFoundError:
-        raise SpecError(f"{path}: spec file not found") from None
+        raise SpecError(str(path), "file not found") from None
     except yaml.YAMLError as err:
         line = getattr(getattr(err, "problem_mark", None), "line", None)
         at = f" (line {line + 1})" if line is not None else ""
-        raise SpecError(f"{path}: not valid YAML{at}") from None
-    return parse(cls, data)
+        raise SpecError(str(path), f"not valid YAML{at}") from None
 
 
 def to_dict(spec) -> dict:
@@ -297,7 +274,7 @@ def describe(cls, prefix: str = "") -> list[tuple[str, str, object]]:
     """(key, help, default) for every field, nested keys dotted: documentation for humans."""
     rows = []
     for f in dataclasses.fields(cls):
-        key = _join(prefix, f.name)
+        key = join(prefix, f.name)
         default = f.default_factory() if f.default is dataclasses.MISSING else f.default
         if dataclasses.is_dataclass(default):
             rows += describe(type(default), key)

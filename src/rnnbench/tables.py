@@ -18,10 +18,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-
-class CorruptFileError(RuntimeError):
-    """An intermediate file cannot be read; the message names it and the remedy."""
-
+from .errors import CorruptFileError
 
 NOT_RECORDED = ("checkpoint_every", "max_mem_mb")  # settings that never change a number
 

@@ -1,11 +1,11 @@
-"""Training a grid cell: every lr x clip setting x seed as one batched ensemble in one process.
+"""Training a trial: every lr x clip setting x seed as one batched ensemble in one process.
 
 Model e has its own data stream (seeded by its seed), its own learning rate, its own clipping and
 its own fate: a model whose loss or gradient becomes non-finite is frozen and recorded as
 diverged at that step; with `train.stop_when_solved`, a model that meets its task's solved
 criterion on the validation set at a check is frozen as solved (its numbers are then those of a
 run of that many steps). Frozen models leave the batched compute: the live ensemble is rebuilt
-without them, so a cell gets cheaper as its models finish. Results per model equal training that
+without them, so a trial gets cheaper as its models finish. Results per model equal training that
 model alone with its seed. Validation results drive stopping and the choice of lr (`selected`);
 every reported result (`final_loss`, `final_metric`, `status`) is on the separate test set.
 """
@@ -22,31 +22,33 @@ import pandas as pd
 import torch
 
 from . import bptt, cells, runtime, tasks
+from .errors import CorruptFileError
 from .gradients import gradient_profile, probe_path
 from .models import Ensemble
 from .optim import CLIP_MODES, EnsembleOptimizer, clip
 from .resources import EVAL_CHUNK, check_memory
-from .spec import CellSpec, ProbeSpec, to_dict
-from .tables import NOT_RECORDED, CorruptFileError, atomic_write, spec_columns, versions
+from .spec import ProbeSpec, TrialSpec, to_dict
+from .tables import NOT_RECORDED, atomic_write, spec_columns, versions
 from .tasks import Task
+from .toolkit import Workspace
 
 DATA_STREAM, PROBE_STREAM = 1, 2  # second word of each model's numpy seed: independent streams
 
 
 @dataclass
-class CellResult:
+class TrialResult:
     runs: pd.DataFrame  # one row per model
     curves: pd.DataFrame  # one row per model x logged step
     profiles: pd.DataFrame  # one row per model x profiled step x distance
     meta: dict  # spec, versions
 
 
-def train_cell(
-    spec: CellSpec,
+def train_trial(
+    spec: TrialSpec,
     progress: Callable[[str], None] | None = None,
     checkpoint: str | Path | None = None,
-) -> CellResult:
-    """Train every lr, clip setting and seed of one grid cell; see the module docstring.
+) -> TrialResult:
+    """Train every lr, clip setting and seed of one trial; see the module docstring.
 
     With `checkpoint` and `runtime.checkpoint_every > 0`, the full training state (weights,
     optimizer, data streams, logs) is saved there every that many steps; a later call with the
@@ -67,8 +69,8 @@ def train_cell(
     return run.tables()
 
 
-def members(spec: CellSpec) -> list[tuple]:
-    """(lr, clip setting, seed) of model e = members[e]; with one lr, the order of a cell
+def members(spec: TrialSpec) -> list[tuple]:
+    """(lr, clip setting, seed) of model e = members[e]; with one lr, the order of a trial
     without a sweep."""
     tr = spec.train
     return [(lr, c, seed) for lr in tr.lr for c in tr.clipping for seed in tr.seeds]
@@ -90,10 +92,10 @@ class _State:
 
 
 class _Run:
-    """One cell's training: `step` is one optimizer step of the live models, each concern in a
+    """One trial's training: `step` is one optimizer step of the live models, each concern in a
     method of its own (`_diverged`, `_solved`, `_log`, `_profile`, `_compact`)."""
 
-    def __init__(self, spec: CellSpec, progress: Callable[[str], None] | None):
+    def __init__(self, spec: TrialSpec, progress: Callable[[str], None] | None):
         self.spec, self.tr, self.progress = spec, spec.train, progress
         self.device = runtime.setup(spec.runtime.threads, spec.runtime.device)
         self.dtype = getattr(torch, spec.runtime.dtype)
@@ -113,8 +115,8 @@ class _Run:
         )  # exact: not rounded through float32
         self.val = task.fixed_set("val", spec.task.seq_len, spec.task.val_size)
         self.test = task.fixed_set("test", spec.task.seq_len, spec.task.test_size)
-        self.workspace = bptt.Workspace()  # training buffers, kept between steps
-        self.probe_workspace = bptt.Workspace()  # and those of the gradient-through-time probes
+        self.workspace = Workspace()  # training buffers, kept between steps
+        self.probe_workspace = Workspace()  # and those of the gradient-through-time probes
         self.st = _State(
             rngs=[np.random.default_rng([seed, DATA_STREAM]) for seed in seeds],
             live=np.arange(n),
@@ -235,7 +237,7 @@ class _Run:
         every, st = self.spec.runtime.checkpoint_every, self.st
         if checkpoint is None or not every or st.step % every or st.step > self.tr.steps:
             return
-        if not len(st.live):  # the cell has ended
+        if not len(st.live):  # the trial has ended
             return
         self._sync()
         opt = self.optimizer
@@ -295,7 +297,7 @@ class _Run:
                       f"solved={int((st.solved_step >= 0).sum())} elapsed={st.elapsed:.1f}s "
                       f"left<={left:.1f}s")  # fmt: skip
 
-    def tables(self) -> CellResult:
+    def tables(self) -> TrialResult:
         """The runs, curves and profiles tables: every model on the validation and test sets."""
         self._sync()
         val = evaluate(self.full, self.task, *self.val, self.device, self.dtype)
@@ -310,7 +312,7 @@ def _save(path: Path, blob: dict) -> None:
     atomic_write(path, lambda tmp: torch.save(blob, tmp))
 
 
-def _identity(spec: CellSpec) -> dict:
+def _identity(spec: TrialSpec) -> dict:
     """The spec minus the settings that never change a number (a resume may change those)."""
     out = to_dict(spec)
     out["runtime"] = {k: v for k, v in out["runtime"].items() if k not in NOT_RECORDED}
@@ -356,7 +358,7 @@ def _profile_due(step: int, steps: int, every: int) -> bool:
 
 
 def _profile_rows(prof, i: int, model: int, **extra) -> list[dict]:
-    """Rows of model i of the profile, recorded as model `model` (its index in the cell)."""
+    """Rows of model i of the profile, recorded as model `model` (its index in the trial)."""
     return [
         dict(
             model=model,
@@ -395,7 +397,7 @@ def _member_columns(spec, members) -> pd.DataFrame:
     )
 
 
-def _tables(spec, task: Task, members, st: _State, val, test) -> CellResult:
+def _tables(spec, task: Task, members, st: _State, val, test) -> TrialResult:
     """val, test: (loss (E,), metric (E,)) of every model's final weights on those sets."""
     info = _member_columns(spec, members)
     tspec, steps = spec.task, spec.train.steps
@@ -431,7 +433,7 @@ def _tables(spec, task: Task, members, st: _State, val, test) -> CellResult:
     profiles = info.merge(pd.DataFrame(st.profile_rows), on="model")
     profiles = profiles.sort_values(["model", "step"], kind="stable").reset_index(drop=True)
     meta = dict(spec=to_dict(spec), seeds=list(spec.train.seeds), versions=versions())
-    return CellResult(runs, curves.reset_index(drop=True), profiles, meta)
+    return TrialResult(runs, curves.reset_index(drop=True), profiles, meta)
 
 
 def selected_lr(runs: pd.DataFrame, task: Task, tspec) -> pd.Series:
@@ -449,9 +451,9 @@ def selected_lr(runs: pd.DataFrame, task: Task, tspec) -> pd.Series:
     return out
 
 
-def skip_cell(spec: CellSpec, failed_at: int, shorter: pd.DataFrame) -> CellResult:
-    """The rows of a cell the horizon ladder does not train (every seed failed at T = failed_at):
-    one per model, status `skipped`, no numbers; its selected lr is that of the shorter cell."""
+def skip_trial(spec: TrialSpec, failed_at: int, shorter: pd.DataFrame) -> TrialResult:
+    """The rows of a trial the horizon ladder does not train (every seed failed at T = failed_at):
+    one per model, status `skipped`, no numbers; its selected lr is that of the shorter trial."""
     task = tasks.get(spec.task)
     info = _member_columns(spec, members(spec))
     chosen = shorter[shorter["selected"]][["lr", "clip", "clip_threshold"]].drop_duplicates()
@@ -476,10 +478,10 @@ def skip_cell(spec: CellSpec, failed_at: int, shorter: pd.DataFrame) -> CellResu
         selected=selected["selected"].fillna(False).astype(bool).to_numpy(),
     )
     meta = dict(spec=to_dict(spec), seeds=list(spec.train.seeds), versions=versions())
-    return CellResult(runs, pd.DataFrame(), pd.DataFrame(), meta)
+    return TrialResult(runs, pd.DataFrame(), pd.DataFrame(), meta)
 
 
-def probe_cell(spec: ProbeSpec) -> CellResult:
+def probe_trial(spec: ProbeSpec) -> TrialResult:
     """Gradient-through-time profiles at initialisation, one model per seed (no training)."""
     device = runtime.setup(spec.runtime.threads, spec.runtime.device)
     task = tasks.get(spec.task)
@@ -497,6 +499,6 @@ def probe_cell(spec: ProbeSpec) -> CellResult:
         {"model": range(len(spec.seeds)), "log10_bound_factor": prof.log10_bound_factor}
     )
     meta = dict(spec=to_dict(spec), seeds=list(spec.seeds), versions=versions())
-    return CellResult(
+    return TrialResult(
         runs=info.merge(factor, on="model"), curves=pd.DataFrame(), profiles=profiles, meta=meta
     )

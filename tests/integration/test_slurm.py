@@ -86,14 +86,14 @@ def squeue(*args: str) -> list[list[str]]:
 
 
 def training_jobs(jobid: str) -> list[tuple[str, str]]:
-    """(experiment, pack) of every train_cells job that SLURM job runs (its --target-jobs)."""
+    """(experiment, pack) of every train_trials job that SLURM job runs (its --target-jobs)."""
     script = subprocess.run(
         ["scontrol", "write", "batch_script", jobid, "-"],
         capture_output=True,
         text=True,
         check=True,
     ).stdout
-    return re.findall(r"'train_cells:experiment=([^,']+),pack=([^,']+)'", script)
+    return re.findall(r"'train_trials:experiment=([^,']+),pack=([^,']+)'", script)
 
 
 def cancel_a_running_training_job(work: Path, run: subprocess.Popen, timeout: float) -> str:

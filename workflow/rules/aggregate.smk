@@ -55,7 +55,7 @@ rule aggregate_runs:
         mem_mb=2000,
         runtime=10,
     params:
-        expected=get_expected_train_cells,
+        expected=get_expected_trials,
     script:
         "../scripts/aggregate_runs.py"
 

@@ -11,19 +11,19 @@ from rnnbench import grid, tasks
 from rnnbench.aggregate import TABLES
 from rnnbench.figures import FIGURES
 from rnnbench.resources import estimate_mem_mb, runtime_minutes
-from rnnbench.spec import SpecError
+from rnnbench.errors import SpecError
 
 
-def build_packs(config):
-    """Every job's grid cells with validated specs, built before any job runs: a bad value
-    stops here."""
+def build_jobs(config):
+    """Every job's trials with validated specs, built before any job runs: a bad value stops
+    here."""
     try:
-        return {f"{p.experiment}/{p.pack_id}": p for p in grid.packs(config)}
+        return {f"{j.experiment}/{j.job_id}": j for j in grid.jobs(config)}
     except SpecError as err:
         raise WorkflowError(f"invalid config: {err}") from None
 
 
-PACKS = build_packs(config)
+JOBS = build_jobs(config)
 # the configured experiments; replications only when some target is configured (else no figures)
 ENABLED = [
     name
@@ -43,83 +43,83 @@ FIGURE_NAMES = "|".join(FIGURES)  # the plot rule's wildcard: a registered figur
 DATASETS = "|".join(sorted({t.dataset for t in tasks.TASKS.values()} - {None}))
 
 
-def get_pack(wildcards):
-    return PACKS[f"{wildcards.experiment}/{wildcards.pack}"]
+def get_job(wildcards):
+    return JOBS[f"{wildcards.experiment}/{wildcards.job}"]
 
 
-def get_cells(wildcards):
-    """The job's cells with their full specs (a param: changing one reruns this job only)."""
-    return get_pack(wildcards).params()
+def get_trials(wildcards):
+    """The job's trials with their full specs (a param: changing one reruns this job only)."""
+    return get_job(wildcards).params()
 
 
 def get_ladder_inputs(wildcards):
-    """The runs tables of the shorter-T cells this job's horizon ladder reads."""
-    return get_pack(wildcards).inputs
+    """The runs tables of the shorter-T trials this job's horizon ladder reads."""
+    return get_job(wildcards).inputs
 
 
-def dataset_of(job):
-    """The downloaded dataset a job's task reads (its task's `dataset`), or None."""
-    return tasks.get(job.spec.task).dataset
+def dataset_of(trial):
+    """The downloaded dataset a trial's task reads (its task's `dataset`), or None."""
+    return tasks.get(trial.spec.task).dataset
 
 
 def get_data_inputs(wildcards):
     """The fetch record of each downloaded dataset the job reads (fetch_data), ancient:
     fetching again never retrains."""
-    names = {dataset_of(job) for job in get_pack(wildcards).cells} - {None}
+    names = {dataset_of(t) for t in get_job(wildcards).trials} - {None}
     return [ancient(f"results/data/{name}.json") for name in sorted(names)]
 
 
 def get_data_dir_args(wildcards):
-    """--data-dir for every task.data_dir the jobs reading this dataset give ('' = default)."""
+    """--data-dir for every task.data_dir the trials reading this dataset give ('' = default)."""
     dirs = {
-        job.spec.task.data_dir
-        for pack in PACKS.values()
-        for job in pack.cells
-        if dataset_of(job) == wildcards.dataset
+        t.spec.task.data_dir
+        for job in JOBS.values()
+        for t in job.trials
+        if dataset_of(t) == wildcards.dataset
     }
     return " ".join(f"--data-dir {shlex.quote(d)}" for d in sorted(dirs))
 
 
 def get_mem_mb(wildcards, attempt):
-    """A training job's memory: its largest cell's (rnnbench.resources), more on each retry."""
-    return max(estimate_mem_mb(job.spec) for job in get_pack(wildcards).cells) * attempt
+    """A training job's memory: its largest trial's (rnnbench.resources), more on each retry."""
+    return max(estimate_mem_mb(t.spec) for t in get_job(wildcards).trials) * attempt
 
 
 def get_runtime_min(wildcards, attempt):
-    """A training job's time limit (minutes): its cells' estimated time (rnnbench.resources),
+    """A training job's time limit (minutes): its trials' estimated time (rnnbench.resources),
     doubled, times the retry attempt; a job killed at its limit resumes from its checkpoint.
     """
-    return runtime_minutes(get_pack(wildcards).estimated_seconds, attempt)
+    return runtime_minutes(get_job(wildcards).estimated_seconds, attempt)
 
 
-def cell_outputs(experiments, name):
-    """results/cells/<experiment>/<pack>/<name>.parquet for every job of these experiments."""
+def job_outputs(experiments, name):
+    """results/cells/<experiment>/<job>/<name>.parquet for every job of these experiments."""
     return [
-        f"{pack.folder}/{name}.parquet"
-        for pack in PACKS.values()
-        if pack.experiment in experiments
+        f"{job.folder}/{name}.parquet"
+        for job in JOBS.values()
+        if job.experiment in experiments
     ]
 
 
 def get_profile_inputs(wildcards):
-    return cell_outputs(("e1_init", "e4_gradient_flow"), "profiles")
+    return job_outputs(("e1_init", "e4_gradient_flow"), "profiles")
 
 
 def get_run_inputs(wildcards):
-    return cell_outputs(grid.TRAIN_EXPERIMENTS, "runs")
+    return job_outputs(grid.TRAIN_EXPERIMENTS, "runs")
 
 
 def get_curve_inputs(wildcards):
-    return cell_outputs(grid.TRAIN_EXPERIMENTS, "curves")
+    return job_outputs(grid.TRAIN_EXPERIMENTS, "curves")
 
 
-def get_expected_train_cells(wildcards):
-    """experiment/cell_id of every training job: the runs table must hold each one."""
+def get_expected_trials(wildcards):
+    """experiment/cell_id of every training trial: the runs table must hold each one."""
     return sorted(
-        f"{job.experiment}/{job.cell_id}"
-        for pack in PACKS.values()
-        for job in pack.cells
-        if job.kind == "train"
+        f"{t.experiment}/{t.trial_id}"
+        for job in JOBS.values()
+        for t in job.trials
+        if t.kind == "train"
     )
 
 
@@ -145,14 +145,14 @@ def get_figures():
     return [name for name, figure in FIGURES.items() if figure.experiment in ENABLED]
 
 
-REPLICATION_PACKS = [p for p in PACKS.values() if p.experiment == grid.REPLICATIONS]
+REPLICATION_JOBS = [j for j in JOBS.values() if j.experiment == grid.REPLICATIONS]
 
 
 def replications_estimate():
-    """One line: the replications' training cells and their estimated cost in this tier."""
-    hours = sum(p.estimated_seconds for p in REPLICATION_PACKS) / 3600
+    """One line: the replications' trials and their estimated cost in this tier."""
+    hours = sum(j.estimated_seconds for j in REPLICATION_JOBS) / 3600
     return (
-        f"replications, tier {config['tier']}: {len(REPLICATION_PACKS)} training cells, "
+        f"replications, tier {config['tier']}: {len(REPLICATION_JOBS)} trials, "
         f"at most {hours:.2f} core-hours (rnnbench.resources; one thread per job)"
     )
 
@@ -165,5 +165,5 @@ def get_final_outputs():
     return tables + figures + ["report/report.md", "report/report.html"]
 
 
-if REPLICATION_PACKS and workflow.is_main_process:  # before any job, in dry runs too
+if REPLICATION_JOBS and workflow.is_main_process:  # before any job, in dry runs too
     print(replications_estimate(), file=sys.stderr)

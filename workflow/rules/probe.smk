@@ -1,17 +1,17 @@
-"""E1: gradient-through-time profiles at initialisation of the grid cells of one job."""
+"""E1: gradient-through-time profiles at initialisation of the trials of one job."""
 
 
-rule probe_cells:
+rule probe_trials:
     input:
         data=get_data_inputs,
         kernels=ancient("results/kernels.json"),
     output:
-        runs="results/cells/{experiment}/{pack}/runs.parquet",
-        profiles="results/cells/{experiment}/{pack}/profiles.parquet",
+        runs="results/cells/{experiment}/{job}/runs.parquet",
+        profiles="results/cells/{experiment}/{job}/profiles.parquet",
     log:
-        "logs/cells/{experiment}/{pack}.log",
+        "logs/cells/{experiment}/{job}.log",
     benchmark:
-        "results/benchmarks/jobs/{experiment}/{pack}.tsv"
+        "results/benchmarks/jobs/{experiment}/{job}.tsv"
     wildcard_constraints:
         experiment="e1_init",
     conda:
@@ -21,6 +21,6 @@ rule probe_cells:
         mem_mb=1000,
         runtime=10,
     params:
-        cells=get_cells,
+        trials=get_trials,
     script:
-        "../scripts/run_cells.py"
+        "../scripts/run_job.py"

@@ -1,20 +1,20 @@
-"""E2-E5 and the replications: train the grid cells of one job (every seed x clip setting of a cell as one batched
-ensemble), the cells one after another."""
+"""E2-E5 and the replications: train the trials of one job (every lr x seed x clip setting of a
+trial as one batched ensemble), the trials one after another."""
 
 
-rule train_cells:
+rule train_trials:
     input:
         after=get_ladder_inputs,
         data=get_data_inputs,
         kernels=ancient("results/kernels.json"),
     output:
-        runs="results/cells/{experiment}/{pack}/runs.parquet",
-        curves="results/cells/{experiment}/{pack}/curves.parquet",
-        profiles="results/cells/{experiment}/{pack}/profiles.parquet",
+        runs="results/cells/{experiment}/{job}/runs.parquet",
+        curves="results/cells/{experiment}/{job}/curves.parquet",
+        profiles="results/cells/{experiment}/{job}/profiles.parquet",
     log:
-        "logs/cells/{experiment}/{pack}.log",
+        "logs/cells/{experiment}/{job}.log",
     benchmark:
-        "results/benchmarks/jobs/{experiment}/{pack}.tsv"
+        "results/benchmarks/jobs/{experiment}/{job}.tsv"
     wildcard_constraints:
         experiment=TRAIN_EXPERIMENTS,
     conda:
@@ -24,6 +24,6 @@ rule train_cells:
         mem_mb=get_mem_mb,
         runtime=get_runtime_min,
     params:
-        cells=get_cells,
+        trials=get_trials,
     script:
-        "../scripts/run_cells.py"
+        "../scripts/run_job.py"

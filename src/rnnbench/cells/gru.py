@@ -9,17 +9,8 @@ import math
 import torch
 from torch import nn
 
-from .. import bptt, kernels
-from ..bptt import (
-    Workspace,
-    _add_products,
-    _chunks,
-    _dh_bufs,
-    _dh_steps,
-    _gate_weights,
-    _inputs,
-    _weight_grads,
-)
+from .. import kernels, toolkit
+from ..toolkit import Workspace
 from .base import MatrixCell, uniform
 
 aten = torch.ops.aten
@@ -27,14 +18,14 @@ aten = torch.ops.aten
 
 # --- GRU: r, z = sigmoid(a_r), sigmoid(a_z); n = tanh(U_n x + b_n + r (W_n h + b_hn));
 # h_t = (1 - z) n + z h_{t-1}. Gate-major buffers (4, E, L, B, H), slots r, z, n, W_n h + b_hn:
-# an eager op on one gate of a (B, 4H) row was 3-12x slower than on a contiguous block (LSTM).
+# an eager op on one gate of a (B, 4H) row is much slower than on a contiguous block.
 
 
 def _forward(model, x: torch.Tensor, ws: Workspace) -> dict[str, torch.Tensor]:
     n_steps, n_models, batch, _ = x.shape
     hid = model.spec.hidden_size
-    x1, x1_steps = _inputs(model, x, ws)
-    u_bs, w_ts = _gate_weights(model)
+    x1, x1_steps = toolkit.inputs(model, x, ws)
+    u_bs, w_ts = toolkit.gate_weights(model)
     z = ws.get("z", (4, n_models, n_steps, batch, hid), model.W)  # r, z, n, W_n h + b_hn
     h = ws.get("h", (n_models, n_steps + 1, batch, hid), model.W)  # (E, L+1, B, H)
     a = ws.get("a_t", (3, n_models, batch, hid), model.W)  # a_r, a_z, U_n x + b_n of one step
@@ -63,18 +54,18 @@ def _forward(model, x: torch.Tensor, ws: Workspace) -> dict[str, torch.Tensor]:
 def _backward(model, cache, dh_out: torch.Tensor, ws: Workspace, probe=None):
     """As the vanilla RNN's backward."""
     z, h = cache["z"], cache["h"]  # z is overwritten: da_r, da_z, da_n, d(W_n h + b_hn)
-    dh, back = _dh_steps(dh_out, ws, model.W.split(model.spec.hidden_size, 1))
+    dh, back = toolkit.dh_steps(dh_out, ws, model.W.split(model.spec.hidden_size, 1))
     direct = ws.get("direct", dh.shape, dh)  # dh_t z: the path through h_t = ... + z h_{t-1}
     tmp = ws.get("tmp", dh.shape, dh)
     if not probe and (ops := kernels.loops(h.device)):  # the loop below, compiled
         x1, (_, n_models, _, _, hid) = cache["x1"], z.shape
         d_w = [h.new_empty((n_models, hid, hid)) for _ in range(3)]  # per gate r, z, n: dW_g^T
         d_ub = [h.new_empty((n_models, x1.shape[-1], hid)) for _ in range(3)]  # [dU_g; db_g]^T
-        bufs = _dh_bufs(dh_out, ws)
-        ops.gru_backward(z, h, x1, model.W, dh_out, direct, tmp, *bufs, d_w, d_ub, bptt.CHUNK)
-        return {**_weight_grads(d_w, d_ub), "b_hn": z[3].sum((1, 2))}
+        bufs = toolkit.dh_bufs(dh_out, ws)
+        ops.gru_backward(z, h, x1, model.W, dh_out, direct, tmp, *bufs, d_w, d_ub, toolkit.CHUNK)
+        return {**toolkit.weight_grads(d_w, d_ub), "b_hn": z[3].sum((1, 2))}
     zs, hs, sums = z.unbind(2), h.unbind(1), []
-    for start, stop in _chunks(len(zs)):
+    for start, stop in toolkit.chunks(len(zs)):
         for t in range(stop - 1, start - 1, -1):
             if probe:
                 probe(t + 1, (dh,))
@@ -91,12 +82,12 @@ def _backward(model, cache, dh_out: torch.Tensor, ws: Workspace, probe=None):
                 dh = back(t, [r, zg, hn]).add_(direct)
         if not probe:  # W_r, W_z, W_n (through W_n h + b_hn); U_r, U_z, U_n (through n)
             h_prev, x1, da = h[:, start:stop], cache["x1"][:, start:stop], z[:, :, start:stop]
-            _add_products(
+            toolkit.add_products(
                 sums, [(h_prev, da[g]) for g in (0, 1, 3)] + [(x1, da[g]) for g in range(3)]
             )
     if probe:
         return probe(0, (dh,))
-    return {**_weight_grads(sums[:3], sums[3:]), "b_hn": z[3].sum((1, 2))}
+    return {**toolkit.weight_grads(sums[:3], sums[3:]), "b_hn": z[3].sum((1, 2))}
 
 
 class GRU(MatrixCell):
@@ -122,6 +113,6 @@ class GRU(MatrixCell):
 
     def compiled_probe(self, ops, model, cache, dh_last, ws, stats):
         direct, tmp = (ws.get(name, dh_last.shape, dh_last) for name in ("direct", "tmp"))
-        bufs = _dh_bufs(dh_last, ws)
+        bufs = toolkit.dh_bufs(dh_last, ws)
         ops.gru_probe(cache["z"], cache["h"], model.W, dh_last, direct, tmp, *bufs, *stats)
         return True

@@ -8,20 +8,20 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .. import kernels
-from ..bptt import Workspace, _dh_bufs, _dh_steps, _joint_inputs, _joint_weight_grads
+from .. import kernels, toolkit
+from ..toolkit import Workspace
 from .base import MatrixCell
 
 # --- LSTM: gates i, f, g, o; c_t = f c_{t-1} + i g; h_t = o tanh(c_t) -------------------------
-# Gates in row order (E, ., B, 4H), as nn.LSTM: one matmul per step for all four (1.2-1.5x faster
-# than four), and the elementwise step is one fused pass where `kernels` can build it.
+# Gates in row order (E, ., B, 4H), as nn.LSTM: one matmul per step for all four (faster than
+# four), and the elementwise step is one fused pass where `kernels` can build it.
 
 
 def _forward(model, x: torch.Tensor, ws: Workspace) -> dict[str, torch.Tensor]:
     n_steps, n_models, batch, _ = x.shape
     hid = model.spec.hidden_size
     x = x.to(model.W.dtype)
-    hx, wx = _joint_inputs(model, x, ws)
+    hx, wx = toolkit.joint_inputs(model, x, ws)
     h = hx[..., :hid]  # (E, L+1, B, H)
     cell_forward, _ = kernels.lstm_cell(x.device)
     z = ws.get("z", (n_models, n_steps, batch, 4 * hid), model.W)  # gate values i, f, g, o
@@ -38,7 +38,7 @@ def _forward(model, x: torch.Tensor, ws: Workspace) -> dict[str, torch.Tensor]:
         strict=True,
     )  # fmt: skip
     for hx_prev, z_t, h_next, c_prev, c_next, x_t, x_out in steps:
-        torch.bmm(hx_prev, wx, out=a)  # a contiguous buffer: a strided z_t as out is 1.4x slower
+        torch.bmm(hx_prev, wx, out=a)  # a contiguous buffer: a strided z_t as out is slower
         cell_forward(a, z_t, c_prev, c_next, h_next, x_t, x_out)
     return {"hx": hx, "h": h, "z": z, "c": c}
 
@@ -47,12 +47,12 @@ def _backward(model, cache, dh_out: torch.Tensor, ws: Workspace, probe=None):
     """As the vanilla RNN's backward; the probe sees (dh_k, dc_k), dc_k the part through c_{k+1}."""
     z, c = cache["z"], cache["c"]  # z is overwritten with dLoss/da
     _, cell_backward = kernels.lstm_cell(z.device)
-    bufs = _dh_bufs(dh_out, ws)
+    bufs = toolkit.dh_bufs(dh_out, ws)
     dc = ws.get("dc", bufs[0].shape, dh_out).zero_()  # dLoss/dc_t through c_{t+1}
     if not probe and (ops := kernels.loops(z.device)):  # the loop below, compiled
         ops.lstm_backward_loop(z, c, model.W, dh_out, dc, *bufs)
-        return _joint_weight_grads(z, cache["hx"], model.spec.hidden_size)
-    dh, back = _dh_steps(dh_out, ws, [model.W])
+        return toolkit.joint_weight_grads(z, cache["hx"], model.spec.hidden_size)
+    dh, back = toolkit.dh_steps(dh_out, ws, [model.W])
     zs, cs = z.unbind(1), c.unbind(1)  # views per step, made once
     for t in range(len(zs) - 1, -1, -1):
         if probe:
@@ -62,7 +62,7 @@ def _backward(model, cache, dh_out: torch.Tensor, ws: Workspace, probe=None):
             dh = back(t, [zs[t]])
     if probe:
         return probe(0, (dh, dc))
-    return _joint_weight_grads(z, cache["hx"], model.spec.hidden_size)
+    return toolkit.joint_weight_grads(z, cache["hx"], model.spec.hidden_size)
 
 
 class LSTM(MatrixCell):
@@ -86,6 +86,6 @@ class LSTM(MatrixCell):
 
     def compiled_probe(self, ops, model, cache, dh_last, ws, stats):
         dc = torch.zeros_like(dh_last)
-        bufs = _dh_bufs(dh_last, ws)
+        bufs = toolkit.dh_bufs(dh_last, ws)
         ops.lstm_probe(cache["z"], cache["c"], model.W, dh_last, dc, *bufs, *stats)
         return True

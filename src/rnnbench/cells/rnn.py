@@ -6,18 +6,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .. import bptt, kernels
-from ..bptt import (
-    Workspace,
-    _add_products,
-    _chunks,
-    _dh_bufs,
-    _dh_steps,
-    _gate_weights,
-    _inputs,
-    _weight_grads,
-)
+from .. import kernels, toolkit
 from ..omega import omega as regulariser
+from ..toolkit import Workspace
 from .base import MatrixCell
 
 aten = torch.ops.aten
@@ -29,8 +20,8 @@ aten = torch.ops.aten
 def _forward(model, x: torch.Tensor, ws: Workspace) -> dict[str, torch.Tensor]:
     n_steps, n_models, batch, _ = x.shape
     hid = model.spec.hidden_size
-    x1, x1_steps = _inputs(model, x, ws)
-    (u_b,), (w_t,) = _gate_weights(model)
+    x1, x1_steps = toolkit.inputs(model, x, ws)
+    (u_b,), (w_t,) = toolkit.gate_weights(model)
     h = ws.get("h", (n_models, n_steps + 1, batch, hid), model.W)  # (E, L+1, B, H)
     h[:, 0].zero_()
     a_t = ws.get("a_t", (n_models, batch, hid), model.W)  # (E, B, H)
@@ -54,16 +45,16 @@ def _backward(model, cache, dh_out: torch.Tensor, ws: Workspace, probe=None):
     """
     h, x1 = cache["h"], cache["x1"]
     n_models, _, batch, hid = h.shape
-    da = ws.get("da", (n_models, bptt.CHUNK, batch, hid), h)  # dLoss/da_t of one chunk of steps
+    da = ws.get("da", (n_models, toolkit.CHUNK, batch, hid), h)  # dLoss/da_t of one chunk of steps
     if not probe and (ops := kernels.loops(h.device)):  # the loop below, compiled
         d_w, d_ub = h.new_empty((n_models, hid, hid)), h.new_empty((n_models, x1.shape[-1], hid))
-        bufs, f = _dh_bufs(dh_out, ws), model.spec.nonlinearity
+        bufs, f = toolkit.dh_bufs(dh_out, ws), model.spec.nonlinearity
         ops.rnn_backward(h, x1, model.W, dh_out, *bufs, da, d_w, d_ub, f)
-        return _weight_grads([d_w], [d_ub])
+        return toolkit.weight_grads([d_w], [d_ub])
     f_grad = RNN_F_GRAD[model.spec.nonlinearity]
-    dh, back = _dh_steps(dh_out, ws, [model.W])
+    dh, back = toolkit.dh_steps(dh_out, ws, [model.W])
     hs, sums = h.unbind(1), []
-    for start, stop in _chunks(len(hs) - 1):
+    for start, stop in toolkit.chunks(len(hs) - 1):
         for t in range(stop - 1, start - 1, -1):
             if probe:
                 probe(t + 1, (dh,))
@@ -73,10 +64,12 @@ def _backward(model, cache, dh_out: torch.Tensor, ws: Workspace, probe=None):
                 dh = back(t, [da_t])
         if not probe:
             n = stop - start
-            _add_products(sums, [(h[:, start:stop], da[:, :n]), (x1[:, start:stop], da[:, :n])])
+            toolkit.add_products(
+                sums, [(h[:, start:stop], da[:, :n]), (x1[:, start:stop], da[:, :n])]
+            )
     if probe:
         return probe(0, (dh,))
-    return _weight_grads(sums[:1], sums[1:])
+    return toolkit.weight_grads(sums[:1], sums[1:])
 
 
 RNN_F = {  # f(a, out): out = f(a)
@@ -117,6 +110,6 @@ class RNN(MatrixCell):
 
     def compiled_probe(self, ops, model, cache, dh_last, ws, stats):
         da = ws.get("da_probe", dh_last.shape, dh_last)
-        bufs = _dh_bufs(dh_last, ws)
+        bufs = toolkit.dh_bufs(dh_last, ws)
         ops.rnn_probe(cache["h"], model.W, dh_last, *bufs, da, *stats, model.spec.nonlinearity)
         return True

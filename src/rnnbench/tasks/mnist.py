@@ -35,8 +35,8 @@ from typing import ClassVar
 
 import numpy as np
 
-from .spec import SpecError
-from .tasks import TASKS, Task
+from ..errors import DataError, SpecError
+from .base import Task
 
 FILES = {  # split -> (images, labels)
     "train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),
@@ -77,10 +77,6 @@ PERMUTATION_SEED = 1234  # draws psmnist's pixel order
 DOWNLOAD_TIMEOUT_S = 60
 
 
-class DataError(SpecError):
-    """A dataset file is missing, altered or unreadable; the message is one line naming it."""
-
-
 # --- where the files are, and what they must hash to ----------------------------------------
 
 
@@ -98,10 +94,10 @@ def checksums() -> dict[str, str]:
     try:
         table = json.loads(Path(path).read_text())
     except (OSError, ValueError) as err:
-        raise DataError(f"{SHA256_ENV}: cannot read the checksum table {path} ({err})") from None
+        raise DataError(SHA256_ENV, f"cannot read the checksum table {path} ({err})") from None
     missing = sorted(set(SHA256) - set(table))
     if missing:
-        raise DataError(f"{SHA256_ENV}: {path} gives no SHA-256 for {', '.join(missing)}")
+        raise DataError(SHA256_ENV, f"{path} gives no SHA-256 for {', '.join(missing)}")
     return {name: table[name] for name in SHA256}
 
 
@@ -127,8 +123,9 @@ def verify(path: Path, expected: str, data_dir: str = "") -> None:
     got = sha256(path)
     if got != expected:
         raise DataError(
-            f"{path}: SHA-256 {got} is not the published {expected} (truncated or altered; "
-            f"delete it and run `{_fetch_hint(data_dir)}`)"
+            f"{path}",
+            f"SHA-256 {got} is not the published {expected} (truncated or altered; "
+            f"delete it and run `{_fetch_hint(data_dir)}`)",
         )
 
 
@@ -141,22 +138,24 @@ def read_idx(path: Path, ndim: int) -> np.ndarray:
         with gzip.open(path, "rb") as f:
             raw = f.read()
     except (OSError, EOFError, zlib.error) as err:
-        raise DataError(f"{path}: not a complete gzip file ({err})") from None
+        raise DataError(str(path), f"not a complete gzip file ({err})") from None
     header = 4 + 4 * ndim
     if len(raw) < header:
-        raise DataError(f"{path}: {len(raw)} bytes, shorter than an IDX header ({header})")
+        raise DataError(str(path), f"{len(raw)} bytes, shorter than an IDX header ({header})")
     (magic,) = struct.unpack(">I", raw[:4])
     if magic != IDX_MAGIC[ndim]:
         raise DataError(
-            f"{path}: IDX magic number {magic:#010x}, expected {IDX_MAGIC[ndim]:#010x} "
-            f"(unsigned bytes, {ndim} dimensions)"
+            f"{path}",
+            f"IDX magic number {magic:#010x}, expected {IDX_MAGIC[ndim]:#010x} "
+            f"(unsigned bytes, {ndim} dimensions)",
         )
     dims = struct.unpack(f">{ndim}I", raw[4:header])
     size = int(np.prod(dims))
     if len(raw) - header != size:
         raise DataError(
-            f"{path}: {len(raw) - header} data bytes, its header's dimensions "
-            f"{' x '.join(map(str, dims))} need {size}"
+            f"{path}",
+            f"{len(raw) - header} data bytes, its header's dimensions "
+            f"{' x '.join(map(str, dims))} need {size}",
         )
     return np.frombuffer(raw, np.uint8, offset=header).reshape(dims)
 
@@ -166,11 +165,13 @@ def read_split(directory: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
     images_file, labels_file = (directory / name for name in FILES[split])
     images, labels = read_idx(images_file, 3), read_idx(labels_file, 1)
     if images.shape[1:] != (SIDE, SIDE):
-        raise DataError(f"{images_file}: images of {images.shape[1:]} pixels, MNIST's are 28 x 28")
+        raise DataError(
+            str(images_file), f"images of {images.shape[1:]} pixels, MNIST's are 28 x 28"
+        )
     if len(images) != len(labels):
-        raise DataError(f"{labels_file}: {len(labels)} labels for {len(images)} images")
+        raise DataError(str(labels_file), f"{len(labels)} labels for {len(images)} images")
     if labels.size and labels.max() > 9:
-        raise DataError(f"{labels_file}: label {labels.max()}, MNIST's are 0-9")
+        raise DataError(str(labels_file), f"label {labels.max()}, MNIST's are 0-9")
     return images.reshape(len(images), PIXELS), labels.astype(np.int64)
 
 
@@ -180,8 +181,9 @@ def check_present(data_dir: str = "") -> Path:
     missing = [name for name in SHA256 if not (directory / name).is_file()]
     if missing:
         raise DataError(
-            f"task.data_dir: MNIST files missing in {directory} ({', '.join(missing)}); "
-            f"fetch them with `{_fetch_hint(data_dir)}`"
+            "task.data_dir",
+            f"MNIST files missing in {directory} ({', '.join(missing)}); "
+            f"fetch them with `{_fetch_hint(data_dir)}`",
         )
     return directory
 
@@ -256,7 +258,7 @@ def _download(name: str, path: Path, expected: str) -> str:
             return url
         failures.append(f"{url}: SHA-256 {got[:16]}... is not the published {expected[:16]}...")
     part.unlink(missing_ok=True)
-    raise DataError(f"could not fetch {name} into {path.parent}: {'; '.join(failures)}")
+    raise DataError(str(path), f"could not fetch {name} ({'; '.join(failures)})")
 
 
 # --- a fixture in the real format (the tests, CI's documented-commands) -----------------------
@@ -302,8 +304,9 @@ class SequentialMNIST(Task):
     def check(self, seq_len):
         if seq_len != PIXELS:
             raise SpecError(
-                f"task.seq_len: {self.name} reads the 784 pixels of a 28 x 28 image, seq_len "
-                f"must be 784 (got {seq_len})"
+                "task.seq_len",
+                f"{self.name} reads the 784 pixels of a 28 x 28 image, seq_len "
+                f"must be 784 (got {seq_len})",
             )
 
     def sample(self, n, seq_len, rng):
@@ -336,7 +339,3 @@ class RowMNIST(SequentialMNIST):
 
     name = "rowmnist"
     input_size = SIDE
-
-
-MNIST_TASKS = (SequentialMNIST(), PermutedMNIST(), RowMNIST())
-TASKS.update({t.name: t for t in MNIST_TASKS})

@@ -1,18 +1,18 @@
-"""Snakemake adapter: run the grid cells of one job (probes or training) and write their tables."""
+"""Snakemake adapter: run the trials of one job (probes or training) and write their tables."""
 
 import traceback
 from pathlib import Path
 
-from rnnbench.grid import run_cells
+from rnnbench.execute import run_job
 
 
 def main(smk) -> None:
     with open(smk.log[0], "w") as log:
         try:
-            run_cells(
+            run_job(
                 smk.wildcards.experiment,
-                smk.wildcards.pack,
-                smk.params.cells,
+                smk.wildcards.job,
+                smk.params.trials,
                 Path(smk.output.runs).parent,
                 log,
             )

@@ -1,99 +1,14 @@
-"""Long-range-dependency tasks: one class per task, owning its length, inputs, loss, metric,
-trivial baseline and solved criterion, with its parameters as fields (`TASKS` holds each task
-with its default parameters; `get` configures one from a TaskSpec).
-
-A generator maps (n, T, numpy Generator) to inputs x (L, n, D) float32 and targets y: (n,) for a
-single read-out at the last step, (L, n) for a read-out at every step (copy). Losses take model
-outputs with a leading model axis E and return one value per model and example, (E, B).
-"""
+"""The synthetic long-range tasks: adding (four variants), copy and temporal order (two)."""
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import ClassVar
 
 import numpy as np
-import torch
-import torch.nn.functional as F
 
-from .spec import SpecError, TaskSpec
-
-SPLIT_SEEDS = {"test": 2**31 - 1, "val": 2**31 - 2}  # fixed sets: the same for every model
-
-
-@dataclass(frozen=True)
-class Task:
-    """What every task shares; a task is a subclass that sets the class facts and `sample`."""
-
-    name: ClassVar[str]
-    input_size: ClassVar[int]
-    output_size: ClassVar[int]
-    regression: ClassVar[bool] = False  # MSE on a scalar, else cross-entropy over classes
-    every_step: ClassVar[bool] = False  # read-out (and loss) at every step, else only the last
-    min_seq_len: ClassVar[int] = 1
-    spec_fields: ClassVar[tuple[str, ...]] = ()  # TaskSpec fields that are this task's parameters
-    dataset: ClassVar[str | None] = None  # the downloaded data it reads (the fetch_data rule)
-
-    def configured(self, spec: TaskSpec) -> Task:
-        """This task with its parameters taken from spec."""
-        return dataclasses.replace(self, **{f: getattr(spec, f) for f in self.spec_fields})
-
-    def length(self, seq_len: int) -> int:
-        """L: the steps a model reads for task length T."""
-        return seq_len
-
-    def check(self, seq_len: int) -> None:
-        if seq_len < self.min_seq_len:
-            raise SpecError(
-                f"task.seq_len: {self.name} needs seq_len >= {self.min_seq_len}, got {seq_len}"
-            )
-
-    def sample(self, n: int, seq_len: int, rng: np.random.Generator):
-        raise NotImplementedError
-
-    def fixed_set(self, split: str, seq_len: int, size: int):
-        """The fixed validation or test set ("val", "test"): `size` examples drawn from that
-        split's seed."""
-        return self.sample(size, seq_len, np.random.default_rng(SPLIT_SEEDS[split]))
-
-    def baseline_loss(self, seq_len: int) -> float:
-        """Loss of the best predictor that ignores the input (closed forms)."""
-        return math.log(self.output_size)  # uniform over balanced classes
-
-    def baseline_metric(self) -> float:
-        """Metric of that predictor (this task's `metric`)."""
-        return 1 / self.output_size
-
-    def example_loss(self, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        """out (E, B, O) or (L, E, B, O); y (E, B) or (L, E, B) -> loss (E, B)."""
-        if self.regression:
-            return (out.squeeze(-1) - y) ** 2
-        ce = F.cross_entropy(out.flatten(0, -2), y.flatten(), reduction="none").view(y.shape)
-        return ce.mean(0) if self.every_step else ce
-
-    def last_step_loss(self, out_last: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        """E_T per example: out_last (E, B, O), y as in `example_loss` -> (E, B)."""
-        if self.every_step:
-            return self.example_loss(out_last.unsqueeze(0), y[-1:])
-        return self.example_loss(out_last, y)
-
-    def metric(self, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        """Per-model metric (E,): MSE for regression, else accuracy."""
-        if self.regression:
-            return self.example_loss(out, y).mean(-1)
-        return (out.argmax(-1) == y).double().mean(-1)
-
-    def solved(self, loss, metric, spec: TaskSpec):
-        """The solved criterion, elementwise on floats or arrays (NaN: not solved)."""
-        return metric >= spec.solved_accuracy
-
-    @property
-    def metric_is_accuracy(self) -> bool:
-        """Whether `metric` is a fraction correct (not the MSE of a regression task)."""
-        return not self.regression or type(self).metric is not Task.metric
+from .base import Task
 
 
 @dataclass(frozen=True)
@@ -335,72 +250,3 @@ class TemporalOrderHS97(Task):
 def _window(seq_len: int, lo: float, hi: float) -> tuple[int, int]:
     start = int(lo * seq_len)
     return start, max(start + 1, int(hi * seq_len))
-
-
-DIGITS_SPLITS = {"train": slice(0, 1200), "val": slice(1200, 1500), "test": slice(1500, None)}
-
-
-@dataclass(frozen=True)
-class Digits(Task):
-    """scikit-learn's 8x8 digits read pixel by pixel: x (64, n, 1) in [0, 1]; y (n,) in 0..9.
-    Fixed splits of the 1797 images: 1200 train, 300 validation, 297 test."""
-
-    name = "digits"
-    input_size, output_size = 1, 10
-    permuted: ClassVar[bool] = False  # pixels in one fixed random order (psMNIST's protocol)
-
-    def check(self, seq_len):
-        if seq_len != 64:
-            raise SpecError(f"task.seq_len: {self.name} reads 8x8 images, seq_len must be 64")
-
-    def sample(self, n, seq_len, rng):
-        x, y = _digits_split(self.permuted, "train")
-        idx = rng.integers(0, len(y), n)
-        return x[:, idx], y[idx]
-
-    def fixed_set(self, split, seq_len, size):
-        """That split of the data (size is ignored)."""
-        return _digits_split(self.permuted, split)
-
-
-@dataclass(frozen=True)
-class PermutedDigits(Digits):
-    name = "digits_permuted"
-    permuted = True
-
-
-@lru_cache(maxsize=6)
-def _digits_split(permuted: bool, split: str):
-    from sklearn.datasets import load_digits
-
-    data = load_digits()
-    x = (data.images.reshape(len(data.target), 64) / 16.0).astype(np.float32)  # (N, 64)
-    if permuted:
-        x = x[:, np.random.default_rng(1234).permutation(64)]
-    order = np.random.default_rng(0).permutation(len(x))
-    idx = order[DIGITS_SPLITS[split]]
-    return np.ascontiguousarray(x[idx].T[..., None]), data.target[idx].astype(np.int64)
-
-
-TASKS: dict[str, Task] = {
-    t.name: t
-    for t in (
-        Adding(), AddingSymmetric(), AddingHS97(), AddingPascanu(), Copy(), TemporalOrder(),
-        TemporalOrderHS97(), Digits(), PermutedDigits(),
-    )
-}  # fmt: skip
-
-
-def get(spec: TaskSpec) -> Task:
-    """The task spec.name with its parameters from spec."""
-    return named(spec.name).configured(spec)
-
-
-def named(name: str) -> Task:
-    """The registered task `name` (default parameters), or a one-line SpecError."""
-    if name not in TASKS:
-        raise SpecError(f"task.name: unknown value {name!r} (expected one of: {', '.join(TASKS)})")
-    return TASKS[name]
-
-
-from . import mnist  # noqa: E402, F401  (registers its tasks in TASKS; it subclasses Task)
