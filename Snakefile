@@ -3,7 +3,7 @@
 Run: snakemake --cores all   (config/config.yaml; see config/README.md for every key)
 """
 
-from snakemake.utils import min_version, validate
+from snakemake.utils import min_version
 
 min_version("9.0")
 
@@ -11,9 +11,7 @@ min_version("9.0")
 configfile: "config/config.yaml"
 
 
-validate(config, "workflow/schemas/config.schema.yaml")
-
-
+# common.smk validates the config (rnnbench.config) and plans every job before any runs
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/kernels.smk"

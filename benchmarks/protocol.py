@@ -20,12 +20,15 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import sys
 import time
 from pathlib import Path
 
 import pandas as pd
 
+from rnnbench import config as pipeline_config
 from rnnbench import grid
+from rnnbench.errors import CorruptFileError, SpecError
 from rnnbench.resources import estimate_seconds
 from rnnbench.tables import read_table
 
@@ -33,9 +36,9 @@ from rnnbench.tables import read_table
 def cell(args) -> None:
     from rnnbench.train import train_trial
 
-    config = grid.load_config("config/paper.yaml" if args.paper else None)
+    config = pipeline_config.load("config/paper.yaml" if args.paper else None)
     want = "adding_T20_H128_gru" if args.paper else "adding_T100_H16_lstm"
-    job = next(j for j in grid.trials(config) if j.cell_id == want)
+    job = next(j for j in grid.trials(config) if j.trial_id == want)
     spec = job.spec
     start = time.perf_counter()
     stopped = train_trial(spec)
@@ -57,10 +60,11 @@ def cell(args) -> None:
 
 
 def grid_savings(args) -> None:
-    config = grid.load_config(args.configfile)
-    runs = pd.concat(
-        read_table(p) for p in sorted(Path(args.results, "cells").glob("e[2-5]*/*/runs.parquet"))
-    )
+    config = pipeline_config.load(args.configfile)
+    paths = sorted(Path(args.results, "cells").glob("*/*/runs.parquet"))
+    if not paths:
+        raise CorruptFileError(f"{args.results}/cells: no runs tables; run the pipeline first")
+    runs = pd.concat(read_table(p) for p in paths)
     cells = runs.groupby(["experiment", "cell_id"]).agg(
         status=("status", lambda s: "skipped" if (s == "skipped").all() else "trained"),
         seconds=("wall_seconds", "sum"),
@@ -68,10 +72,15 @@ def grid_savings(args) -> None:
     )
     rows = []
     for job in grid.trials(config):
-        if job.kind != "train" or (job.experiment, job.cell_id) not in cells.index:
+        if job.kind != "train" or (job.experiment, job.trial_id) not in cells.index:
             continue
-        c = cells.loc[(job.experiment, job.cell_id)]
+        c = cells.loc[(job.experiment, job.trial_id)]
         rows.append(dict(experiment=job.experiment, estimate=estimate_seconds(job.spec), **c))
+    if not rows:
+        raise CorruptFileError(
+            f"{args.results}/cells: no trained trial of this config (give the --configfile of "
+            "the run that wrote them)"
+        )
     df = pd.DataFrame(rows)
     for experiment, g in df.groupby("experiment"):
         trained = g[g.status == "trained"]
@@ -97,7 +106,10 @@ def main() -> None:
     g.add_argument("--configfile", type=Path, default=None)
     g.add_argument("--results", type=Path, default=Path("results"))
     args = parser.parse_args()
-    cell(args) if args.command == "cell" else grid_savings(args)
+    try:
+        cell(args) if args.command == "cell" else grid_savings(args)
+    except (SpecError, CorruptFileError) as err:
+        sys.exit(f"protocol.py: error: {err}")
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ import pytest
 
 from rnnbench import execute, grid, resolve
 from rnnbench import train as train_mod
+from rnnbench.experiments import EXPERIMENTS
 from rnnbench.spec import TrialSpec, to_dict
 from rnnbench.tables import read_table, write_table
 
@@ -24,7 +25,8 @@ def config(ladder: bool) -> dict:
     )  # fmt: skip
     probe = dict(tasks=["adding"], seq_len=[5], hidden_size=[4], models=[{"cell": "rnn"}],
                  seeds=[0], batch_size=4)  # fmt: skip
-    return {"e1_init": probe, **{e: section for e in grid.GRID_EXPERIMENTS}}
+    train = [e.id for e in EXPERIMENTS.values() if e.kind == "train"]
+    return {"experiments": ["e1_init", *train], "e1_init": probe, **dict.fromkeys(train, section)}
 
 
 def test_each_cell_reads_its_variant_at_the_next_shorter_length():

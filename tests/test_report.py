@@ -9,11 +9,13 @@ import pandas as pd
 import pytest
 import yaml
 
-from rnnbench import aggregate, claims, figures, grid, report, stats
+from rnnbench import aggregate, claims, experiments, figures, grid, report, stats
 from rnnbench.cells import CELLS
-from rnnbench.claims import INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED, above, below, verdict
 from rnnbench.figures import FIGURES
+from rnnbench.numbers import fmt
 from rnnbench.spec import ClipSpec
+from rnnbench.verdicts import INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED, above, below
+from rnnbench.verdicts import claim_verdict as verdict
 
 ROOT = Path(__file__).resolve().parents[1]
 SEEDS = range(10)
@@ -112,7 +114,7 @@ def tables(linear_exact=True, sigmoid_faster=True, diverge_none=1.0, diverge_nor
 
 
 def card(t) -> pd.DataFrame:
-    return claims.scorecard(t).set_index("id")
+    return claims.scorecard(experiments.claims(), t).set_index("id")
 
 
 def verdicts(t):
@@ -387,7 +389,7 @@ def test_fmt_never_prints_nan_or_none():
         assert report.fmt(v) == "–"
     assert report.fmt(math.inf) == "∞" and report.fmt(3.0) == "3" and report.fmt(0.1234) == "0.123"
     assert report.fmt(np.int64(4)) == "4" and report.fmt(True) == "yes"
-    assert claims.num(math.nan) == "–" and claims.num(math.inf) == "∞"
+    assert fmt(math.nan, spec="+.1f") == "–" and fmt(math.inf, spec=".3g") == "∞"
 
 
 def test_html_escapes_config_strings():

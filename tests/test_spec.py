@@ -135,18 +135,3 @@ def test_fuzzed_values_fail_cleanly(key, value):
         resolve.spec(TrialSpec, _merge(GOOD, {section: {name: value}}))
     except SpecError as err:
         assert str(err).startswith(key) and "\n" not in str(err)
-
-
-def test_spec_and_schema_choices_are_the_registries():
-    """Nonlinearity and init names: spec choices and schema enums equal the cells' tables."""
-    import yaml
-
-    from rnnbench.cells import MATRIX_INITS, NONLINEARITIES
-    from rnnbench.spec import INIT_NAMES, NONLINEARITY_NAMES
-
-    assert set(NONLINEARITY_NAMES) == set(NONLINEARITIES) and set(INIT_NAMES) == set(MATRIX_INITS)
-    schema = yaml.safe_load(open("workflow/schemas/config.schema.yaml"))["$defs"]["model_block"]
-    props = schema["properties"]
-    for key, names in (("nonlinearity", NONLINEARITY_NAMES), ("init", INIT_NAMES)):
-        assert [set(alt["enum"]) if "enum" in alt else set(alt["items"]["enum"])
-                for alt in props[key]["anyOf"]] == [set(names)] * 2, key  # fmt: skip

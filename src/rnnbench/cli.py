@@ -158,13 +158,13 @@ def _run(args) -> int:
 
 
 def _estimate(args) -> int:
+    from . import config as pipeline_config
     from . import grid
     from .resources import runtime_minutes
 
     total: dict[str, float] = {}
-    config = grid.load_config(*args.configfile)
-    if args.tier:
-        config["tier"] = args.tier
+    tier = [{"tier": args.tier}] if args.tier else []
+    config = pipeline_config.load(*args.configfile, *tier)
     for job in grid.jobs(config):
         if job.trials[0].kind != "train":
             continue

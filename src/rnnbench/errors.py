@@ -8,19 +8,24 @@ from __future__ import annotations
 
 
 class SpecError(ValueError):
-    """A spec or config value is invalid: `key` (dotted path, '' for the whole) and `reason`."""
+    """A spec or config value is invalid: `key` (dotted path, '' for the whole), `reason`, and
+    the `file` that set it where known."""
 
-    def __init__(self, key: str, reason: str):
-        self.key, self.reason = key, reason
-        super().__init__(f"{key}: {reason}" if key else reason)
+    def __init__(self, key: str, reason: str, file: str = ""):
+        self.key, self.reason, self.file = key, reason, file
+        super().__init__(": ".join(filter(None, (file, key, reason))))
 
     def under(self, prefix: str) -> SpecError:
         """The same error with its key below `prefix` (e.g. the config section it came from)."""
-        return type(self)(join(prefix, self.key), self.reason)
+        return type(self)(join(prefix, self.key), self.reason, self.file)
 
     def at(self, key: str) -> SpecError:
         """The same reason for another key (a check that names the value, raised for its key)."""
-        return type(self)(key, self.reason)
+        return type(self)(key, self.reason, self.file)
+
+    def in_file(self, file: str) -> SpecError:
+        """The same error, naming the file that set the key."""
+        return type(self)(self.key, self.reason, file)
 
 
 class DataError(SpecError):

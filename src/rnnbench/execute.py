@@ -13,7 +13,6 @@ import torch
 
 from . import kernels, resolve, train
 from .errors import CorruptFileError
-from .grid import PROBE_EXPERIMENTS
 from .spec import ProbeSpec, TrialSpec
 from .tables import read_table, with_lstm_cells, write_table
 
@@ -33,7 +32,8 @@ def run_job(experiment: str, job_id: str, trials: list[dict], folder: str | Path
     if any(t["spec"]["runtime"]["device"] != "cuda" for t in trials):  # before the first trial:
         # a build (or a wait for another job's) is announced in the job's log
         kernels.prepare(torch.device("cpu"), lambda line: print(line, file=log, flush=True))
-    names = ("runs", "profiles") if experiment in PROBE_EXPERIMENTS else TABLES
+    probe = all(_is_probe(t) for t in trials)  # a probe job writes no curves
+    names = ("runs", "profiles") if probe else TABLES
     parts: dict[str, list[pd.DataFrame]] = {name: [] for name in names}
     compute = 0.0
     for trial in trials:
@@ -70,7 +70,7 @@ def _trial_tables(experiment: str, cell: dict, names, folder: Path, log):
         progress("finished by an earlier, interrupted run of this job: kept")
         return kept, 0.0
     start = time.perf_counter()
-    if experiment in PROBE_EXPERIMENTS:
+    if _is_probe(cell):
         result = train.probe_trial(resolve.spec(ProbeSpec, cell["spec"]))
         compute = time.perf_counter() - start
         progress(f"probed {len(result.runs)} seeds in {compute:.2f}s")
@@ -99,6 +99,11 @@ def _trial_tables(experiment: str, cell: dict, names, folder: Path, log):
     shutil.rmtree(done, ignore_errors=True)
     partial.rename(done)
     return tables, compute
+
+
+def _is_probe(trial: dict) -> bool:
+    """A probe trial's spec (a ProbeSpec) has no `train` block."""
+    return "train" not in trial["spec"]
 
 
 def _read_after(cell: dict) -> pd.DataFrame | None:

@@ -25,20 +25,16 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass, field
-from pathlib import Path
 
-from . import cells, replications, resolve, tasks
+from . import replications, resolve, tasks
+from .config import PACKING
 from .errors import SpecError, unknown
+from .experiments import EXPERIMENTS
 from .resources import JOB_START_S, check_memory, estimate_seconds
-from .spec import ModelSpec, ProbeSpec, TrialSpec, read_yaml, to_dict
+from .sections import expand_models
+from .spec import ProbeSpec, TrialSpec, to_dict
 
-PROBE_EXPERIMENTS = ("e1_init",)
-GRID_EXPERIMENTS = ("e2_clipping", "e3_long_range", "e4_gradient_flow", "e5_digits")
-REPLICATIONS = "replications"  # not a grid: one cell per run and T (rnnbench.replications)
-TRAIN_EXPERIMENTS = (*GRID_EXPERIMENTS, REPLICATIONS)
-EXPERIMENTS = PROBE_EXPERIMENTS + TRAIN_EXPERIMENTS
 CELLS_DIR = "results/cells"
-PACKING = ("grid_point", "trial")  # config key `pack`: the trials one job runs
 
 
 @dataclass(frozen=True)
@@ -96,32 +92,15 @@ class Job:
         ]
 
 
-def load_config(*configfiles: str | Path | None) -> dict:
-    """config/config.yaml with each --configfile merged over it in turn, key by key, as Snakemake
-    merges them (before the schema's defaults fill what none gives)."""
-    config = read_yaml("config/config.yaml")
-    for path in filter(None, configfiles):
-        _merge(config, read_yaml(path) or {})
-    return config
-
-
-def _merge(config: dict, over: dict) -> None:
-    """Merge over into config in place: mappings key by key, any other value replaced."""
-    for key, value in over.items():
-        if isinstance(value, dict) and isinstance(config.get(key), dict):
-            _merge(config[key], value)
-        else:
-            config[key] = value
-
-
 def jobs(config: dict) -> list[Job]:
-    """The jobs of config: its trials packed as config `pack` says (see the module doc)."""
+    """The jobs of a validated config (`rnnbench.config`): its trials packed as config `pack`
+    says (see the module doc)."""
     how = config.get("pack", "grid_point")
     if how not in PACKING:
         raise unknown("pack", how, PACKING)
     grouped: dict[tuple[str, str], list[Trial]] = {}
     for trial in trials(config):
-        whole = how == "trial" or trial.experiment == REPLICATIONS
+        whole = how == "trial" or EXPERIMENTS[trial.experiment].kind == "replications"
         key = trial.trial_id if whole else trial.grid_point
         grouped.setdefault((trial.experiment, key), []).append(trial)
     runs_of = {
@@ -137,8 +116,8 @@ def jobs(config: dict) -> list[Job]:
 
 
 def enabled(config: dict) -> list[str]:
-    """The experiments config `experiments` runs, in EXPERIMENTS order (SpecError if unknown)."""
-    names = config.get("experiments", EXPERIMENTS)
+    """The experiments config `experiments` runs, in registry order (SpecError if unknown)."""
+    names = config.get("experiments", list(EXPERIMENTS))
     bad = [name for name in names if name not in EXPERIMENTS]
     if bad:
         raise unknown("experiments", bad[0], EXPERIMENTS)
@@ -158,8 +137,9 @@ def trials(config: dict) -> list[Trial]:
 
 def experiment_trials(config: dict, experiment: str) -> list[Trial]:
     """The trials of one config section, in grid order (task, seq_len, hidden_size, variant)."""
-    if experiment == REPLICATIONS:
-        return replication_trials(config)
+    kind = EXPERIMENTS[experiment].kind
+    if kind == "replications":
+        return replication_trials(config, experiment)
     section = config[experiment]
     variants = expand_models(section["models"], f"{experiment}.models")
     runtime = config.get("runtime", {})
@@ -182,7 +162,7 @@ def experiment_trials(config: dict, experiment: str) -> list[Trial]:
             "model": {**model, "hidden_size": hidden},
             "runtime": runtime,
         }
-        if experiment in PROBE_EXPERIMENTS:
+        if kind == "probe":
             data.update(seeds=section["seeds"], batch_size=section["batch_size"])
             spec = resolve.spec(ProbeSpec, data, experiment)
         else:
@@ -194,60 +174,19 @@ def experiment_trials(config: dict, experiment: str) -> list[Trial]:
     return out
 
 
-def replication_trials(config: dict) -> list[Trial]:
+def replication_trials(config: dict, experiment: str) -> list[Trial]:
     """One trial per run of the configured tier and T of the run (`replications.runs`)."""
     tier = config.get("tier", "laptop")
     if tier not in replications.TIERS:
         raise unknown("tier", tier, replications.TIERS)
-    rep = replications.load(config.get(REPLICATIONS), config.get("runtime", {}))
+    rep = replications.load(config.get(experiment), config.get("runtime", {}))
     out = []
     for name, by_length in rep.specs.items():
         if rep.trained(name, tier):
             for seq_len, spec in by_length.items():
                 check_memory(spec)
-                out.append(Trial(REPLICATIONS, replications.trial_id(name, seq_len), name, spec))
+                out.append(Trial(experiment, replications.trial_id(name, seq_len), name, spec))
     return out
-
-
-def expand_models(blocks: list[dict], where: str) -> list[tuple[str, dict]]:
-    """Model blocks with list-valued fields -> (variant label, model fields) per combination."""
-    out = []
-    for i, block in enumerate(blocks):
-        block = dict(block)
-        name = block.pop("name", None)
-        axes = {k: v if isinstance(v, list) else [v] for k, v in block.items()}
-        combos = [
-            dict(zip(axes, values, strict=True)) for values in itertools.product(*axes.values())
-        ]
-        if name is not None and len(combos) > 1:
-            raise SpecError(
-                f"{where}[{i}].name",
-                f"a named block must give one variant, it expands to "
-                f"{len(combos)} (give single values or drop the name)",
-            )
-        for fields in combos:
-            model = resolve.spec(ModelSpec, {**fields, "hidden_size": 1}, f"{where}[{i}]")
-            out.append((name or variant_label(model), fields))
-    labels = [label for label, _ in out]
-    duplicate = next((x for x in labels if labels.count(x) > 1), None)
-    if duplicate:
-        raise SpecError(where, f"two model variants are both called {duplicate!r}")
-    return out
-
-
-def variant_label(model: ModelSpec) -> str:
-    """A readable label from the fields that matter to the cell, e.g. rnn-tanh-orthogonal-rho1.1."""
-    cell = cells.get(model.cell)
-    parts = [cell.name]
-    if "nonlinearity" in cell.uses:
-        parts.append(model.nonlinearity)
-    if "init" in cell.uses:
-        parts.append(model.init)
-    if "rho" in cell.uses and model.init != "default":
-        parts.append(f"rho{model.rho:g}")
-    if "forget_bias" in cell.uses:
-        parts.append(f"fb{model.forget_bias:g}")
-    return "-".join(parts)
 
 
 def grid_point_id(task: str, seq_len: int, hidden_size: int) -> str:

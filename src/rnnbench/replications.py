@@ -17,18 +17,15 @@ interval and n beside the published value, and a verdict (`verdict`):
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from dataclasses import dataclass
 
-import numpy as np
 import pandas as pd
 
-from . import cells, resolve, stats, tasks
+from . import cells, resolve, tasks
 from .errors import SpecError, unknown
-from .registry import Registry
+from .measures import MEASURES, Sample
 from .spec import TIERS, TrialSpec, opt
-
-VERDICTS = ("agrees", "disagrees", "inconclusive", "not run")
+from .verdicts import NOT_RUN, band_verdict
 
 
 @dataclass(frozen=True)
@@ -64,7 +61,9 @@ class Target:
     place: str = opt("", "where the value is printed: section, table or figure, or a path")
     run: str = opt("", "key of `replications.runs` whose seeds are measured")
     seq_len: int = opt(0, "the run's T this value is for (0: the run's only T)", min=0)
-    measure: str = opt("solved_fraction", "what of our runs is compared (MEASURES)")
+    measure: str = opt(
+        "solved_fraction", "what of our runs is compared (rnnbench.measures.MEASURES)"
+    )
     threshold: float = opt(
         0.04,
         "fraction_below: the final test loss counted as below; fraction_below_baseline: that "
@@ -79,116 +78,6 @@ class Target:
 
 
 # ------------------------------------------------------------------------------------- measures
-
-
-@dataclass(frozen=True)
-class Measure:
-    """A statistic of one run's seeds (at its selected lr) with a 95% interval and its n."""
-
-    name: str
-    text: str  # what ours is, for the report
-    interval: str  # how its 95% interval is computed
-    compute: Callable[[pd.DataFrame, Target], tuple[float, float, float]]  # estimate, low, high
-    accuracy: bool = False  # reads final_metric as a fraction correct (Task.metric_is_accuracy)
-
-
-def _rate(hits: np.ndarray) -> tuple[float, float, float]:
-    k, n = int(hits.sum()), len(hits)
-    low, high = stats.wilson_interval(k, n)
-    return k / n, float(low), float(high)
-
-
-def _bootstrap(values: np.ndarray, statistic) -> tuple[float, float, float]:
-    low, high = stats.bootstrap_interval(values, statistic)
-    return float(statistic(values)), low, high
-
-
-def _sequences(runs: pd.DataFrame, target: Target) -> tuple[float, float, float]:
-    """Mean sequences to solve; a seed that never solved counts as its whole budget (steps x
-    batch), so the mean is then a lower bound and the interval is open above."""
-    budget = (runs["steps"] * runs["batch_size"]).to_numpy(dtype=float)
-    solved = runs["sequences_to_solve"].astype("Float64").to_numpy(dtype=float, na_value=np.nan)
-    censored = np.isnan(solved)
-    estimate, low, high = _bootstrap(np.where(censored, budget, solved), np.mean)
-    return estimate, low, math.inf if censored.any() else high
-
-
-def _losses(runs: pd.DataFrame) -> np.ndarray:
-    """Final test losses, a diverged seed's as +inf: worse than any."""
-    loss = runs["final_loss"].to_numpy(dtype=float, na_value=np.nan)
-    return np.where(np.isnan(loss) | (runs["status"] == "diverged").to_numpy(), np.inf, loss)
-
-
-def _accuracies(runs: pd.DataFrame) -> np.ndarray:
-    """Final test accuracies, a diverged seed's as 0: worse than any."""
-    acc = runs["final_metric"].to_numpy(dtype=float, na_value=np.nan)
-    return np.where(np.isnan(acc) | (runs["status"] == "diverged").to_numpy(), 0.0, acc)
-
-
-MEASURES: Registry[Measure] = Registry(
-    "measure",
-    {
-        m.name: m
-        for m in (
-            Measure(
-                "solved_fraction",
-                "fraction of seeds solved (the task's solved rule on the test set)",
-                "Wilson interval over seeds",
-                lambda r, t: _rate((r["status"] == "solved").to_numpy()),
-            ),
-            Measure(
-                "fraction_below",
-                "fraction of seeds whose final test loss is below the target's threshold",
-                "Wilson interval over seeds",
-                lambda r, t: _rate(_losses(r) < t.threshold),
-            ),
-            Measure(
-                "fraction_below_baseline",
-                "fraction of seeds whose final test loss is below threshold x the task's baseline "
-                "loss (beating the input-blind baseline)",
-                "Wilson interval over seeds",
-                lambda r, t: _rate(_losses(r) < t.threshold * r["baseline_loss"].to_numpy(float)),
-            ),
-            Measure(
-                "median_final_loss",
-                "median over seeds of the final test loss",
-                "bootstrap over seeds",
-                lambda r, t: _bootstrap(_losses(r), np.median),
-            ),
-            Measure(
-                "median_final_metric",
-                "median over seeds of the final test accuracy",
-                "bootstrap over seeds",
-                lambda r, t: _bootstrap(_accuracies(r), np.median),
-                accuracy=True,
-            ),
-            Measure(
-                "mean_test_error",
-                "mean over seeds of the fraction of test sequences not processed correctly",
-                "bootstrap over seeds",
-                lambda r, t: _bootstrap(1 - _accuracies(r), np.mean),
-                accuracy=True,
-            ),
-            Measure(
-                "mean_sequences_to_solve",
-                "mean over seeds of the training sequences until solved on the validation set "
-                "(a seed that never solved counts as its budget: then a lower bound)",
-                "bootstrap over seeds (open above when a seed never solved)",
-                _sequences,
-            ),
-        )
-    },
-)
-
-
-def verdict(low: float, high: float, band: tuple[float, float]) -> str:
-    """agrees: [low, high] inside the band; disagrees: no overlap; else (they overlap, the
-    interval reaching outside the band; or a NaN interval, e.g. from one seed) inconclusive."""
-    if not (np.isfinite(low) and high == high):
-        return "inconclusive"
-    if high < band[0] or low > band[1]:
-        return "disagrees"
-    return "agrees" if band[0] <= low and high <= band[1] else "inconclusive"
 
 
 # ---------------------------------------------------------------------------------------- config
@@ -352,10 +241,11 @@ def table(runs: pd.DataFrame, section: dict | None, tier: str) -> pd.DataFrame:
         band = t.tolerance.band(t.published)
         ours = low = high = math.nan
         if rep.trained(t.run, tier) and len(mine):
-            ours, low, high = measure.compute(mine, t)
-            decided = verdict(low, high, band)
+            m = measure.compute(Sample(mine, threshold=t.threshold))
+            ours, low, high = m.effect, m.low, m.high
+            decided = band_verdict(low, high, band)
         else:
-            decided = "not run"
+            decided = NOT_RUN
         rows.append(
             dict(
                 target=tid,

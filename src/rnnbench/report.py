@@ -13,7 +13,6 @@ import base64
 import hashlib
 import html
 import json
-import math
 import os
 import platform
 import re
@@ -25,19 +24,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import aggregate, stats
-from . import claims as claims_mod
+from . import aggregate, experiments, stats
+from .claims import effect_text, scorecard
 from .figures import FIGURES
+from .numbers import ci, fmt, pct, rate
 from .tables import atomic_write, read_table, versions, write_table
 
 CLIPPING = "clipping"  # the clip_setting column's header, as in the figures' legends
-EXPERIMENTS = {
-    "e1_init": "E1 Gradient propagation at initialisation",
-    "e2_clipping": "E2 Exploding gradients and clipping",
-    "e3_long_range": "E3 Vanishing gradients and long-range learning",
-    "e4_gradient_flow": "E4 Gradient flow during training",
-    "e5_digits": "E5 Real data: digits and MNIST read step by step",
-}
+EXPERIMENTS = {e.id: e.title for e in experiments.EXPERIMENTS.values() if e.section is not None}
 
 
 @dataclass
@@ -57,40 +51,6 @@ class Section:
     paragraphs: list[str] = field(default_factory=list)
     figures: list[str] = field(default_factory=list)  # figure stems under the figures folder
     tables: list[Table] = field(default_factory=list)
-
-
-def fmt(value, digits: int = 3) -> str:
-    """A number for text and tables; missing values become an en dash, never 'nan'."""
-    if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
-        return "–"
-    if isinstance(value, bool | np.bool_):
-        return "yes" if value else "no"
-    if isinstance(value, int | np.integer):
-        return str(int(value))
-    if isinstance(value, float | np.floating):
-        if math.isinf(value):
-            return "∞" if value > 0 else "−∞"
-        if value == int(value) and abs(value) < 1e6:
-            return str(int(value))
-        return f"{value:.{digits}g}"
-    return str(value)
-
-
-def pct(value: float) -> str:
-    return "–" if value is None or math.isnan(value) else f"{100 * value:.0f}%"
-
-
-def ci(estimate, low, high, n, show=fmt, unit: str = "") -> str:
-    """'0.25 [0.1, 0.4], n = 5': an estimate with its 95% interval (and unit) and its n."""
-    return f"{show(estimate)} [{show(low)}, {show(high)}]{unit}, n = {fmt(n)}"
-
-
-def rate(k: int, n: int) -> str:
-    """'60% [23%, 88%], n = 5': k of n as a rate with its Wilson interval."""
-    if n == 0:
-        return "–"
-    low, high = stats.wilson_interval(k, n)
-    return ci(k / n, low, high, n, pct)
 
 
 def slope(r) -> str:
@@ -402,14 +362,14 @@ def build_report(
     """Write claims.{csv,parquet} beside the tables and report.md / report.html into out_dir."""
     tables_dir, figures_dir, out_dir = Path(tables_dir), Path(figures_dir), Path(out_dir)
     tables = {name: read_table(tables_dir / f"{name}.parquet") for name in aggregate.TABLES}
-    score = claims_mod.scorecard(tables)
+    enabled = config.get("experiments", list(experiments.EXPERIMENTS))
+    score = scorecard(experiments.claims(enabled), tables)
     provenance = setup_facts(config, tables)
     write_table(score, tables_dir / "claims", {"config": config, **provenance})
 
     sections = [setup_section(config, tables, provenance)]
     sections += [fn(tables) for fn in (e1_section, e2_section, e3_section, e4_section, e5_section)]
     sections += [claims_section(score), replications_section(tables), limitations_section(tables)]
-    enabled = config.get("experiments", [*EXPERIMENTS, "replications"])
     for s in sections:  # the plot rule draws the figures of the configured experiments only
         s.figures = [f for f in s.figures if FIGURES[f].experiment in enabled]
     captions = {
@@ -530,13 +490,7 @@ def _run_count(runs: pd.DataFrame, experiment: str) -> str:
 
 def claims_section(score: pd.DataFrame) -> Section:
     s = Section("Claims scorecard")
-    table = score.assign(
-        **{
-            "effect [95% interval]": [
-                claims_mod.interval(r.effect, r.low, r.high) for r in score.itertuples()
-            ]
-        }
-    )
+    table = score.assign(**{"effect [95% interval]": [effect_text(r) for r in score.itertuples()]})
     columns = ["claim", "source", "measurement", "test", "n", "effect [95% interval]"]
     s.tables.append(
         Table(

@@ -7,10 +7,32 @@ from __future__ import annotations
 from pathlib import Path
 
 from . import cells, tasks
-from .errors import SpecError, join
+from .errors import SpecError, join, unknown
 from .spec import TrialSpec, parse, read_yaml
 
-LOOKUPS = {"cell": cells.CELLS.get, "task": tasks.TASKS.get}
+# What a field that names a registered variant may name (`opt(names=...)`): the registries.
+CHOICES = {
+    "cell": cells.CELLS,
+    "task": tasks.TASKS,
+    "nonlinearity": cells.NONLINEARITIES,
+    "init": cells.MATRIX_INITS,
+}
+
+
+def _lookup(kind: str):
+    table = CHOICES[kind]
+    if hasattr(table, "get") and hasattr(table, "key"):  # a Registry: its own message, plugins
+        return table.get
+
+    def check(value: str):
+        if value not in table:
+            raise unknown(kind, value, table)
+        return table[value]
+
+    return check
+
+
+LOOKUPS = {kind: _lookup(kind) for kind in CHOICES}
 
 
 def spec(cls, data, where: str = ""):

@@ -9,6 +9,7 @@ module knows no registry.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import math
 import typing
@@ -31,13 +32,11 @@ def opt(
     names, checked by the lookup `parse` is given for it)."""
     meta = dict(help=help, choices=choices, min=min, gt=gt, max=max, lt=lt, scalar=scalar)
     meta["names"] = names
-    if isinstance(default, list):
-        return field(default_factory=lambda: list(default), metadata=meta)
+    if isinstance(default, list | dict):
+        return field(default_factory=lambda: copy.deepcopy(default), metadata=meta)
     return field(default=default, metadata=meta)
 
 
-NONLINEARITY_NAMES = ("linear", "tanh", "sigmoid", "relu")
-INIT_NAMES = ("default", "orthogonal", "gaussian", "identity")
 OPTIMIZER_NAMES = ("sgd", "adam", "rmsprop")
 CLIP_NAMES = ("none", "norm", "value")
 TIERS = ("laptop", "full")  # replications: a tier trains its runs and every smaller tier's
@@ -47,16 +46,19 @@ TIERS = ("laptop", "full")  # replications: a tier trains its runs and every sma
 class ModelSpec:
     cell: str = opt(
         "rnn",
-        "recurrent cell: a built-in (rnnbench.cells) or an import path module:Class",
+        "recurrent cell: a built-in name (rnnbench.cells.CELLS) or the import path "
+        "module:Class of your own Cell subclass (docs/custom-cell.md)",
         names="cell",
     )
     nonlinearity: str = opt(
         "tanh",
-        "f in h_t = f(W h_{t-1} + U x_t + b), for cells with one",
-        choices=NONLINEARITY_NAMES,
+        "f in h_t = f(W h_{t-1} + U x_t + b), for cells with one (rnn, indrnn)",
+        names="nonlinearity",
     )
     init: str = opt(
-        "default", "recurrent-weight init (each gate block of gated cells)", choices=INIT_NAMES
+        "default",
+        "recurrent-weight init (each gate block of gated cells); identity is the IRNN's",
+        names="init",
     )
     rho: float = opt(1.0, "spectral radius the init scales W to (ignored by 'default')", gt=0)
     hidden_size: int = opt(64, "hidden units H", min=1)
@@ -69,29 +71,50 @@ class ModelSpec:
 class TaskSpec:
     name: str = opt("adding", "task (rnnbench.tasks.TASKS)", names="task")
     seq_len: int = opt(
-        50, "T: time steps (copy adds 2 x recall; digits needs 64, MNIST 784 pixels)", min=1
+        50,
+        "T, time steps of the task (copy adds 2 x recall; digits needs 64; the MNIST tasks "
+        "784, the pixel count, which rowmnist reads as 28 rows)",
+        min=1,
     )
     alphabet: int = opt(8, "copy: symbols the sequence to recall is drawn from", min=1)
     recall: int = opt(10, "copy: symbols to remember, recalled after T steps", min=1)
     data_dir: str = opt(
-        "", "downloaded datasets (MNIST): this folder, or $RNNBENCH_DATA, or ~/.cache/rnnbench"
+        "", "folder of downloaded datasets (MNIST); empty: $RNNBENCH_DATA, else ~/.cache/rnnbench"
     )
     val_size: int = opt(
-        512, "examples in the fixed validation set (logged curves, stopping, lr selection)", min=1
+        512,
+        "examples in the fixed validation set, which the curves, stopping and the choice of lr "
+        "read (digits uses its 300-image validation split)",
+        min=1,
     )
-    test_size: int = opt(512, "examples in the fixed test set (every reported result)", min=1)
+    test_size: int = opt(
+        512,
+        "examples in the fixed test set, on which every reported result is measured (digits "
+        "uses its 297-image test split)",
+        min=1,
+    )
     solved_loss_fraction: float = opt(
-        0.1, "adding, adding_symmetric, copy: solved at loss <= this x baseline", gt=0
+        0.1,
+        "adding, adding_symmetric and copy count as solved at loss <= this x baseline loss",
+        gt=0,
     )
     solved_accuracy: float = opt(
-        0.99, "every other task: solved at accuracy (metric) >= this", gt=0, max=1
+        0.99,
+        "every other task counts as solved at accuracy >= this (adding_hs97, adding_pascanu: "
+        "the fraction of sequences within their error tolerance)",
+        gt=0,
+        max=1,
     )
 
 
 @dataclass(frozen=True)
 class ClipSpec:
-    mode: str = opt("none", "gradient clipping (norm: Pascanu et al. 2013)", choices=CLIP_NAMES)
-    threshold: float = opt(1.0, "clip threshold; ignored by 'none'", gt=0)
+    mode: str = opt(
+        "none",
+        "gradient clipping: none, norm (rescale to threshold; Pascanu et al. 2013), value",
+        choices=CLIP_NAMES,
+    )
+    threshold: float = opt(1.0, "clip threshold (ignored by 'none')", gt=0)
 
     @property
     def effective_threshold(self) -> float:
@@ -107,10 +130,18 @@ class ClipSpec:
 class TrainSpec:
     optimizer: str = opt("adam", "optimizer", choices=OPTIMIZER_NAMES)
     lr: list[float] = opt(
-        [1e-3], "learning rate, or a list: a sweep trained side by side", gt=0, scalar=True
+        [1e-3],
+        "learning rate, or a list of them: an lr sweep, every lr x clip setting x seed trained "
+        "side by side; per clip setting the lr with the most seeds solved on the validation set "
+        "(then the lowest median validation loss) is marked selected",
+        gt=0,
+        scalar=True,
     )
     lr_decay_every: int = opt(
-        0, "multiply the lr by lr_decay every this many steps (0: a constant lr)", min=0
+        0,
+        "multiply the lr by lr_decay every this many steps (step t uses lr x "
+        "lr_decay^((t - 1) // lr_decay_every)); 0, a constant lr",
+        min=0,
     )
     lr_decay: float = opt(0.5, "the lr's factor at each decay (lr_decay_every)", gt=0, max=1)
     momentum: float = opt(0.9, "momentum (sgd only)", min=0, lt=1)
@@ -118,16 +149,22 @@ class TrainSpec:
         0.99, "decay of RMSprop's running mean of squared gradients (rmsprop only)", gt=0, lt=1
     )
     omega: float = opt(
-        0.0, "weight alpha of Pascanu et al.'s (2013) regulariser Omega (vanilla RNN only)", min=0
+        0.0,
+        "weight alpha of Pascanu et al.'s (2013) regulariser Omega, which keeps the norm of the "
+        "gradient through each step of BPTT close to 1 (vanilla RNN only; 0: off)",
+        min=0,
     )
     batch_size: int = opt(64, "examples per step per model", min=1)
     steps: int = opt(500, "optimizer steps", min=0)
-    log_every: int = opt(50, "steps between logged evaluations", min=1)
+    log_every: int = opt(50, "steps between logged evaluations (rows of the curves table)", min=1)
     profile_every: int = opt(
         0, "steps between gradient-through-time profiles (0: first and last step only)", min=0
     )
     stop_when_solved: bool = opt(
-        False, "freeze a model once it meets its task's solved criterion on the validation set"
+        False,
+        "freeze a model once it meets its task's solved criterion on the validation set (it "
+        "leaves the batched compute); the trial ends when every model is solved, diverged or "
+        "out of steps",
     )
     check_every: int = opt(
         50, "steps between validation checks of the solved criterion (solved_step)", min=1
@@ -138,13 +175,29 @@ class TrainSpec:
 
 @dataclass(frozen=True)
 class RuntimeSpec:
-    threads: int = opt(1, "torch intra-op threads for this process", min=1)
+    threads: int = opt(
+        1, "torch intra-op threads per process (in the pipeline keep 1: --cores runs jobs)", min=1
+    )
     device: str = opt(
         "cpu", "cpu, cuda or auto (cuda when available)", choices=("cpu", "cuda", "auto")
     )
-    dtype: str = opt("float32", "training precision", choices=("float32", "float64"))
-    checkpoint_every: int = opt(0, "steps between training checkpoints (0: none)", min=0)
-    max_mem_mb: int = opt(16000, "refuse a cell whose estimated memory exceeds this (MB)", min=1)
+    dtype: str = opt(
+        "float32",
+        "training precision, also of training-time probes (E1 probes use float64)",
+        choices=("float32", "float64"),
+    )
+    checkpoint_every: int = opt(
+        0,
+        "optimizer steps between training checkpoints (0: none); a killed job resumes from its "
+        "checkpoint with exactly the numbers of an uninterrupted run",
+        min=0,
+    )
+    max_mem_mb: int = opt(
+        16000,
+        "refuse, before anything runs, a trial whose estimated memory exceeds this (MB); in "
+        "the pipeline the estimate is also the job's mem_mb resource",
+        min=1,
+    )
 
 
 @dataclass(frozen=True)
@@ -207,7 +260,7 @@ def _value(tp, f: dataclasses.Field, value, where: str, names: Lookups):
         if not isinstance(value, list) or not value:
             raise SpecError(where, f"expected a non-empty list, got {value!r}")
         items = [_value(item, f, v, f"{where}[{i}]", names) for i, v in enumerate(value)]
-        if len(set(items)) != len(items):
+        if len({repr(i) if isinstance(i, dict) else i for i in items}) != len(items):
             raise SpecError(where, f"duplicate entries in {value!r}")
         return items
     return _check(_scalar(tp, value, where), f.metadata, where, names)

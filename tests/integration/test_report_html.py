@@ -8,7 +8,7 @@ import subprocess
 import pandas as pd
 import pytest
 
-from rnnbench.claims import CLAIMS
+from rnnbench.experiments import claims as all_claims
 from rnnbench.figures import FIGURES
 
 FORBIDDEN = re.compile(r"\bnan\b|\bNaN\b(?! )|\bNone\b|\binf\b|TODO|TBD|XXX|\{[a-z_]+\}")
@@ -26,7 +26,7 @@ def test_report_references_existing_figures_and_prints_no_placeholder(test_run):
     for text in (md, re.sub(r"data:image/png;base64,[^']+", "", html)):
         assert not FORBIDDEN.search(text), FORBIDDEN.search(text).group(0)
     claims = pd.read_csv(test_run / "results/tables/claims.csv")
-    assert list(claims["id"]) == list(CLAIMS)
+    assert list(claims["id"]) == [c.id for c in all_claims()]
     assert set(claims["verdict"]) <= {"reproduced", "not reproduced", "inconclusive"}
     plain = md.replace("\\|", "|")  # table cells escape |
     for measured in claims["measured"]:

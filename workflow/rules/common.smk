@@ -5,30 +5,43 @@ import shlex
 import sys
 from pathlib import Path
 
-from snakemake.exceptions import WorkflowError
-
+from rnnbench import config as pipeline_config
 from rnnbench import grid, tasks
 from rnnbench.aggregate import TABLES
+from rnnbench.errors import SpecError
+from rnnbench.experiments import EXPERIMENTS
 from rnnbench.figures import FIGURES
 from rnnbench.resources import estimate_mem_mb, runtime_minutes
-from rnnbench.errors import SpecError
 
 
-def build_jobs(config):
-    """Every job's trials with validated specs, built before any job runs: a bad value stops
-    here."""
+def config_sources():
+    """The configs Snakemake merged, in order: (name, data) of config/config.yaml, each
+    --configfile, and --config."""
+    cli = [os.path.relpath(path) for path in workflow.overwrite_configfiles]
+    files = [pipeline_config.DEFAULT, *cli]
+    sources = [(name, pipeline_config.read_yaml(name)) for name in files]
+    return sources + [("--config", dict(workflow.config_settings.config))]
+
+
+def validated_jobs(config):
+    """The config normalised and every job planned, before any job runs; a bad value stops
+    here in one line naming the file that set it, the key and the problem."""
+    sources = config_sources()
     try:
-        return {f"{j.experiment}/{j.job_id}": j for j in grid.jobs(config)}
-    except SpecError as err:
-        raise WorkflowError(f"invalid config: {err}") from None
+        normal = pipeline_config.validated(config, sources)
+        return normal, {f"{j.experiment}/{j.job_id}": j for j in grid.jobs(normal)}
+    except SpecError as err:  # one line, not Snakemake's traceback of this file
+        where = err.file or pipeline_config.origin(err.key, sources)
+        sys.exit(f"invalid config: {err.in_file(where)}")
 
 
-JOBS = build_jobs(config)
+NORMAL, JOBS = validated_jobs(config)
+config.update(NORMAL)
 # the configured experiments; replications only when some target is configured (else no figures)
 ENABLED = [
     name
     for name in grid.enabled(config)
-    if name != grid.REPLICATIONS or config["replications"].get("targets")
+    if EXPERIMENTS[name].kind != "replications" or config[name].get("targets")
 ]
 # The library modules behind tables, figures and the report are inputs of their rules: editing
 # them reruns aggregation, plotting or the report only (a library edit never retrains). Paths are
@@ -36,8 +49,16 @@ ENABLED = [
 LIBRARY = os.path.relpath(f"{workflow.basedir}/src/rnnbench")
 AGGREGATE_CODE = [f"{LIBRARY}/aggregate.py", f"{LIBRARY}/stats.py"]
 FIGURES_CODE = [f"{LIBRARY}/figures.py", *AGGREGATE_CODE]
-REPORT_CODE = [f"{LIBRARY}/report.py", f"{LIBRARY}/claims.py", *FIGURES_CODE]
-TRAIN_EXPERIMENTS = "|".join(grid.TRAIN_EXPERIMENTS)
+REPORT_CODE = [
+    *(
+        f"{LIBRARY}/{name}.py"
+        for name in ("report", "claims", "measures", "numbers", "verdicts")
+    ),
+    *sorted(str(p) for p in Path(LIBRARY, "experiments").glob("*.py")),
+    *FIGURES_CODE,
+]
+PROBE_EXPERIMENTS = [e.id for e in EXPERIMENTS.values() if e.kind == "probe"]
+TRAIN_EXPERIMENTS = [e.id for e in EXPERIMENTS.values() if e.kind != "probe"]
 FIGURE_NAMES = "|".join(FIGURES)  # the plot rule's wildcard: a registered figure only
 # the fetch rule's wildcard: a dataset some registered task downloads
 DATASETS = "|".join(sorted({t.dataset for t in tasks.TASKS.values()} - {None}))
@@ -102,15 +123,15 @@ def job_outputs(experiments, name):
 
 
 def get_profile_inputs(wildcards):
-    return job_outputs(("e1_init", "e4_gradient_flow"), "profiles")
+    return job_outputs([e.id for e in EXPERIMENTS.values() if e.profiles], "profiles")
 
 
 def get_run_inputs(wildcards):
-    return job_outputs(grid.TRAIN_EXPERIMENTS, "runs")
+    return job_outputs(TRAIN_EXPERIMENTS, "runs")
 
 
 def get_curve_inputs(wildcards):
-    return job_outputs(grid.TRAIN_EXPERIMENTS, "curves")
+    return job_outputs(TRAIN_EXPERIMENTS, "curves")
 
 
 def get_expected_trials(wildcards):
@@ -145,7 +166,9 @@ def get_figures():
     return [name for name, figure in FIGURES.items() if figure.experiment in ENABLED]
 
 
-REPLICATION_JOBS = [j for j in JOBS.values() if j.experiment == grid.REPLICATIONS]
+REPLICATION_JOBS = [
+    j for j in JOBS.values() if EXPERIMENTS[j.experiment].kind == "replications"
+]
 
 
 def replications_estimate():

@@ -13,7 +13,7 @@ rule probe_trials:
     benchmark:
         "results/benchmarks/jobs/{experiment}/{job}.tsv"
     wildcard_constraints:
-        experiment="e1_init",
+        experiment="|".join(PROBE_EXPERIMENTS),
     conda:
         "../envs/rnnbench.yaml"
     threads: 1

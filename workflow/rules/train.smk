@@ -16,7 +16,7 @@ rule train_trials:
     benchmark:
         "results/benchmarks/jobs/{experiment}/{job}.tsv"
     wildcard_constraints:
-        experiment=TRAIN_EXPERIMENTS,
+        experiment="|".join(TRAIN_EXPERIMENTS),
     conda:
         "../envs/rnnbench.yaml"
     threads: 1
