@@ -26,3 +26,7 @@ rule all:
     default_target: True
     input:
         get_final_outputs(),
+
+
+onsuccess:
+    print(*summary.lines(), sep="\n")

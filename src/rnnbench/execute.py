@@ -4,7 +4,9 @@ into the job's folder (`rnnbench.grid` plans the jobs; `train` trains and probes
 from __future__ import annotations
 
 import json
+import math
 import shutil
+import sys
 import time
 from pathlib import Path
 
@@ -61,30 +63,30 @@ def _trial_tables(experiment: str, cell: dict, names, folder: Path, log):
     """One trial's tables (with its ids as the first columns) and its compute seconds; `cell`
     is its entry of `Job.params`."""
 
-    def progress(line: str) -> None:
-        print(f"[{experiment}/{cell['cell_id']}] {line}", file=log, flush=True)
+    progress = Progress(log, f"{experiment}/{cell['cell_id']}")
 
     done = folder / "done" / cell["cell_id"]
     kept = _read_done(done, names, cell["spec"])
     if kept is not None:
-        progress("finished by an earlier, interrupted run of this job: kept")
+        progress("finished by an earlier, interrupted run of this job: kept", final=True)
         return kept, 0.0
     start = time.perf_counter()
     if _is_probe(cell):
         result = train.probe_trial(resolve.spec(ProbeSpec, cell["spec"]))
         compute = time.perf_counter() - start
-        progress(f"probed {len(result.runs)} seeds in {compute:.2f}s")
+        progress(f"probed {len(result.runs)} seeds in {compute:.2f}s", final=True)
     elif (failed := ladder_failed_at(shorter := _read_after(cell))) is not None:
         result = train.skip_trial(resolve.spec(TrialSpec, cell["spec"]), failed, shorter)
         compute = time.perf_counter() - start
-        progress(f"skipped: every seed failed at T = {failed} (horizon ladder)")
+        progress(f"skipped: every seed failed at T = {failed} (horizon ladder)", final=True)
     else:
         checkpoint = folder / f"{cell['cell_id']}.checkpoint.pt"
         result = train.train_trial(
             resolve.spec(TrialSpec, cell["spec"]), progress, checkpoint=checkpoint
         )
         compute = time.perf_counter() - start
-        progress(f"done: {result.runs['status'].value_counts().to_dict()} in {compute:.2f}s")
+        counts = result.runs["status"].value_counts().to_dict()
+        progress(f"done: {counts} in {compute:.2f}s", final=True)
     ids = {"experiment": experiment, "cell_id": cell["cell_id"], "variant": cell["variant"]}
     tables = {}
     for name in names:
@@ -99,6 +101,24 @@ def _trial_tables(experiment: str, cell: dict, names, folder: Path, log):
     shutil.rmtree(done, ignore_errors=True)
     partial.rename(done)
     return tables, compute
+
+
+class Progress:
+    """A trial's progress lines: every one to the job's log, and to the console (stderr) the
+    last one and at most one per CONSOLE_EVERY_S seconds, each prefixed with the trial."""
+
+    CONSOLE_EVERY_S = 15.0
+
+    def __init__(self, log, label: str):
+        self.log, self.label, self.shown = log, label, -math.inf
+
+    def __call__(self, line: str, final: bool = False) -> None:
+        text = f"[{self.label}] {line}"
+        print(text, file=self.log, flush=True)
+        now = time.monotonic()
+        if final or now - self.shown >= self.CONSOLE_EVERY_S:
+            print(text, file=sys.stderr, flush=True)
+            self.shown = now
 
 
 def _is_probe(trial: dict) -> bool:

@@ -33,6 +33,7 @@ from .tasks import Task
 from .toolkit import Workspace
 
 DATA_STREAM, PROBE_STREAM = 1, 2  # second word of each model's numpy seed: independent streams
+ETA_AFTER_S = 10.0  # no estimate of the time left before this much time (or 5% of the budget)
 
 
 @dataclass
@@ -126,6 +127,7 @@ class _Run:
         )
         optimizer = EnsembleOptimizer(list(self.full.parameters()), self.tr, self.lr)
         self._take(self.st.live, optimizer)
+        self._timed_from: tuple[int, float] | None = None  # (step, elapsed) of the first report
 
     def _take(self, live: np.ndarray, optimizer: EnsembleOptimizer, rows=None) -> None:
         """Make models `live` the live ensemble (their rows `rows` of `optimizer`)."""
@@ -287,15 +289,24 @@ class _Run:
             self.progress(f"resumed at step {self.st.step} from {path}")
 
     def report_progress(self) -> None:
+        """A progress line every 5% of the budget; the time left (an upper bound: models may
+        stop early) once ETA_AFTER_S seconds or 5% of the budget have been timed, from the rate
+        of the steps after this process's first (which pays for warming up)."""
         st, steps = self.st, self.tr.steps
         done = st.step - 1
+        if self._timed_from is None:
+            self._timed_from = (done, st.elapsed)
         if not self.progress or not (done % max(1, steps // 20) == 0 or done == steps or
                                      not len(st.live)):  # fmt: skip
             return
-        left = st.elapsed / st.step * (steps - done)
-        self.progress(f"step {done}/{steps} live={len(st.live)}/{len(self.members)} "
-                      f"solved={int((st.solved_step >= 0).sum())} elapsed={st.elapsed:.1f}s "
-                      f"left<={left:.1f}s")  # fmt: skip
+        line = (f"step {done}/{steps} live={len(st.live)}/{len(self.members)} "
+                f"solved={int((st.solved_step >= 0).sum())} elapsed={st.elapsed:.1f}s")  # fmt: skip
+        first, since = self._timed_from
+        timed = st.elapsed - since >= ETA_AFTER_S or done - first >= max(2, steps // 20)
+        if timed and done > first and len(st.live) and done < steps:
+            rate = (st.elapsed - since) / (done - first)
+            line += f" left<={rate * (steps - done):.0f}s"
+        self.progress(line)
 
     def tables(self) -> TrialResult:
         """The runs, curves and profiles tables: every model on the validation and test sets."""

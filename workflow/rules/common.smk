@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 from rnnbench import config as pipeline_config
-from rnnbench import grid, tasks
+from rnnbench import grid, summary, tasks
 from rnnbench.aggregate import TABLES
 from rnnbench.errors import SpecError
 from rnnbench.experiments import EXPERIMENTS
