@@ -117,12 +117,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         if args.command == "keys":
-            from .replications import Run, Target
-
-            cls = dict(train=specs.TrialSpec, probe=specs.ProbeSpec, run=Run, target=Target)
-            for key, help_, default in specs.describe(cls[args.kind]):
-                print(f"{key:32s} {help_} (default: {default})")
-            return 0
+            return _keys(args.kind)
         if args.command == "bench":
             return bench.run(args)
         if args.command == "overhead":
@@ -149,11 +144,28 @@ def _run(args) -> int:
         result = train_trial(spec, progress)
     else:
         result = probe_trial(resolve.load(specs.ProbeSpec, args.spec))
+    written = []
     for name in ("runs", "curves", "profiles"):
         table = getattr(result, name)
         if len(table):
             write_table(table, args.out / name, result.meta)
-    print(f"wrote {args.out}/{{runs,curves,profiles}}.parquet/.csv")
+            written.append(name)
+    print(f"wrote {args.out}/{{{','.join(written)}}}.parquet/.csv")
+    return 0
+
+
+def _keys(kind: str) -> int:
+    """rnnbench keys: every key of a spec kind, its meaning, its choices and its default."""
+    from .config import CHOICES
+    from .replications import Run, Target
+
+    cls = dict(train=specs.TrialSpec, probe=specs.ProbeSpec, run=Run, target=Target)[kind]
+    for key, f, default in specs.leaves(cls):
+        meta = f.metadata
+        choices = meta["choices"] or (list(CHOICES[meta["names"]]) if meta["names"] else [])
+        plugin = ", or an import path module:Class" if meta["names"] == "cell" else ""
+        listed = f" (one of: {', '.join(map(str, choices))}{plugin})" if choices else ""
+        print(f"{key:32s} {meta['help']}{listed} (default: {default})")
     return 0
 
 

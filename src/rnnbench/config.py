@@ -19,6 +19,7 @@ from pathlib import Path
 from . import replications, resolve
 from .errors import SpecError
 from .experiments import EXPERIMENTS
+from .measures import TARGET_MEASURES
 from .sections import expand_models
 from .spec import TIERS, RuntimeSpec, opt, parse, read_yaml, to_dict
 
@@ -54,6 +55,7 @@ class Pipeline:
     replications: dict = opt({}, EXPERIMENTS["replications"].summary)
 
 
+CHOICES = {**resolve.CHOICES, "experiment": EXPERIMENTS, "measure": TARGET_MEASURES}
 LOOKUPS = {**resolve.LOOKUPS, "experiment": EXPERIMENTS.get}
 
 

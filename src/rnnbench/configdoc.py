@@ -17,10 +17,9 @@ from pathlib import Path
 import yaml
 
 from .cells import CELLS
-from .config import DEFAULT, Pipeline
+from .config import CHOICES, DEFAULT, Pipeline
 from .experiments import EXPERIMENTS
 from .replications import Run, Target
-from .resolve import CHOICES
 from .sections import MODEL_BLOCK_FIELDS, MODEL_BLOCK_NAME, GridAxes, ProbeSection, TrainSection
 from .spec import ModelSpec, read_yaml
 from .tasks import TASKS
@@ -40,7 +39,7 @@ def _choices(meta) -> list | None:
     if kind == "cell":
         return None
     if kind is not None:
-        return list({**CHOICES, "experiment": EXPERIMENTS}[kind])
+        return list(CHOICES[kind])
     return list(meta["choices"]) if meta.get("choices") else None
 
 

@@ -70,7 +70,7 @@ class Measure:
     interval: str  # how its 95% interval is computed
     compute: Callable[[Sample], Measured]
     accuracy: bool = False  # reads final_metric as a fraction correct (Task.metric_is_accuracy)
-    tags: tuple[str, ...] = field(default=())
+    tags: tuple[str, ...] = field(default=())  # "target": a replication target may name it
 
 
 def select(table: pd.DataFrame, where: Where) -> pd.DataFrame:
@@ -458,12 +458,14 @@ MEASURES: Registry[Measure] = Registry(
                 "fraction of seeds solved (the task's solved rule on the test set)",
                 "Wilson interval over seeds",
                 lambda s: _fraction(_status(s.a, "solved")),
+                tags=("target",),
             ),
             Measure(
                 "fraction_below",
                 "fraction of seeds whose final test loss is below the target's threshold",
                 "Wilson interval over seeds",
                 lambda s: _fraction(_losses(s.a) < s.threshold),
+                tags=("target",),
             ),
             Measure(
                 "fraction_below_baseline",
@@ -473,12 +475,14 @@ MEASURES: Registry[Measure] = Registry(
                 lambda s: _fraction(
                     _losses(s.a) < s.threshold * s.a["baseline_loss"].to_numpy(float)
                 ),
+                tags=("target",),
             ),
             Measure(
                 "median_final_loss",
                 "median over seeds of the final test loss",
                 "bootstrap over seeds",
                 lambda s: _scalar("median", _bootstrap(_losses(s.a), np.median), len(s.a)),
+                tags=("target",),
             ),
             Measure(
                 "median_final_metric",
@@ -486,6 +490,7 @@ MEASURES: Registry[Measure] = Registry(
                 "bootstrap over seeds",
                 lambda s: _scalar("median", _bootstrap(_accuracies(s.a), np.median), len(s.a)),
                 accuracy=True,
+                tags=("target",),
             ),
             Measure(
                 "mean_test_error",
@@ -493,6 +498,7 @@ MEASURES: Registry[Measure] = Registry(
                 "bootstrap over seeds",
                 lambda s: _scalar("mean", _bootstrap(1 - _accuracies(s.a), np.mean), len(s.a)),
                 accuracy=True,
+                tags=("target",),
             ),
             Measure(
                 "mean_sequences_to_solve",
@@ -500,7 +506,11 @@ MEASURES: Registry[Measure] = Registry(
                 "(a seed that never solved counts as its budget: then a lower bound)",
                 "bootstrap over seeds (open above when a seed never solved)",
                 lambda s: _scalar("mean", _sequences(s), len(s.a)),
+                tags=("target",),
             ),
         )
     },
 )
+
+# The measures a replication target may name: those of one run's seeds.
+TARGET_MEASURES = {name: m for name, m in MEASURES.items() if "target" in m.tags}

@@ -23,7 +23,7 @@ import pandas as pd
 
 from . import cells, resolve, tasks
 from .errors import SpecError, unknown
-from .measures import MEASURES, Sample
+from .measures import MEASURES, TARGET_MEASURES, Sample
 from .spec import TIERS, TrialSpec, opt
 from .verdicts import NOT_RUN, band_verdict
 
@@ -62,7 +62,9 @@ class Target:
     run: str = opt("", "key of `replications.runs` whose seeds are measured")
     seq_len: int = opt(0, "the run's T this value is for (0: the run's only T)", min=0)
     measure: str = opt(
-        "solved_fraction", "what of our runs is compared (rnnbench.measures.MEASURES)"
+        "solved_fraction",
+        "what of our runs is compared (rnnbench.measures.MEASURES)",
+        names="measure",
     )
     threshold: float = opt(
         0.04,
@@ -149,7 +151,7 @@ def _trials(name: str, run: Run, runtime: dict) -> dict[int, TrialSpec]:
 def _target(rep: Replications, tid: str, data: dict) -> Target:
     where = f"replications.targets.{tid}"
     target = resolve.spec(Target, data, where)
-    for key, known in (("source", rep.sources), ("run", rep.runs), ("measure", MEASURES)):
+    for key, known in (("source", rep.sources), ("run", rep.runs), ("measure", TARGET_MEASURES)):
         if getattr(target, key) not in known:
             raise unknown(f"{where}.{key}", getattr(target, key), known)
     if not target.place:

@@ -323,14 +323,19 @@ def to_dict(spec) -> dict:
     return dataclasses.asdict(spec)
 
 
-def describe(cls, prefix: str = "") -> list[tuple[str, str, object]]:
-    """(key, help, default) for every field, nested keys dotted: documentation for humans."""
+def leaves(cls, prefix: str = "") -> list[tuple[str, dataclasses.Field, object]]:
+    """(key, field, default) for every leaf field, nested keys dotted."""
     rows = []
     for f in dataclasses.fields(cls):
         key = join(prefix, f.name)
         default = f.default_factory() if f.default is dataclasses.MISSING else f.default
         if dataclasses.is_dataclass(default):
-            rows += describe(type(default), key)
+            rows += leaves(type(default), key)
         else:
-            rows.append((key, f.metadata["help"], default))
+            rows.append((key, f, default))
     return rows
+
+
+def describe(cls, prefix: str = "") -> list[tuple[str, str, object]]:
+    """(key, help, default) for every field, nested keys dotted: documentation for humans."""
+    return [(key, f.metadata["help"], default) for key, f, default in leaves(cls, prefix)]

@@ -57,6 +57,9 @@ REPORT_CODE = [
     *sorted(str(p) for p in Path(LIBRARY, "experiments").glob("*.py")),
     *FIGURES_CODE,
 ]
+# On a cluster, training jobs of seconds to minutes go several to a SLURM job (the group's size
+# is profiles/slurm's group-components); with `pack: trial` (trials of hours) each is its own.
+TRAIN_GROUP = "train" if config["pack"] == "grid_point" else None
 PROBE_EXPERIMENTS = [e.id for e in EXPERIMENTS.values() if e.kind == "probe"]
 TRAIN_EXPERIMENTS = [e.id for e in EXPERIMENTS.values() if e.kind != "probe"]
 FIGURE_NAMES = "|".join(FIGURES)  # the plot rule's wildcard: a registered figure only

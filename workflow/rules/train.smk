@@ -17,6 +17,8 @@ rule train_trials:
         "results/benchmarks/jobs/{experiment}/{job}.tsv"
     wildcard_constraints:
         experiment="|".join(TRAIN_EXPERIMENTS),
+    group:
+        TRAIN_GROUP
     conda:
         "../envs/rnnbench.yaml"
     threads: 1
