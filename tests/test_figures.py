@@ -258,13 +258,20 @@ def e1_profiles() -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def test_f1_draws_every_probed_variant_gated_and_plugin_cells_included():
-    profiles = e1_profiles()
+@pytest.mark.parametrize("lengths", [(40,), (40, 80)])
+def test_f1_draws_every_probed_variant_gated_and_plugin_cells_included(lengths):
+    one = e1_profiles()
+    profiles = pd.concat(
+        [one.assign(seq_len=t, distance=one["distance"] * t // 40) for t in lengths]
+    )
     fig = figures.plot_gradient_decay(profiles)
     labels = {line.get_label() for ax in shown_axes(fig) for line in ax.lines}
     assert set(profiles["variant"]) <= labels
-    titles = {ax.get_title() for ax in shown_axes(fig)}
-    assert {"RNN-linear", "RNN-tanh", "RNN-sigmoid", "LSTM", "GRU", "expRNN"} <= titles
+    titles = [ax.get_title().split("\n") for ax in shown_axes(fig)]
+    cells = {"RNN-linear", "RNN-tanh", "RNN-sigmoid", "LSTM", "GRU", "expRNN"}
+    assert {t[0] for t in titles} == cells and len(titles) == len(cells) * len(lengths)
+    if len(lengths) > 1:  # several grid points: each panel names its own
+        assert {t[1] for t in titles} == {f"T = {t}" for t in lengths}
     rows = {round(ax.get_position().y0, 3) for ax in shown_axes(fig)}
     assert len(rows) > 1  # a grid of panels, not one row
     for ax in shown_axes(fig):  # y-range from the data: every measured point in view

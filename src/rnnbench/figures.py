@@ -120,7 +120,7 @@ def _clip_styles(df: pd.DataFrame) -> dict[str, tuple]:
     """clip_setting -> (colour, marker): unclipped near black, each clip mode one sequential hue
     (darker = larger threshold) and one marker."""
     styles = {}
-    modes = [m for m in dict.fromkeys(df["clip"]) if m != "none"]
+    modes = sorted(set(df["clip"]) - {"none"})  # as _clip_order: norm blue, value orange
     for setting in _clip_order(df):
         mode = df.loc[df["clip_setting"] == setting, "clip"].iloc[0]
         if mode == "none":
@@ -139,15 +139,6 @@ def _name(rows: pd.DataFrame) -> str:
     """A panel's title: the cell's label (the tables' cell_label) and its nonlinearity."""
     first = rows.iloc[0]
     return f"{first['cell_label']}-{first['nonlinearity']}"
-
-
-def _grid_point(rows: pd.DataFrame, data: pd.DataFrame) -> str:
-    """', adding T = 200, H = 64' for the grid-point columns that vary in data, else ''."""
-    first, parts = rows.iloc[0], []
-    for col, fmt in (("task", "{}"), ("seq_len", "T = {:g}"), ("hidden_size", "H = {:g}")):
-        if col in data and data[col].nunique() > 1:
-            parts.append(fmt.format(first[col]))
-    return "".join(f", {p}" for p in parts)
 
 
 def _n(values) -> str:
@@ -194,11 +185,13 @@ def shows_nonlinearity(data: pd.DataFrame) -> pd.Series:
 
 
 def _e1_panels(data: pd.DataFrame) -> pd.Series:
-    """Each row's panel title: its cell, its nonlinearity where the cell has one, its grid
-    point where the grid has several."""
+    """Each row's panel title: its cell, its nonlinearity where the cell has one, and on a
+    second line its grid point where the grid has several."""
     title = data["cell_label"] + ("-" + data["nonlinearity"]).where(shows_nonlinearity(data), "")
-    point = [_grid_point(data.loc[[i]], data) for i in data.index] if len(data) else []
-    return title + pd.Series(point, index=data.index, dtype=object).fillna("")
+    for column, text in (("task", "{}"), ("seq_len", "T = {:g}"), ("hidden_size", "H = {:g}")):
+        if data[column].nunique() > 1:
+            title = title + "\n" + data[column].map(text.format)
+    return title
 
 
 def _e1_settings(data: pd.DataFrame) -> pd.Series:
@@ -277,9 +270,11 @@ def plot_gradient_decay(gradient_profiles: pd.DataFrame) -> plt.Figure:
         rows = data[data["cell"] == cell].drop_duplicates("panel")
         key = rows["nonlinearity"].map(rank).fillna(len(rank))
         groups.append(list(rows.assign(key=key).sort_values(["key", "panel"])["panel"]))
-    cols = min(4, max((len(g) for g in groups), default=1))
+    longest = max((len(line) for p in data["panel"].unique() for line in p.split("\n")), default=1)
+    fit = int(PAGE_WIDTH_IN // (max(longest * 0.5 * (MIN_FONT_PT + 0.5) / 72, 1.1) + 0.45))
+    cols = min(fit, max((len(g) for g in groups), default=1))  # a title fits its panel
     if all(len(g) == 1 for g in groups):
-        cols = min(4, max(len(groups), 1))
+        cols = min(fit, max(len(groups), 1))
     rows = _pack_rows(groups, cols)
     fig, axes = _subplots(len(rows), cols, 1.7, extra=1.4, sharex=True)
     for r, row in enumerate(rows):
@@ -298,7 +293,7 @@ def plot_gradient_decay(gradient_profiles: pd.DataFrame) -> plt.Figure:
                 if d["log10_bound"].notna().any():
                     ax.plot(d["distance"], d["log10_bound"], color=color, ls=":", lw=1.1)
             ax.set_title(row[c])
-            ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(3, integer=True))
+            ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(3, steps=[1, 2, 5, 10]))
     handles = [Line2D([], [], color=c, lw=1.8, ls=styles[s]) for s, c in colors.items()]
     labels = list(colors)
     if data["log10_bound"].notna().any():
@@ -307,7 +302,7 @@ def plot_gradient_decay(gradient_profiles: pd.DataFrame) -> plt.Figure:
     _legend_below(fig, handles, labels, title=f"measured, mean over {_n(data['n_seeds'])} seeds "
                   "(dashed: an init not scaled over rho)")  # fmt: skip
     for ax in axes[-1]:
-        ax.set_xlabel("distance T − k (steps)")
+        ax.set_xlabel("T − k (steps)")
     fig.supylabel("log10 ||dE_T / dh_k||")
     fig.suptitle("F1  Gradient norm through time at initialisation, every probed variant")
     return fig
@@ -695,7 +690,7 @@ def plot_replications(replications: pd.DataFrame) -> plt.Figure:
     ax.set_yticks(
         range(len(df)), [f"{t} (n = {n})" for t, n in zip(df["target"], df["n"], strict=True)]
     )
-    ax.set_ylim(len(df) - 0.5, -0.5)
+    ax.set_ylim(max(len(df), 1) - 0.5, -0.5)
     ax.set_xlabel("ours / published (log scale)")
     verdicts = [v for v in VERDICT_COLORS if v in set(df["verdict"])]
     handles = [
