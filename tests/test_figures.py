@@ -15,7 +15,7 @@ from matplotlib.collections import Collection
 from matplotlib.text import Text
 from PIL import Image
 
-from rnnbench import figures
+from rnnbench import aggregate, figures, report
 from rnnbench.figures import FIGURES
 from rnnbench.tables import read_table
 
@@ -280,6 +280,33 @@ def test_f1_draws_every_probed_variant_gated_and_plugin_cells_included(lengths):
             y = np.asarray(line.get_ydata(), dtype=float)
             assert np.all((y[np.isfinite(y)] >= low) & (y[np.isfinite(y)] <= high))
     check(fig, set(profiles["variant"]))
+
+
+def test_e1_text_gives_every_probed_variant_its_slope_interval_and_n():
+    profiles = e1_profiles().assign(
+        cell_id=lambda d: "adding_T40_H8_" + d["variant"],
+        lr=math.nan,
+        clip=pd.NA,
+        clip_threshold=math.nan,
+        clip_setting=math.nan,
+        step=0,
+    )
+    rates = aggregate.decay_rates(profiles)
+    e1 = report.e1_section({"decay_rates": rates})
+    cells = [v for t in e1.tables for v in t.frame.to_numpy().ravel() if "], n = 3" in str(v)]
+    assert len(cells) == rates["variant"].nunique()  # each variant once, with its interval and n
+    others = e1.tables[1].frame
+    assert set(others["variant"] + " " + others["init"]) == {
+        "expRNN default",
+        "GRU default",
+        "LSTM (forget bias 0) default",
+        "LSTM (forget bias 1) default",
+        *(f"RNN-{nl} identity" for nl in ("linear", "tanh", "sigmoid")),
+    }
+    gated = e1.paragraphs[-1]  # the gated cells' decay beside the bounded cells' at their init
+    assert (
+        gated.index("LSTM (forget bias 1): ") < gated.index("Beside them") < gated.index("expRNN: ")
+    )
 
 
 def e2_tables() -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -691,6 +691,11 @@ def plot_replications(replications: pd.DataFrame) -> plt.Figure:
         range(len(df)), [f"{t} (n = {n})" for t, n in zip(df["target"], df["n"], strict=True)]
     )
     ax.set_ylim(max(len(df), 1) - 0.5, -0.5)
+    low, high = np.log10(ax.get_xlim())
+    subs = (1.0, 2.0, 5.0) if high - low < 3 else (1.0,)  # 0.5, 1, 2 over a short range
+    ax.xaxis.set_major_locator(matplotlib.ticker.LogLocator(subs=subs))
+    ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     ax.set_xlabel("ours / published (log scale)")
     verdicts = [v for v in VERDICT_COLORS if v in set(df["verdict"])]
     handles = [
