@@ -26,7 +26,7 @@ import pandas as pd
 
 from . import aggregate, experiments, stats
 from .claims import effect_text, scorecard
-from .figures import FIGURES
+from .figures import FIGURES, shows_nonlinearity
 from .numbers import ci, fmt, pct, rate
 from .tables import atomic_write, read_table, versions, write_table
 
@@ -116,15 +116,54 @@ def e1_section(t: dict) -> Section:
                 f"f = tanh, and {_per_100(at1.loc['sigmoid'])} with f = sigmoid: the sigmoid's "
                 "derivative is at most 1/4, so its gradient vanishes faster."
             )
+    rates = rates.assign(name=_e1_names(rates))
+    others = rates[~rates.index.isin(orth.index)]  # every variant the table above leaves out
+    if not others.empty:
+        s.tables.append(_e1_others_table(others, rates))
     gated = rates[~bounded]
     if not gated.empty:
-        names = cell_names(gated)
-        parts = [f"{name}: {slope(r)}" for name, r in zip(names, gated.itertuples(), strict=True)]
-        s.paragraphs.append(
+        parts = [f"{r.name}: {slope(r)}" for r in gated.itertuples()]
+        text = (
             f"Cells without a closed-form gradient bound, at init {_spread(gated['init'])} "
             "(decades per step): " + "; ".join(parts) + "."
         )
+        beside = rates[bounded & rates["init"].isin(gated["init"])]
+        if not beside.empty:
+            parts = [f"{r.name}: {slope(r)}" for r in beside.itertuples()]
+            text += " Beside them, the cells with a bound at the same init: " + "; ".join(parts)
+            text += "."
+        s.paragraphs.append(text)
     return s
+
+
+def _e1_names(rates: pd.DataFrame) -> pd.Series:
+    """Each E1 row's variant as the text names it: its cell (with its forget bias where that
+    varies), and its nonlinearity where the cell has one to choose (as F1's panels)."""
+    nl = ("-" + rates["nonlinearity"]).where(shows_nonlinearity(rates), "")
+    names = zip(cell_names(rates), rates["cell_label"], strict=True)
+    bias = [name[len(label) :] for name, label in names]  # ' (forget bias 0)' or ''
+    return rates["cell_label"] + nl + pd.Series(bias, index=rates.index, dtype=object)
+
+
+def _e1_others_table(others: pd.DataFrame, rates: pd.DataFrame) -> Table:
+    """The probed variants outside the orthogonal-init table (other inits, cells without a
+    bound): slope with its interval and n, and the bound's slope where the cell has one; the
+    cells of one init together, so a gated cell's decay sits beside the RNN's."""
+    others = others.assign(
+        order=others["init"].map({v: i for i, v in enumerate(dict.fromkeys(rates["init"]))})
+    ).sort_values(["order", "task", "seq_len", "hidden_size"], kind="stable")
+    columns = [*_varying(rates, ["task", "seq_len", "hidden_size"]), "name", "init"]
+    frame = others[columns].rename(columns={"name": "variant"})
+    if others.groupby("init")["rho"].nunique().gt(1).any() or len(set(others["rho"])) > 1:
+        frame["rho"] = others["rho"].map(fmt)
+    frame["slope (decades/step)"] = [slope(r) for r in others.itertuples()]
+    frame["bound slope"] = others["bound_slope_log10_per_step"].map(lambda v: fmt(v, 2))
+    return Table(
+        frame.reset_index(drop=True),
+        "Every other probed variant: the fitted slope of log10 ||dE_T/dh_k|| against T − k "
+        "(decades per step): mean over seeds [95% bootstrap interval over seeds], n = seeds; "
+        "bound slope: of the closed-form bound gamma^(T−k), – for a cell without one.",
+    )
 
 
 def _decades(r) -> str:
