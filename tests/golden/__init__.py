@@ -155,7 +155,8 @@ def differences(got: dict[str, pd.DataFrame], want: dict[str, pd.DataFrame]) -> 
         g, w = got[name], want[name]
         if list(g.columns) != list(w.columns):
             added, removed = sorted(set(g) - set(w)), sorted(set(w) - set(g))
-            out.append(f"{name}: the columns differ (new {added}, gone {removed})")
+            what = f"new {added}, gone {removed}" if added or removed else "in another order"
+            out.append(f"{name}: the columns differ ({what})")
             continue
         if len(g) != len(w):
             out.append(f"{name}: {len(g)} rows, the golden table has {len(w)}")
