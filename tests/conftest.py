@@ -19,15 +19,8 @@ def float64():
 
 @pytest.fixture(scope="session")
 def test_run(tmp_path_factory):
-    """The .test config run end to end by `snakemake --cores 2`, once per test session."""
-    import subprocess
+    """The .test config run end to end by `snakemake --cores 2`, once per test session: every test
+    that only reads a .test run's outputs reads this one (copy it before changing anything)."""
+    from tests.workflow import run_test_config
 
-    from tests.workflow import copy_workflow, isolated_env
-
-    work = copy_workflow(tmp_path_factory.mktemp("test_run"))
-    result = subprocess.run(
-        ["snakemake", "--cores", "2", "--configfile", ".test/config/config.yaml"],
-        cwd=work, capture_output=True, text=True, timeout=900, env=isolated_env(work),
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr[-3000:]
-    return work
+    return run_test_config(tmp_path_factory.mktemp("test_run"))

@@ -310,7 +310,9 @@ def test_the_pipeline_fetches_then_trains_rowmnist_and_smnist(fixture_files, tmp
     over |= {"tasks": ["rowmnist", "smnist"], "seq_len": [784], "hidden_size": [4]}
     over["task"] = {"data_dir": str(source.parent), "val_size": 16, "test_size": 16}
     over["train"] |= {"steps": 4, "batch_size": 4, "log_every": 2}
-    (tmp_path / "mnist.yaml").write_text(yaml.safe_dump({"e5_digits": over}))
+    # e5 only: the other experiments run in the shared .test run (conftest `test_run`)
+    mnist = {"experiments": ["e5_digits"], "e5_digits": over}
+    (tmp_path / "mnist.yaml").write_text(yaml.safe_dump(mnist))
     env = isolated_env(work) | {SHA256_ENV: str(tmp_path / "sums.json")}
     env["RNNBENCH_MNIST_MIRRORS"] = "http://127.0.0.1:9/"  # never the network
     command = ["snakemake", "--cores", "2", "--configfile", ".test/config/config.yaml"]
@@ -325,3 +327,4 @@ def test_the_pipeline_fetches_then_trains_rowmnist_and_smnist(fixture_files, tmp
     e5 = runs[runs["experiment"] == "e5_digits"]
     assert set(e5["task"]) == {"rowmnist", "smnist"} and e5["final_metric"].notna().all()
     assert (work / "results/figures/f6_digits.png").stat().st_size > 0
+    assert set(runs["experiment"]) == {"e5_digits"}

@@ -2,6 +2,7 @@
 
 import os
 import shutil
+import subprocess
 from pathlib import Path
 
 from rnnbench.aggregate import TABLES  # noqa: F401  (re-exported for the integration tests)
@@ -9,6 +10,7 @@ from rnnbench.aggregate import TABLES  # noqa: F401  (re-exported for the integr
 ROOT = Path(__file__).resolve().parents[1]
 TIMING_COLUMNS = ["wall_seconds"]  # the only columns allowed to differ between identical runs
 WORKFLOW_FILES = ("Snakefile", "workflow", "config", ".test", "src", "profiles")
+TEST_CONFIG = ".test/config/config.yaml"  # the tiny grid CI runs end to end
 
 
 def copy_workflow(dest: Path) -> Path:
@@ -26,3 +28,14 @@ def copy_workflow(dest: Path) -> Path:
 def isolated_env(work: Path) -> dict[str, str]:
     """Jobs import rnnbench from the copy, so an edit to the checkout mid-run cannot leak in."""
     return {**os.environ, "PYTHONPATH": str(work / "src")}
+
+
+def run_test_config(dest: Path) -> Path:
+    """The .test config run end to end by `snakemake --cores 2` in a copy of the workflow."""
+    work = copy_workflow(dest)
+    result = subprocess.run(
+        ["snakemake", "--cores", "2", "--configfile", TEST_CONFIG],
+        cwd=work, capture_output=True, text=True, timeout=900, env=isolated_env(work),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    return work
