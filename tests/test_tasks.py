@@ -182,3 +182,39 @@ def test_hochreiter_schmidhuber_temporal_order_definition():
     np.testing.assert_array_equal(y, 2 * symbols[0] + symbols[1])
     np.testing.assert_allclose(np.bincount(y) / len(y), 0.25, atol=0.015)  # the blind guess
     assert task.baseline_loss(100) == pytest.approx(math.log(4)) and task.baseline_metric() == 0.25
+
+
+@pytest.mark.parametrize("alphabet,recall", [(4, 3), (8, 10)])
+def test_copy_recall_reads_the_recalled_symbols_only(alphabet, recall):
+    spec = TaskSpec(name="copy_recall", seq_len=7, alphabet=alphabet, recall=recall)
+    task, copy = tasks.get(spec), tasks.get(TaskSpec(name="copy", seq_len=7, alphabet=alphabet,
+                                                     recall=recall))  # fmt: skip
+    x, y = task.sample(4000, 7, np.random.default_rng(2))
+    xc, yc = copy.sample(4000, 7, np.random.default_rng(2))
+    np.testing.assert_array_equal(x, xc)  # copy's sequences
+    out = torch.randn((*y.shape, task.output_size), dtype=torch.float64)[:, None]  # (L, 1, B, O)
+    yt = torch.from_numpy(y)[:, None]
+    ce = torch.nn.functional.cross_entropy(out[-recall:].flatten(0, -2), yt[-recall:].flatten(),
+                                           reduction="none")  # fmt: skip
+    expected = ce.view(recall, 1, -1).mean(0)
+    assert torch.allclose(task.example_loss(out, yt), expected)
+    blanks_wrong = out.clone()
+    blanks_wrong[:-recall] = 0  # the blank steps say nothing: the loss is unchanged
+    assert torch.allclose(task.example_loss(blanks_wrong, yt), expected)
+    # The best blind guess on a recalled symbol is uniform: loss ln(alphabet), accuracy 1/alphabet.
+    p = np.bincount(y[-recall:].ravel(), minlength=task.output_size)[1:] / y[-recall:].size
+    assert -(p * np.log(p)).sum() == pytest.approx(task.baseline_loss(7), rel=2e-3)
+    assert task.baseline_loss(7) == math.log(alphabet)
+    assert task.solved(9.0, 0.99, spec) and not task.solved(0.0, 0.989, spec)  # by accuracy
+
+
+def test_a_margin_asks_the_criterion_to_be_beaten_by_that_factor():
+    adding = TASKS["adding"]
+    spec = TaskSpec(name="adding", seq_len=10)
+    bound = spec.solved_loss_fraction * adding.baseline_loss(10)
+    assert adding.solved(0.9 * bound, 0, spec) and not adding.solved(0.9 * bound, 0, spec, 0.8)
+    assert adding.solved(0.79 * bound, 0, spec, 0.8)
+    order = TASKS["temporal_order"]
+    spec = TaskSpec(name="temporal_order", seq_len=10, solved_accuracy=0.99)
+    assert order.solved(0, 0.992, spec) and not order.solved(0, 0.992, spec, 0.5)
+    assert order.solved(0, 0.996, spec, 0.5)

@@ -241,3 +241,17 @@ def test_clip_thresholds_are_exact_float64():
 
     run = _Run(cell(clipping=[{"mode": "value", "threshold": 0.1}]), None)
     assert run.thresholds.dtype == torch.float64 and (run.thresholds == 0.1).all()
+
+
+def test_a_freeze_margin_trains_a_model_that_only_meets_the_criterion_on():
+    """solved_step is the first check that meets the criterion; a model is frozen only at the
+    first check that beats it by the margin, and trains on in between."""
+    plain = train_trial(stopping_cell())
+    margin = train_trial(stopping_cell(freeze_margin=0.5))
+    assert margin.runs.solved_step.equals(plain.runs.solved_step)
+    later = margin.runs.steps_trained > plain.runs.steps_trained
+    assert later.any()  # the test has teeth: some model met the criterion but not the margin
+    assert (margin.runs.steps_trained >= plain.runs.steps_trained).all()
+    frozen = margin.runs[margin.runs.steps_trained < 60]
+    bound = 0.97 * 0.5 * frozen.baseline_loss
+    assert (frozen.val_loss <= bound).all()  # frozen models beat the criterion by the margin

@@ -169,6 +169,15 @@ class TrainSpec:
     check_every: int = opt(
         50, "steps between validation checks of the solved criterion (solved_step)", min=1
     )
+    freeze_margin: float = opt(
+        1.0,
+        "stop_when_solved freezes a model only when it meets the criterion on validation by "
+        "this margin (a loss within margin x its bound, an error within margin x the allowed "
+        "error), so that a model hugging the threshold trains on; solved_step and the test "
+        "criterion are unchanged",
+        gt=0,
+        max=1,
+    )
     seeds: list[int] = opt([0], "one model per lr, seed and clip setting")
     clipping: list[ClipSpec] = opt([ClipSpec()], "clip settings trained side by side")
 

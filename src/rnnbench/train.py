@@ -85,6 +85,7 @@ class _State:
     live: np.ndarray  # the models still training (ascending): the rows of the live ensemble
     diverged_step: np.ndarray  # -1 unless diverged
     solved_step: np.ndarray  # first check that met the solved criterion on validation, or -1
+    frozen_step: np.ndarray  # the step a model left the training (diverged or solved), or -1
     max_norm: np.ndarray  # largest pre-clip gradient norm so far
     rows: list[dict] = field(default_factory=list)
     profile_rows: list[dict] = field(default_factory=list)
@@ -123,6 +124,7 @@ class _Run:
             live=np.arange(n),
             diverged_step=np.full(n, -1),
             solved_step=np.full(n, -1),
+            frozen_step=np.full(n, -1),
             max_norm=np.zeros(n),
         )
         optimizer = EnsembleOptimizer(list(self.full.parameters()), self.tr, self.lr)
@@ -164,6 +166,7 @@ class _Run:
         due = _profile_due(step, tr.steps, tr.profile_every)
         self._profile((np.ones_like(frozen) if due else frozen) & ~diverged)
         keep = np.flatnonzero(~frozen)
+        st.frozen_step[st.live[frozen]] = step
         if frozen.any():
             grads = [g[torch.from_numpy(keep).to(self.device)] for g in grads]
             self._compact(keep)
@@ -181,7 +184,8 @@ class _Run:
         return bad
 
     def _solved(self) -> np.ndarray:
-        """At a check: live models meeting the solved criterion on the validation set, (E',)."""
+        """At a check: live models meeting the solved criterion on the validation set by
+        train.freeze_margin (E',); the first check meeting it at all is their solved_step."""
         st, tr = self.st, self.tr
         if not (st.step % tr.check_every == 0 or st.step == tr.steps):
             return np.zeros(len(st.live), dtype=bool)
@@ -189,7 +193,9 @@ class _Run:
         met = self.task.solved(loss, metric, self.spec.task)  # (E',) bool
         first = met & (st.solved_step[st.live] < 0)
         st.solved_step[st.live[first]] = st.step
-        return met
+        if tr.freeze_margin == 1:
+            return met
+        return self.task.solved(loss, metric, self.spec.task, tr.freeze_margin)
 
     def _validation(self) -> tuple[np.ndarray, np.ndarray]:
         """Loss and metric of the live models on the validation set at this step, (E',) each."""
@@ -249,6 +255,7 @@ class _Run:
             rngs=[r.bit_generator.state for r in st.rngs], live=torch.from_numpy(st.live),
             diverged_step=torch.from_numpy(st.diverged_step),
             solved_step=torch.from_numpy(st.solved_step), max_norm=torch.from_numpy(st.max_norm),
+            frozen_step=torch.from_numpy(st.frozen_step),
             rows=st.rows, profile_rows=st.profile_rows,
         )  # fmt: skip
         _save(Path(checkpoint), blob)
@@ -270,6 +277,7 @@ class _Run:
             self.st = _State(
                 rngs=rngs, live=blob["live"].numpy(), diverged_step=blob["diverged_step"].numpy(),
                 solved_step=blob["solved_step"].numpy(), max_norm=blob["max_norm"].numpy(),
+                frozen_step=blob["frozen_step"].numpy(),
                 rows=blob["rows"], profile_rows=blob["profile_rows"], step=blob["step"],
                 elapsed=blob["elapsed"],
             )  # fmt: skip
@@ -412,9 +420,7 @@ def _tables(spec, task: Task, members, st: _State, val, test) -> TrialResult:
     """val, test: (loss (E,), metric (E,)) of every model's final weights on those sets."""
     info = _member_columns(spec, members)
     tspec, steps = spec.task, spec.train.steps
-    stopped = np.where(st.diverged_step >= 0, st.diverged_step, steps)
-    if spec.train.stop_when_solved:
-        stopped = np.where(st.solved_step >= 0, np.minimum(stopped, st.solved_step), stopped)
+    stopped = np.where(st.frozen_step >= 0, st.frozen_step, steps)
     status = np.where(
         st.diverged_step >= 0,
         "diverged",

@@ -14,6 +14,7 @@ from .synthetic import (
     AddingPascanu,
     AddingSymmetric,
     Copy,
+    CopyRecall,
     TemporalOrder,
     TemporalOrderHS97,
 )
@@ -23,9 +24,9 @@ TASKS: Registry[Task] = Registry(
     {
         t.name: t
         for t in (
-            Adding(), AddingSymmetric(), AddingHS97(), AddingPascanu(), Copy(), TemporalOrder(),
-            TemporalOrderHS97(), Digits(), PermutedDigits(), SequentialMNIST(), PermutedMNIST(),
-            RowMNIST(),
+            Adding(), AddingSymmetric(), AddingHS97(), AddingPascanu(), Copy(), CopyRecall(),
+            TemporalOrder(), TemporalOrderHS97(), Digits(), PermutedDigits(), SequentialMNIST(),
+            PermutedMNIST(), RowMNIST(),
         )
     },
 )  # fmt: skip

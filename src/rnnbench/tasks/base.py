@@ -84,9 +84,13 @@ class Task:
             return self.example_loss(out, y).mean(-1)
         return (out.argmax(-1) == y).double().mean(-1)
 
-    def solved(self, loss, metric, spec):
-        """The solved criterion, elementwise on floats or arrays (NaN: not solved)."""
-        return metric >= spec.solved_accuracy
+    def solved(self, loss, metric, spec, margin: float = 1.0):
+        """The solved criterion, elementwise on floats or arrays (NaN: not solved); with a
+        margin < 1, met only by that margin: the loss within margin x its bound, the error
+        (1 - accuracy) within margin x the allowed error (train.freeze_margin)."""
+        if margin == 1:
+            return metric >= spec.solved_accuracy
+        return 1 - metric <= margin * (1 - spec.solved_accuracy)
 
     @property
     def metric_is_accuracy(self) -> bool:
