@@ -75,6 +75,8 @@ def run_row(experiment="e2_clipping", status="unsolved", **kw):
         final_metric=0.2,
         baseline_metric=1 / 6,
         max_grad_norm=10.0,
+        steps=100,
+        batch_size=32,
     )
     row = {**base, **kw}
     clip_setting = ClipSpec(row["clip"], row["clip_threshold"]).label
@@ -242,15 +244,16 @@ def test_lstm_horizon_claim_reproduced_only_when_every_task_interval_is_above_ze
         e3_runs({"lstm": lstm, "rnn-tanh": rnn}, task="temporal_order"),
     )
     c = card(clear).loc["lstm_longest_horizon"]
-    assert c["verdict"] == "reproduced" and (c["effect"], c["low"], c["high"]) == (90, 90, 90)
+    # the LSTM reaches the grid's largest T: censored, its difference is open above
+    assert c["verdict"] == "reproduced" and (c["effect"], c["low"], c["high"]) == (90, 90, math.inf)
     assert "adding, temporal_order" in c["measured"]
-    # One task ties (both solve the longest T): the interval [0, 0] is inconclusive.
+    # One task ties at the largest T (both censored): no interval, inconclusive.
     tie = e3_tables(
         e3_runs({"lstm": lstm, "rnn-tanh": rnn}),
         e3_runs({"lstm": lstm, "rnn-tanh": lstm}, task="temporal_order"),
     )
     c = card(tie).loc["lstm_longest_horizon"]
-    assert c["verdict"] == "inconclusive" and (c["low"], c["high"]) == (0, 0)
+    assert c["verdict"] == "inconclusive" and (c["low"], c["high"]) == (-math.inf, math.inf)
     assert c["measured"].endswith("on: adding")
     # The RNN does better on one task: not reproduced.
     loss = e3_tables(
@@ -263,8 +266,12 @@ def test_lstm_horizon_claim_reproduced_only_when_every_task_interval_is_above_ze
 def test_irnn_claim_is_a_strict_win_and_skipped_runs_count_as_unsolved():
     top = {10: [S] * 6, 100: [S] * 6}
     tie = e3_tables(e3_runs({"irnn": top, "rnn-tanh": top}))
-    c = card(tie).loc["irnn_adding"]
-    assert c["verdict"] == "inconclusive" and (c["effect"], c["low"], c["high"]) == (0, 0, 0)
+    c = card(tie).loc["irnn_adding"]  # both censored at the largest T: no comparison
+    assert c["verdict"] == "inconclusive" and c["effect"] == 0
+    assert (c["low"], c["high"]) == (-math.inf, math.inf)
+    lower = e3_tables(e3_runs({"irnn": {10: [S] * 6, 100: [U] * 6}, "rnn-tanh": top}))
+    c = card(lower).loc["irnn_adding"]  # the tanh RNN censored: the difference is <= -90
+    assert c["verdict"] == "not reproduced" and (c["low"], c["high"]) == (-math.inf, -90)
     skipped = {10: [U] * 6, 100: [K] * 6}  # failed at 10, so never trained at 100
     win = e3_tables(e3_runs({"irnn": top, "rnn-tanh": skipped}))
     c = card(win).loc["irnn_adding"]
@@ -455,3 +462,11 @@ def test_the_abstract_counts_the_replications_verdicts():
     assert text.startswith("Of 4 published results from 3 sources, this run measured 3 in")
     assert "2 agree, 1 disagree and 0 are inconclusive" in text
     assert report._replications_text(rep.iloc[:0]) == ""
+
+
+def test_an_interval_open_on_the_claimed_side_decides_a_one_sided_claim():
+    """A censored horizon makes a difference's interval open: [90, inf) lies inside "> 0"."""
+    assert verdict(90, math.inf, above(0)) == REPRODUCED
+    assert verdict(-math.inf, -1, below(0)) == REPRODUCED
+    assert verdict(-math.inf, 5, above(0)) == INCONCLUSIVE
+    assert verdict(-math.inf, math.inf, above(0)) == INCONCLUSIVE

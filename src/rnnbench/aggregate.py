@@ -12,6 +12,7 @@ flows through to each table built from them: none is dropped by a fixed column l
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -258,6 +259,11 @@ def horizons(runs: pd.DataFrame, threshold: float = 0.5) -> pd.DataFrame:
     if chosen.empty:  # no training experiment in the grid
         return pd.DataFrame(columns=keys)
     spec = [c for c in spec_fields(chosen) if c not in keys]
+    sweep = runs.groupby(SETTING, dropna=False)["lr"].agg(["min", "max", "nunique"])
+    edge = chosen.join(sweep, on=SETTING)
+    at_edge = (edge["lr"] == edge["min"]) | (edge["lr"] == edge["max"])
+    # the selected lr is the sweep's smallest or largest: the best may lie outside the sweep
+    chosen = chosen.assign(lr_at_edge=(edge["nunique"] > 1) & at_edge)
     per_t = chosen.groupby(keys, dropna=False, sort=True).apply(
         lambda g: _success(g, spec), include_groups=False
     )
@@ -296,8 +302,39 @@ def _success(g: pd.DataFrame, spec: list[str]) -> pd.Series:
             "median_sequences_to_solve": np.median(seqs) if len(seqs) else math.nan,
             "sequences_to_solve_low": seq_low,
             "sequences_to_solve_high": seq_high,
+            **_km_sequences(g),
+            "lr_at_edge": bool(g["lr_at_edge"].iloc[0]),
         }
     )
+
+
+def censored_sequences(runs: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Each run's sequences to solve, and whether it solved (1) or is right-censored (0) at its
+    budget, steps x batch (unsolved, skipped or diverged runs: none of them solved in it)."""
+    budget = (runs["steps"] * runs["batch_size"]).to_numpy(dtype=float)
+    seqs = runs["sequences_to_solve"].astype("Float64").to_numpy(dtype=float, na_value=np.nan)
+    event = ~np.isnan(seqs)
+    return np.where(event, np.maximum(seqs, 1.0), budget), event.astype(int)
+
+
+def _km_sequences(g: pd.DataFrame) -> dict:
+    """Kaplan-Meier median of the sequences to solve, unsolved seeds right-censored at their
+    budget (lifelines), with its 95% interval; inf where the median (or an end) is not reached
+    within the budget."""
+    from lifelines import KaplanMeierFitter  # slow to import: only where a table needs it
+    from lifelines.utils import median_survival_times
+
+    seqs, event = censored_sequences(g)
+    if not event.any():
+        return dict(km_sequences_to_solve=math.inf, km_sequences_low=math.inf,
+                    km_sequences_high=math.inf)  # fmt: skip
+    with warnings.catch_warnings():  # lifelines' interval of a few seeds warns on empty slices
+        warnings.simplefilter("ignore", RuntimeWarning)
+        km = KaplanMeierFitter().fit(seqs, event)
+        low, high = median_survival_times(km.confidence_interval_).iloc[0]
+        median = float(km.median_survival_time_)
+    return dict(km_sequences_to_solve=median, km_sequences_low=float(low),
+                km_sequences_high=float(high))  # fmt: skip
 
 
 def solved_matrix(group: pd.DataFrame, seeds=None) -> tuple[np.ndarray, np.ndarray]:
@@ -321,6 +358,8 @@ def horizon_samples(seq_lens: np.ndarray, solved: np.ndarray, idx: np.ndarray, t
 
 
 def _horizon(g: pd.DataFrame, threshold: float) -> pd.Series:
+    """A group's horizon with its interval; censored when it is the grid's largest T (the
+    variant might reach further: a lower bound, '>= T')."""
     seq_lens, solved = solved_matrix(g)
     n = len(solved)
     point = horizon_samples(seq_lens, solved, np.arange(n)[None], threshold)[0]
@@ -333,6 +372,8 @@ def _horizon(g: pd.DataFrame, threshold: float) -> pd.Series:
             "horizon": point if point > 0 else pd.NA,
             "horizon_low": low,
             "horizon_high": high,
+            "horizon_censored": bool(point == seq_lens.max()),
+            "grid_max_seq_len": int(seq_lens.max()),
         }
     )
 

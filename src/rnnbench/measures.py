@@ -16,6 +16,7 @@ percentile bootstraps over seeds for horizons, medians and means (rnnbench.stats
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
@@ -306,24 +307,32 @@ def success_short_long(s: Sample) -> Measured:
 
 def _horizon_difference(runs: pd.DataFrame, better, worse) -> tuple[float, float, float, int]:
     """Best horizon of the runs where `better` minus best where `worse` (masks), with the
-    bootstrap interval resampling the seeds (the same seeds for both sides)."""
+    bootstrap interval resampling the seeds (the same seeds for both sides). A horizon at its
+    grid's largest T is censored: the variant might go further, so it is known only to lie in
+    [T, inf), and the difference's interval takes each side's bound that widens it (both
+    sides censored: (-inf, inf))."""
     seeds = sorted(runs["seed"].unique())
     idx = stats.resample_indices(len(seeds))
     everyone = np.arange(len(seeds))[None]
 
-    def best(mask, rows):
+    def bounds(mask, rows):
+        """The best horizon over the groups where mask, per resample: (lower, upper) bounds."""
         groups = runs[mask].groupby(aggregate.HORIZON_GROUP, dropna=False)
-        return np.max(
+        top = runs.loc[mask, "seq_len"].max()
+        h = np.max(
             [
                 aggregate.horizon_samples(*aggregate.solved_matrix(g, seeds), rows)
                 for _, g in groups
             ],
             axis=0,
-        )
+        ).astype(float)
+        return h, np.where(h == top, np.inf, h)
 
-    effect = float(best(better, everyone)[0] - best(worse, everyone)[0])
-    low, high = stats.percentile_interval(best(better, idx) - best(worse, idx))
-    return effect, low, high, len(seeds)
+    (a, _), (b, _) = bounds(better, everyone), bounds(worse, everyone)
+    (a_low, a_high), (b_low, b_high) = bounds(better, idx), bounds(worse, idx)
+    low = stats.percentile_interval(a_low - b_high)[0]
+    high = stats.percentile_interval(a_high - b_low)[1]
+    return float(a[0] - b[0]), low, high, len(seeds)
 
 
 def horizon_difference(s: Sample) -> Measured:
@@ -347,6 +356,46 @@ def horizon_difference(s: Sample) -> Measured:
     above_zero = ", ".join(table.loc[table["low"] > 0, "task"]) or "no task"
     text += f"; interval above 0 on: {above_zero}"
     return Measured(int(table["n"].min()), effect, low, high, text)
+
+
+# --- sequences to solve against T (runs) ----------------------------------------------------
+
+
+def growth_exponent_difference(s: Sample) -> Measured:
+    """How fast the sequences to solve grow with T: the exponent b in sequences ~ T^b of
+    population a minus b's, from one Weibull accelerated-failure-time fit (lifelines) of
+    log sequences on log T, the population and their product, with every run that did not
+    solve right-censored at its budget (Hochreiter & Schmidhuber 1997's measure, censored).
+    The interval is the fit's 95% Wald interval; n = runs."""
+    from lifelines import WeibullAFTFitter  # slow to import: only where a claim needs it
+
+    rows = pd.concat([s.a.assign(_a=1.0), s.b.assign(_a=0.0)], ignore_index=True)
+    if rows["seq_len"].nunique() < 2:
+        raise Missing("a single T: no growth to fit")
+    seqs, event = aggregate.censored_sequences(rows)
+    if event[rows["_a"] == 1].sum() == 0 or event[rows["_a"] == 0].sum() == 0:
+        raise Missing("a population solved no T: its growth cannot be fitted")
+    log_t = np.log(rows["seq_len"].to_numpy(dtype=float))
+    data = pd.DataFrame(
+        {"seqs": seqs, "event": event, "logT": log_t, "a": rows["_a"], "a_logT": rows["_a"] * log_t}
+    )
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            fit = WeibullAFTFitter().fit(data, "seqs", "event", formula="logT + a + a_logT")
+    except Exception as err:  # a fit that does not converge: no measurement, not a crash
+        raise Missing(f"the censored fit did not converge ({type(err).__name__})") from None
+    coef = fit.summary.loc["lambda_"]
+    effect = float(coef.loc["a_logT", "coef"])
+    low, high = (float(coef.loc["a_logT", f"coef {side} 95%"]) for side in ("lower", "upper"))
+    b_exp = float(coef.loc["logT", "coef"])
+    first, second = s.labels
+    text = (
+        f"growth exponent of sequences to solve in T: {first} {fmt(b_exp + effect, spec='+.2f')}"
+        f", {second} {fmt(b_exp, spec='+.2f')}; difference {interval(effect, low, high, '+.2f')}"
+        f", n = {len(rows)} runs ({int(event.sum())} solved, the rest censored at the budget)"
+    )
+    return Measured(len(rows), effect, low, high, text)
 
 
 # --- one population's runs (claims and replication targets) ---------------------------------
@@ -446,6 +495,14 @@ MEASURES: Registry[Measure] = Registry(
                 "bootstrap over seeds of the horizon difference (paired by seed); no horizon "
                 "counts as 0; envelope over tasks",
                 horizon_difference,
+            ),
+            Measure(
+                "growth_exponent_difference",
+                "exponent of the growth of the sequences to solve with T (sequences ~ T^b), one "
+                "population's minus the other's",
+                "95% Wald interval of a Weibull accelerated-failure-time fit (lifelines), runs "
+                "that never solved right-censored at their budget",
+                growth_exponent_difference,
             ),
             Measure(
                 "median_loss_ratio",

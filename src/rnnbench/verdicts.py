@@ -54,7 +54,9 @@ def claim_verdict(low: float, high: float, claimed: Region) -> str:
     lies strictly outside it, else (touching or straddling its edge, ties, NaN) inconclusive."""
     if math.isnan(low) or math.isnan(high):
         return INCONCLUSIVE
-    if claimed.low < low and high < claimed.high:
+    above = claimed.low < low or low == claimed.low == -math.inf  # an open end inside an open
+    below = high < claimed.high or high == claimed.high == math.inf  # region (censored values)
+    if above and below:
         return REPRODUCED
     if high < claimed.low or low > claimed.high:
         return NOT_REPRODUCED
