@@ -470,3 +470,15 @@ def test_an_interval_open_on_the_claimed_side_decides_a_one_sided_claim():
     assert verdict(-math.inf, -1, below(0)) == REPRODUCED
     assert verdict(-math.inf, 5, above(0)) == INCONCLUSIVE
     assert verdict(-math.inf, math.inf, above(0)) == INCONCLUSIVE
+
+
+def test_n_to_decide_scales_the_interval_as_one_over_sqrt_n():
+    from rnnbench.claims import n_to_decide
+    from rnnbench.measures import Measured
+
+    # effect 0.2, interval [-0.2, 0.6] (half-width 0.4 towards 0): n = 5 x (0.4 / 0.2)^2 = 20
+    assert n_to_decide(Measured(5, 0.2, -0.2, 0.6, ""), above(0)) == 20
+    assert n_to_decide(Measured(5, 0.2, 0.1, 0.6, ""), above(0)) == 5  # decided already
+    assert n_to_decide(Measured(5, -0.1, -0.3, 0.1, ""), above(0)) == 20  # towards "not"
+    assert n_to_decide(Measured(5, 0.0, -0.3, 0.3, ""), above(0)) == math.inf  # on the edge
+    assert n_to_decide(Measured(5, 90, -math.inf, math.inf, ""), above(0)) == math.inf

@@ -22,7 +22,7 @@ import pandas as pd
 from . import aggregate
 from .measures import MEASURES, Measured, Missing, Sample, Where, describe, select
 from .numbers import interval
-from .verdicts import CLAIM_VERDICTS, Region, claim_verdict
+from .verdicts import CLAIM_VERDICTS, INCONCLUSIVE, Region, claim_verdict
 
 COLUMNS = [
     "id",
@@ -37,6 +37,7 @@ COLUMNS = [
     "expected",
     "measured",
     "verdict",
+    "n_to_decide",
 ]
 
 
@@ -110,9 +111,29 @@ def scorecard(claims: list[Claim], tables: Mapping[str, pd.DataFrame]) -> pd.Dat
                 expected=f"{c.effect} {c.claimed}",
                 measured=m.text,
                 verdict=claim_verdict(m.low, m.high, c.claimed),
+                n_to_decide=n_to_decide(m, c.claimed),
             )
         )
     return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def n_to_decide(m: Measured, claimed: Region) -> float:
+    """The n (seeds, or runs for a rate) at which the 95% interval would clear the edge of the
+    claimed region nearest the estimate, either way, if its half-width on that side shrank as
+    1/sqrt(n) around the same estimate; n when it already does; inf when more of the same
+    cannot decide it (an estimate on the edge, an interval open on that side, no measurement).
+    A planning figure, not a measurement."""
+    edges = [e for e in (claimed.low, claimed.high) if math.isfinite(e)]
+    if m.n == 0 or not edges or math.isnan(m.effect):
+        return math.inf
+    edge = min(edges, key=lambda e: abs(m.effect - e))
+    distance = abs(m.effect - edge)
+    width = m.effect - m.low if edge < m.effect else m.high - m.effect
+    if claim_verdict(m.low, m.high, claimed) != INCONCLUSIVE:
+        return float(m.n)
+    if distance == 0 or not math.isfinite(width):
+        return math.inf
+    return float(math.ceil(m.n * (width / distance) ** 2))
 
 
 def check(claims: list[Claim]) -> None:
