@@ -8,8 +8,8 @@ import subprocess
 import pandas as pd
 import pytest
 
+from rnnbench.experiments import FIGURES
 from rnnbench.experiments import claims as all_claims
-from rnnbench.figures import FIGURES
 
 FORBIDDEN = re.compile(r"\bnan\b|\bNaN\b(?! )|\bNone\b|\binf\b|TODO|TBD|XXX|\{[a-z_]+\}")
 
