@@ -190,7 +190,8 @@ def test_bad_config_stops_before_any_job(workflow_copy, tmp_path):
     path.write_text(yaml.safe_dump(bad))
     result = snakemake(workflow_copy, "--configfile", str(path))
     assert result.returncode != 0
-    assert "invalid config: e5_digits.seq_len" in result.stderr
+    assert "invalid config: " in result.stderr  # naming the file that set it, then the key
+    assert "bad.yaml: e5_digits.seq_len: digits reads 8x8 images" in result.stderr
     assert not (workflow_copy / "results").exists()
 
 
@@ -301,8 +302,8 @@ def test_reruns_only_what_a_change_touches(test_run, tmp_path):
     path.write_text(yaml.safe_dump(changed))
     result = snakemake(test_run, "-n", "--configfile", str(path))
     text = result.stdout + result.stderr
-    trained = {line.split("pack=")[1] for line in text.splitlines() if "pack=" in line}
-    assert trained and all("_T12_" in pack for pack in trained)
+    trained = {line.split("job=")[1] for line in text.splitlines() if "job=" in line}
+    assert trained and all("_T12_" in job for job in trained)
 
 
 @pytest.mark.slow
