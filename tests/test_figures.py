@@ -15,21 +15,24 @@ from matplotlib.collections import Collection
 from matplotlib.text import Text
 from PIL import Image
 
-from rnnbench import aggregate, figures, report
-from rnnbench.figures import FIGURES
+from rnnbench import aggregate, claims, paper, plotting
+from rnnbench.experiments import EXPERIMENTS, FIGURES, e1_init, e2_clipping
+from rnnbench.experiments import replications as replication_figures
 from rnnbench.tables import read_table
 
 matplotlib.use("Agg")
-MAX_HEIGHT_PX = 1.5 * figures.PAGE_WIDTH_PX  # a figure taller than this is more than a page
+MAX_HEIGHT_PX = 1.5 * plotting.PAGE_WIDTH_PX  # a figure taller than this is more than a page
 
 
 # -- the checks ---------------------------------------------------------------------------------
 
 
 def png_size(fig) -> tuple[int, int]:
-    """The size in px of the PNG `figures.save` writes."""
+    """The size in px of the PNG `plotting.save` writes."""
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=figures.DPI, bbox_inches="tight", pad_inches=figures.PAD_IN)
+    fig.savefig(
+        buf, format="png", dpi=plotting.DPI, bbox_inches="tight", pad_inches=plotting.PAD_IN
+    )
     return Image.open(buf).size
 
 
@@ -179,7 +182,7 @@ def small_texts(fig) -> list[str]:
     return [
         f"{t.get_text()!r}: {t.get_fontsize():g} pt"
         for t in texts(fig)
-        if t.get_fontsize() < figures.MIN_FONT_PT
+        if t.get_fontsize() < plotting.MIN_FONT_PT
     ]
 
 
@@ -191,7 +194,7 @@ def check(fig, expected: set[str]) -> None:
         assert not legend_overlaps(fig), legend_overlaps(fig)
         assert not cut_markers(fig), cut_markers(fig)
         width, height = png_size(fig)
-        assert width <= figures.PAGE_WIDTH_PX, f"{width} px wide"
+        assert width <= plotting.PAGE_WIDTH_PX, f"{width} px wide"
         assert height <= MAX_HEIGHT_PX, f"{height} px high"
     finally:
         matplotlib.pyplot.close(fig)
@@ -264,7 +267,7 @@ def test_f1_draws_every_probed_variant_gated_and_plugin_cells_included(lengths):
     profiles = pd.concat(
         [one.assign(seq_len=t, distance=one["distance"] * t // 40) for t in lengths]
     )
-    fig = figures.plot_gradient_decay(profiles)
+    fig = e1_init.plot_gradient_decay(profiles)
     labels = {line.get_label() for ax in shown_axes(fig) for line in ax.lines}
     assert set(profiles["variant"]) <= labels
     titles = [ax.get_title().split("\n") for ax in shown_axes(fig)]
@@ -292,7 +295,8 @@ def test_e1_text_gives_every_probed_variant_its_slope_interval_and_n():
         step=0,
     )
     rates = aggregate.decay_rates(profiles)
-    e1 = report.e1_section({"decay_rates": rates})
+    no_claims = pd.DataFrame(columns=claims.COLUMNS)
+    e1 = paper.experiment_section(EXPERIMENTS["e1_init"], {"decay_rates": rates}, no_claims)
     cells = [v for t in e1.tables for v in t.frame.to_numpy().ravel() if "], n = 3" in str(v)]
     assert len(cells) == rates["variant"].nunique()  # each variant once, with its interval and n
     others = e1.tables[1].frame
@@ -333,9 +337,9 @@ def e2_tables() -> tuple[pd.DataFrame, pd.DataFrame]:
                         clip_setting=label,
                         seed=seed,
                     )
-                    runs.append(
-                        dict(base, selected=True, status="diverged" if diverged else "unsolved")
-                    )
+                    status = "diverged" if diverged else "unsolved"
+                    step = 3 if diverged else None
+                    runs.append(dict(base, selected=True, status=status, diverged_step=step))
                     for step in (0, 5, 10, 15, 20):
                         if diverged and step > 3:
                             curves.append(dict(base, step=3, grad_norm=math.nan))
@@ -349,7 +353,7 @@ def e2_tables() -> tuple[pd.DataFrame, pd.DataFrame]:
 
 def test_f2_keeps_each_point_at_its_T():
     runs, _ = e2_tables()
-    fig = figures.plot_divergence(runs)
+    fig = e2_clipping.plot_divergence(runs)
     for ax in shown_axes(fig):
         for container in ax.containers:
             x = np.asarray(container.lines[0].get_xdata(), dtype=float)
@@ -359,7 +363,7 @@ def test_f2_keeps_each_point_at_its_T():
 
 def test_f3_draws_every_clip_mode_and_the_unclipped_trace_until_it_diverges():
     _, curves = e2_tables()
-    fig = figures.plot_grad_norm_traces(curves)
+    fig = e2_clipping.plot_grad_norm_traces(curves)
     panels = shown_axes(fig)
     modes = {ax.get_title().rsplit(", ", 1)[-1] for ax in panels}
     assert modes == {"norm clipping", "value clipping"}
@@ -388,7 +392,7 @@ def replications_table(verdicts=("agrees", "disagrees")) -> pd.DataFrame:
 
 def test_f7_lists_only_the_verdicts_drawn_and_shows_narrow_intervals():
     rep = replications_table()
-    fig = figures.plot_replications(rep)
+    fig = replication_figures.plot_replications(rep)
     legend_texts = {t.get_text() for t in fig.legends[0].get_texts()}
     assert {"agrees", "disagrees"} <= legend_texts and "inconclusive" not in legend_texts
     (ax,) = shown_axes(fig)
@@ -408,7 +412,7 @@ def test_the_checks_fail_on_a_figure_a_reader_squints_at():
     ax.legend(loc="center", fontsize=7)
     fig.canvas.draw()
     assert legend_overlaps(fig) and small_texts(fig) and cut_markers(fig)
-    assert png_size(fig)[0] > figures.PAGE_WIDTH_PX
+    assert png_size(fig)[0] > plotting.PAGE_WIDTH_PX
     assert missing_names(fig, {"drawn", "forgotten"}) == ["forgotten"]
     with pytest.raises(AssertionError):
         check(fig, {"drawn"})
@@ -424,6 +428,6 @@ def test_each_figure_of_the_test_run_is_legible_at_page_width(test_run, name):
     t = {n: read_table(test_run / f"results/tables/{n}.parquet") for n in figure.inputs}
     expected = expected_names(name, t)
     assert expected, f"the .test run configures nothing for {name}"
-    check(figure.plot(**t), expected)
+    check(figure.plot(**EXPERIMENTS[figure.experiment].rows(t)), expected)  # as the plot rule
     with Image.open(test_run / f"results/figures/{name}.png") as png:  # as the pipeline saved it
-        assert png.size[0] <= figures.PAGE_WIDTH_PX
+        assert png.size[0] <= plotting.PAGE_WIDTH_PX

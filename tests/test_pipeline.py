@@ -21,8 +21,7 @@ import yaml
 from rnnbench import aggregate, grid, kernels
 from rnnbench import config as pipeline_config
 from rnnbench.errors import SpecError
-from rnnbench.experiments import EXPERIMENTS
-from rnnbench.figures import FIGURES
+from rnnbench.experiments import EXPERIMENTS, FIGURES
 from rnnbench.tables import read_meta
 from rnnbench.train import members
 from tests.workflow import copy_workflow
@@ -191,7 +190,8 @@ def test_bad_config_stops_before_any_job(workflow_copy, tmp_path):
     path.write_text(yaml.safe_dump(bad))
     result = snakemake(workflow_copy, "--configfile", str(path))
     assert result.returncode != 0
-    assert "invalid config: e5_digits.seq_len" in result.stderr
+    assert "invalid config: " in result.stderr  # naming the file that set it, then the key
+    assert "bad.yaml: e5_digits.seq_len: digits reads 8x8 images" in result.stderr
     assert not (workflow_copy / "results").exists()
 
 
@@ -290,8 +290,8 @@ def test_reruns_only_what_a_change_touches(test_run, tmp_path):
     result = snakemake(test_run, "-n", *config)
     assert "Nothing to be done" in result.stdout + result.stderr
 
-    figures = test_run / "src/rnnbench/figures.py"
-    figures.write_text(figures.read_text() + "\n")  # restyling: only plotting reruns
+    plotting = test_run / "src/rnnbench/plotting.py"
+    plotting.write_text(plotting.read_text() + "\n")  # restyling: only plotting reruns
     result = snakemake(test_run, "-n", "--quiet", "rules", *config)
     text = result.stdout + result.stderr
     assert "plot_figure" in text and "train_trials" not in text and "aggregate_runs" not in text
@@ -302,8 +302,8 @@ def test_reruns_only_what_a_change_touches(test_run, tmp_path):
     path.write_text(yaml.safe_dump(changed))
     result = snakemake(test_run, "-n", "--configfile", str(path))
     text = result.stdout + result.stderr
-    trained = {line.split("pack=")[1] for line in text.splitlines() if "pack=" in line}
-    assert trained and all("_T12_" in pack for pack in trained)
+    trained = {line.split("job=")[1] for line in text.splitlines() if "job=" in line}
+    assert trained and all("_T12_" in job for job in trained)
 
 
 @pytest.mark.slow
@@ -313,7 +313,7 @@ def test_snakemake_report_is_written(test_run, tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     html = (tmp_path / "report.html").read_text()
     assert len(html) > 10_000
-    # One plot rule, yet each figure keeps its own category and caption (figures.FIGURES).
+    # One plot rule, yet each figure keeps its own category and caption (experiments.FIGURES).
     categories = json.loads(re.search(r"var categories = (\{.*?\});\n", html).group(1))
     for figure in FIGURES.values():
         assert f"results/figures/{figure.name}.png" in categories[figure.category]["Other"]

@@ -1,6 +1,8 @@
-"""Claims verdicts on synthetic tables with known answers, the verdict rule, report texts, and
-the figure registry the plot rule and the report read."""
+"""Claims verdicts on synthetic tables with known answers, the verdict rule, report texts (each
+experiment's section, conclusions chosen by the verdicts, the abstract's counts), and the figure
+registry the plot rule and the report read."""
 
+import inspect
 import math
 from pathlib import Path
 
@@ -9,9 +11,20 @@ import pandas as pd
 import pytest
 import yaml
 
-from rnnbench import aggregate, claims, experiments, figures, grid, report, stats
+from rnnbench import (
+    aggregate,
+    claims,
+    experiments,
+    grid,
+    numbers,
+    paper,
+    plotting,
+    report,
+    results,
+    stats,
+)
 from rnnbench.cells import CELLS
-from rnnbench.figures import FIGURES
+from rnnbench.experiments import EXPERIMENTS, FIGURES, e1_init, e2_clipping
 from rnnbench.numbers import fmt
 from rnnbench.spec import ClipSpec
 from rnnbench.verdicts import INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED, above, below
@@ -112,6 +125,7 @@ def tables(linear_exact=True, sigmoid_faster=True, diverge_none=1.0, diverge_nor
         "horizons": empty,
         "gradient_profiles": empty,
         "curves": empty,
+        "replications": pd.DataFrame(columns=["source", "target", "verdict"]),
     }
 
 
@@ -121,6 +135,12 @@ def card(t) -> pd.DataFrame:
 
 def verdicts(t):
     return card(t)["verdict"]
+
+
+def section(experiment: str, t) -> report.Section:
+    """An experiment's report section, from all of t and the scorecard of its claims."""
+    e = EXPERIMENTS[experiment]
+    return paper.experiment_section(e, t, claims.scorecard(list(e.claims), t))
 
 
 def test_the_verdict_rule():
@@ -329,24 +349,40 @@ def test_copy_claim_bootstraps_the_median_ratio():
 
 
 def test_rates_print_with_their_interval_and_n():
-    assert report.rate(3, 5) == "60% [23%, 88%], n = 5"
-    assert report.rate(0, 0) == "–"
-    assert report.ci(0.25, 0.1, 0.4, 5) == "0.25 [0.1, 0.4], n = 5"
+    assert numbers.rate(3, 5) == "60% [23%, 88%], n = 5"
+    assert numbers.rate(0, 0) == "–"
+    assert numbers.ci(0.25, 0.1, 0.4, 5) == "0.25 [0.1, 0.4], n = 5"
+    assert numbers.count(1, "source") == "1 source" and numbers.count(2, "source") == "2 sources"
+
+
+def test_divergence_rates_are_the_claims_measure_per_group():
+    runs = tables(diverge_none=0.7)["runs"]
+    per_clip = results.divergence_rates(runs, ["clip"]).set_index("clip")
+    none = per_clip.loc["none"]
+    assert (none["n_diverged"], none["n_runs"], none["median_step"]) == (7, 10, 3)
+    assert (none["low"], none["high"]) == pytest.approx(stats.wilson_interval(7, 10))
+    row = card(tables(diverge_none=0.7)).loc["unclipped_diverge"]
+    assert (row["effect"], row["low"], row["high"]) == pytest.approx(
+        (none["divergence_rate"], none["low"], none["high"])
+    )
 
 
 def test_e2_and_e3_sections_print_n_intervals_skips_and_the_shared_clip_label():
     t = e3_tables(
         e3_runs({"lstm": {10: [S] * 4, 20: [S, S, U, U]}, "rnn-tanh": {10: [U] * 4, 20: [K] * 4}})
     )
-    e2 = report.e2_section(t)
+    e2 = section("e2_clipping", t)
     settings = e2.tables[0].frame["clipping"].tolist()
     assert settings == ["none", "norm 1"]  # the runs' clip_setting, as in the figures
-    assert settings == figures._clip_order(figures.divergence_data(t["runs"]))
+    e2_runs = EXPERIMENTS["e2_clipping"].rows(t)["runs"]
+    assert settings == plotting.clip_order(e2_clipping.divergence_data(e2_runs))
     assert e2.tables[0].frame["T = 50"].tolist() == [
         "100% [72%, 100%], n = 10",
         "0% [0%, 28%], n = 10",
     ]
-    e3 = report.e3_section(t)
+    assert "Without clipping 10 of 10 runs diverged (100% [72%, 100%], n = 10)" in e2.paragraphs[0]
+    assert e2.paragraphs[1].startswith(e2_clipping.UNCLIPPED_DIVERGE.sentences["reproduced"])
+    e3 = section("e3_long_range", t)
     text = " ".join(e3.paragraphs)
     assert "1 of 4 cells (4 runs at the selected learning rate) were not trained" in text
     assert "lower-bound" in text and "learning rate 0.01 (no sweep)" in text
@@ -359,7 +395,7 @@ def test_e2_and_e3_sections_print_n_intervals_skips_and_the_shared_clip_label():
 
 def test_replications_section_without_targets_says_how_to_run_them():
     empty = pd.DataFrame(columns=["target", "verdict"])
-    s = report.replications_section({"replications": empty})
+    s = section("replications", {"replications": empty})
     assert s.tables == [] and s.figures == [] and len(s.paragraphs) == 1
     assert "--configfile config/replications.yaml" in s.paragraphs[0]
 
@@ -381,21 +417,23 @@ def test_replications_section_sets_published_beside_ours_with_verdicts():
              ours=math.nan, low=math.nan, high=math.nan, n=0, interval="bootstrap",
              verdict="not run", note=""),
     ]  # fmt: skip
-    s = report.replications_section({"replications": pd.DataFrame(rows)})
+    s = section("replications", {"replications": pd.DataFrame(rows)})
     frame = s.tables[0].frame.set_index("target")
     assert frame.loc["a", "ours [95%], n"] == "0.8 [0.49, 0.96], n = 5"
     assert frame.loc["b", "ours [95%], n"] == "–" and frame.loc["b", "published"] == "0.1 (approx.)"
     assert frame.loc["a", "source, place"] == "S, Table 1"
-    assert "2 targets from 1 sources; this tier ran 1: 0 agree" in s.paragraphs[0]
+    assert "2 targets from 1 source; this tier ran 1: 0 agree" in s.paragraphs[0]
+    assert "and 1 belongs to a larger tier" in s.paragraphs[0]
+    assert s.figures == [f.name for f in EXPERIMENTS["replications"].figures]
     assert "S: S. One, 2000" in s.paragraphs[-1] and len(s.tables[1].frame) == 2
     assert "solved_fraction: solved (Wilson)" in s.paragraphs[1]
 
 
 def test_fmt_never_prints_nan_or_none():
     for v in (math.nan, None, pd.NA, np.float64("nan")):
-        assert report.fmt(v) == "–"
-    assert report.fmt(math.inf) == "∞" and report.fmt(3.0) == "3" and report.fmt(0.1234) == "0.123"
-    assert report.fmt(np.int64(4)) == "4" and report.fmt(True) == "yes"
+        assert fmt(v) == "–"
+    assert fmt(math.inf) == "∞" and fmt(3.0) == "3" and fmt(0.1234) == "0.123"
+    assert fmt(np.int64(4)) == "4" and fmt(True) == "yes"
     assert fmt(math.nan, spec="+.1f") == "–" and fmt(math.inf, spec=".3g") == "∞"
 
 
@@ -427,41 +465,126 @@ def test_e1_names_cells_from_the_data_and_a_forget_bias_only_where_it_varies():
     gated = [decay_row(-0.01, cell="lstm", forget_bias=b, **unbounded) for b in (0.0, 1.0)]
     gated.append(decay_row(-0.02, cell="gru", **unbounded))
     t["decay_rates"] = pd.concat([t["decay_rates"], pd.DataFrame(gated)], ignore_index=True)
-    e1 = report.e1_section(t)
+    e1 = section("e1_init", t)
     text = e1.paragraphs[-1]
     assert "LSTM (forget bias 0): " in text and "LSTM (forget bias 1): " in text
     assert "GRU: " in text and "GRU (forget" not in text and "at init default" in text
     assert e1.tables[0].frame.columns[0] == "nonlinearity"  # only bounded cells, one cell
-    assert e1.figures == report.figures_of("e1_init")
+    assert e1.figures == [f.name for f in EXPERIMENTS["e1_init"].figures] == ["f1_gradient_decay"]
+
+
+@pytest.mark.parametrize("faster", [True, False])
+def test_e1_conclusions_are_the_claims_sentences_for_their_verdicts(faster):
+    t = tables(sigmoid_faster=faster)
+    verdict = "reproduced" if faster else "not reproduced"
+    assert verdicts(t)["sigmoid_faster"] == verdict
+    text = " ".join(section("e1_init", t).paragraphs)
+    assert e1_init.SIGMOID_FASTER.sentences[verdict] in text
+    other = e1_init.SIGMOID_FASTER.sentences["not reproduced" if faster else "reproduced"]
+    assert other not in text and "so its gradient vanishes faster" not in text
+    assert e1_init.LINEAR_RHO_POWER.sentences["reproduced"] in text
+    measured = card(t).loc["sigmoid_faster", "measured"]
+    assert f"Measured: {measured}; {verdict}." in text  # with its interval and n
 
 
 def test_every_registered_figure_has_its_caption_tables_and_report_section():
     for figure in FIGURES.values():
         assert (ROOT / figure.caption).read_text().strip(), figure.name
         assert figure.inputs and set(figure.inputs) <= set(aggregate.TABLES), figure.name
-    sections = [*report.EXPERIMENTS, "replications"]  # the report's sections with figures
-    for figure in FIGURES.values():
-        assert figure.category and figure.experiment in sections, figure.name
-    shown = [name for experiment in sections for name in report.figures_of(experiment)]
-    assert sorted(shown) == sorted(FIGURES)
+        assert figure.category and figure.experiment in EXPERIMENTS, figure.name
+    assert [f for e in EXPERIMENTS.values() for f in e.figures] == list(FIGURES.values())
+    score = claims.scorecard(experiments.claims(), tables())
+    empty = {name: table.iloc[:0] for name, table in tables().items()}
+    for e in EXPERIMENTS.values():
+        assert e.report is not None, e.id
+        s = paper.experiment_section(e, tables(), score)
+        assert s.title == e.title and s.figures in ([f.name for f in e.figures], []), e.id
+        s = paper.experiment_section(e, empty, score)
+        assert s.title == e.title and s.figures == [], e.id  # not in the grid: no figure
+    e1, e2 = (paper.experiment_section(EXPERIMENTS[e], tables(), score) for e in ("e1_init",
+              "e2_clipping"))  # fmt: skip
+    assert e1.figures == ["f1_gradient_decay"]
+    assert e2.figures == ["f2_divergence", "f3_grad_norm_traces"]
+
+
+def test_experiment_ids_live_in_their_modules_only():
+    """Each experiment's id appears in its own module of src/rnnbench and nowhere else in the
+    library or the workflow (the schema is generated from the registry)."""
+    sources = [*(ROOT / "src/rnnbench").rglob("*.py"), *(ROOT / "workflow").rglob("*.smk")]
+    sources += [*(ROOT / "workflow/scripts").glob("*.py"), ROOT / "Snakefile"]
+    for e in EXPERIMENTS.values():
+        if e.id == "replications":  # also the name of the module that parses the targets
+            continue
+        found = {p.relative_to(ROOT).as_posix() for p in sources if e.id in p.read_text()}
+        assert found == {f"src/rnnbench/experiments/{e.id}.py"}, e.id
 
 
 def test_figures_report_and_aggregate_name_no_cell_or_task():
+    """The code that draws and writes (not the claims, which are data) names no cell or task:
+    what differs between cells is read from the tables."""
     jobs = grid.trials(yaml.safe_load((ROOT / "config/config.yaml").read_text()))
     names = {j.spec.model.cell for j in jobs} | {j.spec.task.name for j in jobs}
-    for module in (figures, report, aggregate):
-        text = Path(module.__file__).read_text()
-        assert not [n for n in names if f'"{n}"' in text or f"'{n}'" in text], module.__name__
+    texts = {m.__name__: Path(m.__file__).read_text() for m in (plotting, report, paper, results)}
+    texts["aggregate"] = Path(aggregate.__file__).read_text()
+    for e in EXPERIMENTS.values():
+        functions = {*(f.plot for f in e.figures), e.report}
+        module = inspect.getmodule(e.report)
+        functions |= {f for f in vars(module).values() if inspect.isfunction(f)}
+        functions = {f for f in functions if f.__module__ == module.__name__}
+        texts[module.__name__] = "\n".join(inspect.getsource(f) for f in functions)
+    for name, text in texts.items():
+        assert not [n for n in names if f'"{n}"' in text or f"'{n}'" in text], name
 
 
 def test_the_abstract_counts_the_replications_verdicts():
     rep = pd.DataFrame(
         {"source": ["A", "A", "B", "C"], "verdict": ["agrees", "disagrees", "not run", "agrees"]}
     )
-    text = report._replications_text(rep)
+    text = paper.replications_text(rep)
     assert text.startswith("Of 4 published results from 3 sources, this run measured 3 in")
     assert "2 agree, 1 disagree and 0 are inconclusive" in text
-    assert report._replications_text(rep.iloc[:0]) == ""
+    assert paper.replications_text(rep.iloc[:2]).startswith("Of 2 published results from 1 source,")
+    assert paper.replications_text(rep.iloc[:0]) == ""
+
+
+def profile_rows(experiment: str, cells: int, seeds: int, step: int = 0) -> list[dict]:
+    return [
+        dict(experiment=experiment, cell_id=f"c{c}", seed=seed, step=step, distance=0,
+             cell_label="RNN", init="orthogonal")
+        for c in range(cells)
+        for seed in range(seeds)
+    ]  # fmt: skip
+
+
+def test_the_abstract_counts_agree_with_the_tables_and_the_setup_table():
+    """Trained models are the runs table's rows; models probed at initialisation are the probe
+    experiments' (E1's) cells x seeds only, not the profiles E4 records during training; the
+    setup table counts them alike."""
+    t = e3_tables(e3_runs({"lstm": {10: [S] * 4}}))
+    probes = profile_rows("e1_init", cells=3, seeds=2)
+    during = profile_rows("e4_gradient_flow", cells=2, seeds=2, step=10)
+    t["gradient_profiles"] = pd.DataFrame(probes + during)
+    t["replications"] = pd.DataFrame(columns=["source", "verdict"])
+    score = card(t).reset_index()
+    abstract = paper.abstract_text(score, t)
+    n_runs = len(t["runs"])
+    assert abstract.startswith(f"We train {n_runs} recurrent models and probe 6 more")
+    assert f"to test {len(score)} claims" in abstract
+    counts = score["verdict"].value_counts()
+    assert f"{counts['reproduced']} are reproduced" in abstract
+    assert paper.probed_models(t) == 6
+    config = {
+        "experiments": ["e1_init", "e3_long_range"],
+        "e1_init": {"tasks": ["adding"], "seq_len": [200], "hidden_size": [8], "seeds": [0, 1]},
+        "e3_long_range": {"tasks": ["adding"], "seq_len": [10], "hidden_size": [8],
+                          "train": {"optimizer": "adam", "lr": 0.01, "steps": 5,
+                                    "seeds": [0, 1, 2, 3]}},
+    }  # fmt: skip
+    setup = paper.setup_section(config, t, paper.setup_facts(config)).tables[0].frame
+    runs = setup.set_index("experiment")["runs"]
+    assert runs["E1"] == "6"  # as the abstract
+    e3 = t["runs"][t["runs"]["experiment"] == "e3_long_range"]
+    assert runs["E3"] == str(len(e3))
 
 
 def test_an_interval_open_on_the_claimed_side_decides_a_one_sided_claim():

@@ -20,8 +20,9 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from . import aggregate
-from .measures import MEASURES, Measured, Missing, Sample, Where, describe, select
+from .measures import MEASURES, Measured, Sample
 from .numbers import interval
+from .selection import Missing, Where, describe, of_experiment, select
 from .verdicts import CLAIM_VERDICTS, INCONCLUSIVE, Region, claim_verdict
 
 COLUMNS = [
@@ -49,7 +50,7 @@ class Claim:
     text: str  # the claim in the project's words
     source: str  # who made it, and where (section, figure, table)
     table: str  # the table its rows come from (results/tables)
-    where: Where  # its population's rows (rnnbench.measures.select)
+    where: Where  # its population's rows (rnnbench.selection.select)
     measure: str  # a name in rnnbench.measures.MEASURES
     effect: str  # what the measured effect is, in words
     claimed: Region  # the region the source claims the effect lies in
@@ -62,8 +63,7 @@ class Claim:
 
     def populations(self, tables: Mapping[str, pd.DataFrame]) -> Sample:
         """The claim's rows: its experiment's (at the selected lr, for training tables)."""
-        rows = tables[self.table]
-        rows = rows[rows["experiment"] == self.experiment] if "experiment" in rows else rows
+        rows = of_experiment(tables[self.table], self.experiment)
         if self.table in ("runs",):
             rows = rows[rows["selected"].astype(bool)]
         elif self.table == "decay_rates" and "lr" in rows and rows["lr"].notna().any():
@@ -143,6 +143,16 @@ def check(claims: list[Claim]) -> None:
         unknown = set(c.sentences) - set(CLAIM_VERDICTS)
         if unknown:
             raise ValueError(f"claim {c.id}: sentences for unknown verdicts {sorted(unknown)}")
+
+
+def conclusion(claim: Claim, score: pd.DataFrame) -> str:
+    """The report's conclusion on a claim: its sentence for the verdict the scorecard gave it,
+    with the measurement behind it ('' where the claim is not scored or gives no sentence)."""
+    rows = score[score["id"] == claim.id]
+    if rows.empty or not claim.sentence(rows["verdict"].iloc[0]):
+        return ""
+    row = rows.iloc[0]
+    return f"{claim.sentence(row['verdict'])} Measured: {row['measured']}; {row['verdict']}."
 
 
 def effect_text(row) -> str:

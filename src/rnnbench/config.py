@@ -7,7 +7,7 @@ section type (`rnnbench.sections`) for its section, whose fields come from the s
 choices live (`rnnbench.configdoc` generates the JSON schema and config/README.md's key tables
 from them). A bad value is one line naming the file that set it, the key path and the problem,
 in the words `rnnbench train` uses for the same mistake: `config/mine.yaml:
-e3_long_range.train.lr: expected float, got str 'fast'`.
+<experiment>.train.lr: expected float, got str 'fast'`.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The experiment grid, planned: config sections -> trials -> Snakemake jobs, with stable ids.
 
-A config section (e1_init ... e5_digits) is a grid: tasks x seq_len x hidden_size x model
-variants. A model block may give a list for any field, which expands into one variant per
+An experiment's config section (rnnbench.experiments) is a grid: tasks x seq_len x hidden_size
+x model variants. A model block may give a list for any field, which expands into one variant per
 combination. Each grid point x variant is one *trial*: a probe (E1, `train.probe_trial`) or the
 training of every lr x seed x clip setting as one ensemble (`train.train_trial`). A *job* (one
 Snakemake job, `rnnbench.execute.run_job`) runs trials one after another in one process,

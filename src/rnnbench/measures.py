@@ -6,7 +6,8 @@ second one (`b`), optionally paired on columns (`pair_on`: the settings both pop
 where a population spans several settings, `reduce` says which setting's effect decides (the
 smallest or largest, with the envelope of the intervals). It returns a `Measured`.
 `MEASURES` holds them by name: a claim (`rnnbench.claims.Claim`) and a replication target
-(`config/replications.yaml`) name one.
+(`config/replications.yaml`) name one. What a measure shares with the figures and report tables
+is public here, e.g. `divergence` (the divergence rate, read per group by `rnnbench.results`).
 
 Intervals: Wilson for rates, Newcombe's hybrid score for differences of rates, MOVER (Zou &
 Donner 2008) for differences of two decay slopes from their seed-bootstrap intervals, and
@@ -17,7 +18,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -26,21 +27,7 @@ import pandas as pd
 from . import aggregate, stats
 from .numbers import fmt, interval, values
 from .registry import Registry
-
-Where = Mapping[str, object]  # column -> value, list of values, (operator, value) or LAST
-OPERATORS = {
-    "<": pd.Series.lt,
-    "<=": pd.Series.le,
-    ">": pd.Series.gt,
-    ">=": pd.Series.ge,
-    "!=": pd.Series.ne,
-    "~=": lambda column, value: pd.Series(np.isclose(column.astype(float), value), column.index),
-}
-LAST = "<the population's largest value>"  # a condition: e.g. the last profiled step
-
-
-class Missing(Exception):
-    """The tables lack the rows a measure needs (e.g. the experiment is not in this grid)."""
+from .selection import Missing
 
 
 @dataclass(frozen=True)
@@ -72,41 +59,6 @@ class Measure:
     compute: Callable[[Sample], Measured]
     accuracy: bool = False  # reads final_metric as a fraction correct (Task.metric_is_accuracy)
     tags: tuple[str, ...] = field(default=())  # "target": a replication target may name it
-
-
-def select(table: pd.DataFrame, where: Where) -> pd.DataFrame:
-    """The rows of table matching every condition of where (Missing if none)."""
-    out = table
-    for column, cond in where.items():
-        if out.empty:
-            break
-        if column not in out:
-            raise Missing(f"no column {column} in this table")
-        if cond is LAST:
-            out = out[out[column] == out[column].max()]
-        elif isinstance(cond, tuple):
-            op, value = cond
-            out = out[OPERATORS[op](out[column], value)]
-        else:
-            out = out[out[column].isin(cond if isinstance(cond, list) else [cond])]
-    if out.empty:
-        raise Missing(f"no rows with {describe(where)} in this grid")
-    return out
-
-
-def describe(where: Where) -> str:
-    """where in words: 'cell = rnn, rho > 1'."""
-    parts = []
-    for column, cond in where.items():
-        if cond is LAST:
-            parts.append(f"the last {column}")
-        elif isinstance(cond, tuple):
-            parts.append(f"{column} {cond[0]} {fmt(cond[1])}".replace("~=", "="))
-        elif isinstance(cond, list):
-            parts.append(f"{column} in {{{', '.join(map(fmt, cond))}}}")
-        else:
-            parts.append(f"{column} = {fmt(cond)}")
-    return ", ".join(parts) or "every row"
 
 
 # --- primitives -----------------------------------------------------------------------------
@@ -256,12 +208,31 @@ def _status(rows: pd.DataFrame, status: str) -> np.ndarray:
     return (rows["status"] == status).to_numpy()
 
 
+@dataclass(frozen=True)
+class Divergence:
+    """How many of some runs diverged: the divergence rate every claim, table, figure and
+    report sentence reads (`divergence`)."""
+
+    k: int  # runs that diverged
+    n: int  # runs
+    rate: float  # k / n (NaN without runs)
+    low: float  # its 95% Wilson interval
+    high: float
+    median_step: float  # the median optimizer step at which they diverged (NaN: none did)
+
+
+def divergence(runs: pd.DataFrame) -> Divergence:
+    """The divergence rate of runs, with its Wilson interval and the median step of divergence."""
+    steps = runs["diverged_step"].dropna()
+    median = float(steps.median()) if len(steps) else math.nan
+    return Divergence(*_rate(_status(runs, "diverged")), median)
+
+
 def divergence_rate(s: Sample) -> Measured:
-    k, n, effect, low, high = _rate(_status(s.a, "diverged"))
-    steps = s.a["diverged_step"].dropna()
-    when = f"; median step of divergence {steps.median():.0f}" if len(steps) else ""
-    text = f"{k} of {n} runs diverged: {interval(effect, low, high, '.0%')}{when}"
-    return Measured(n, effect, low, high, text)
+    d = divergence(s.a)
+    when = "" if math.isnan(d.median_step) else f"; median step of divergence {d.median_step:.0f}"
+    text = f"{d.k} of {d.n} runs diverged: {interval(d.rate, d.low, d.high, '.0%')}{when}"
+    return Measured(d.n, d.rate, d.low, d.high, text)
 
 
 def divergence_difference(s: Sample) -> Measured:
@@ -269,9 +240,8 @@ def divergence_difference(s: Sample) -> Measured:
     shared = set(s.a["cell_id"]) & set(s.b["cell_id"])
     if not shared:
         raise Missing("the two populations share no trial")
-    a, b = s.a[s.a["cell_id"].isin(shared)], s.b[s.b["cell_id"].isin(shared)]
-    k1, n1 = int(_status(a, "diverged").sum()), len(a)
-    k2, n2 = int(_status(b, "diverged").sum()), len(b)
+    a, b = (divergence(x[x["cell_id"].isin(shared)]) for x in (s.a, s.b))
+    (k1, n1), (k2, n2) = (a.k, a.n), (b.k, b.n)
     low, high = stats.newcombe_interval(k1, n1, k2, n2)
     effect = k1 / n1 - k2 / n2
     first, second = s.labels

@@ -59,3 +59,13 @@ def rate(k: int, n: int) -> str:
 def values(column: pd.Series) -> str:
     """The distinct values of a column as a set: '{0.5, 0.9, 1}'."""
     return "{" + ", ".join(f"{v:g}" for v in sorted(column.unique())) + "}"
+
+
+def spread(items) -> str:
+    """The distinct values, in order: 'float32' or 'float32, float64'."""
+    return ", ".join(fmt(v) for v in sorted(set(items)))
+
+
+def count(n: int, noun: str, plural: str | None = None) -> str:
+    """'1 source', '2 sources': n and the noun, in the plural unless n is 1."""
+    return f"{fmt(n)} {noun if n == 1 else plural or noun + 's'}"

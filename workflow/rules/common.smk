@@ -9,8 +9,7 @@ from rnnbench import config as pipeline_config
 from rnnbench import grid, summary, tasks
 from rnnbench.aggregate import TABLES
 from rnnbench.errors import SpecError
-from rnnbench.experiments import EXPERIMENTS
-from rnnbench.figures import FIGURES
+from rnnbench.experiments import EXPERIMENTS, FIGURES
 from rnnbench.resources import estimate_mem_mb, runtime_minutes
 
 
@@ -48,14 +47,20 @@ ENABLED = [
 # relative to the working directory, so a copied or moved run stays up to date.
 LIBRARY = os.path.relpath(f"{workflow.basedir}/src/rnnbench")
 AGGREGATE_CODE = [f"{LIBRARY}/aggregate.py", f"{LIBRARY}/stats.py"]
-FIGURES_CODE = [f"{LIBRARY}/figures.py", *AGGREGATE_CODE]
+PLOTTING_CODE = [
+    *(
+        f"{LIBRARY}/{name}.py"
+        for name in ("plotting", "results", "measures", "selection")
+    ),
+    *AGGREGATE_CODE,
+]
 REPORT_CODE = [
     *(
         f"{LIBRARY}/{name}.py"
-        for name in ("report", "claims", "measures", "numbers", "verdicts")
+        for name in ("paper", "report", "claims", "numbers", "verdicts")
     ),
     *sorted(str(p) for p in Path(LIBRARY, "experiments").glob("*.py")),
-    *FIGURES_CODE,
+    *PLOTTING_CODE,
 ]
 # On a cluster, training jobs of seconds to minutes go several to a SLURM job (the group's size
 # is profiles/slurm's group-components); with `pack: trial` (trials of hours) each is its own.
@@ -147,8 +152,20 @@ def get_expected_trials(wildcards):
     )
 
 
+def get_figure_code(wildcards):
+    """The library code a figure's drawing depends on: the shared plotting machinery and the
+    module of the experiment that declares it (editing one experiment redraws its figures only).
+    """
+    declared = FIGURES[wildcards.figure].plot.__module__  # rnnbench.experiments.<name>
+    return [
+        f"{LIBRARY}/{declared.split('.', 1)[1].replace('.', '/')}.py",
+        *PLOTTING_CODE,
+    ]
+
+
 def get_figure_tables(wildcards):
-    """The tables a figure reads (figures.FIGURES), by name: its plotting function's arguments."""
+    """The tables a figure reads (experiments.FIGURES), by name: its plotting function's
+    arguments."""
     names = FIGURES[wildcards.figure].inputs
     return {name: f"results/tables/{name}.parquet" for name in names}
 

@@ -1,11 +1,12 @@
-"""Figures F1-F8 (rnnbench.figures.FIGURES): one rule draws any registered figure from its tables
-only, so restyling never retrains."""
+"""Figures F1-F8 (rnnbench.experiments.FIGURES, each declared by its experiment): one rule draws
+any registered figure from its experiment's rows of the tables only, so restyling never
+retrains."""
 
 
 rule plot_figure:
     input:
         unpack(get_figure_tables),
-        code=FIGURES_CODE,
+        code=get_figure_code,
     output:
         png=report(
             "results/figures/{figure}.png",

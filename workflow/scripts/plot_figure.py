@@ -1,15 +1,18 @@
-"""Snakemake adapter: read the tables the figure reads, draw it, save PNG + SVG."""
+"""Snakemake adapter: read the tables the figure reads, keep its experiment's rows, draw it, save
+PNG + SVG."""
 
 from pathlib import Path
 
-from rnnbench.figures import FIGURES, save
+from rnnbench.experiments import EXPERIMENTS, FIGURES
+from rnnbench.plotting import save
 from rnnbench.tables import read_table
 
 
 def main(smk) -> None:
     figure = FIGURES[smk.wildcards.figure]
     tables = {name: read_table(smk.input[name]) for name in figure.inputs}
-    save(figure.plot(**tables), smk.output.png, smk.output.svg)
+    rows = EXPERIMENTS[figure.experiment].rows(tables)
+    save(figure.plot(**rows), smk.output.png, smk.output.svg)
     Path(smk.log[0]).write_text(f"drew {figure.name} from {', '.join(tables)}\n")
 
 

@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from rnnbench.report import build_report
+from rnnbench.paper import build_report
 
 
 def main(smk) -> None:

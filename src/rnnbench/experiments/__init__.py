@@ -1,20 +1,29 @@
-"""The experiments, chosen by config `experiments`: each module declares one (`Experiment`): its
-config section, its claims, its figures and its report section."""
+"""The experiments, chosen by config `experiments`. Each module of this package (but `base`)
+declares one as `EXPERIMENT` (`Experiment`): its config section, its claims, its figures and its
+report section; the registry holds them in the order of their module names (e1_..., e5_...,
+replications). Adding an experiment is one module here plus its config section.
 
+`FIGURES` holds every experiment's figures by name: the plot rule, the report and the tests
+read it.
+"""
+
+import importlib
+import pkgutil
+
+from ..plotting import Figure
 from ..registry import Registry
 from .base import Experiment
-from .e1_init import E1
-from .e2_clipping import E2
-from .e3_long_range import E3
-from .e4_gradient_flow import E4
-from .e5_digits import E5
-from .replications import REPLICATIONS
 
+MODULES = sorted(m.name for m in pkgutil.iter_modules(__path__) if m.name != "base")
 EXPERIMENTS: Registry[Experiment] = Registry(
-    "experiments", {e.id: e for e in (E1, E2, E3, E4, E5, REPLICATIONS)}
+    "experiments",
+    {e.id: e for e in (importlib.import_module(f"{__name__}.{m}").EXPERIMENT for m in MODULES)},
+)
+FIGURES: Registry[Figure] = Registry(
+    "figure", {f.name: f for e in EXPERIMENTS.values() for f in e.figures}
 )
 
-__all__ = ["EXPERIMENTS", "Experiment", "claims"]
+__all__ = ["EXPERIMENTS", "FIGURES", "Experiment", "claims"]
 
 
 def claims(enabled=None) -> list:

@@ -1,13 +1,24 @@
 """What an experiment is: one config section (a probe or a training grid, or the replications),
-the claims it tests, and (`rnnbench.experiments.*`) its figures and report section. Adding an
-experiment is one module in this package plus its section in config/config.yaml."""
+the claims it tests, its figures and its report section, each a function of the pipeline's
+tables filtered to its own rows (`Experiment.rows`). Adding an experiment is one module in this
+package plus its section in config/config.yaml."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 
+import pandas as pd
+
 from ..claims import Claim
+from ..plotting import Figure
+from ..report import Section
 from ..sections import ProbeSection, TrainSection
+from ..selection import of_experiment
+
+# An experiment's report section: (its section, titled and listing its figures; the tables,
+# filtered to its rows; the claims scorecard) -> the section with its text and tables.
+Report = Callable[[Section, Mapping[str, pd.DataFrame], pd.DataFrame], Section]
 
 # The papers the claims cite, as the report names them.
 HOCHREITER_1991 = "Hochreiter 1991"
@@ -21,19 +32,26 @@ ARJOVSKY_2016 = "Arjovsky, Shah & Bengio 2016"
 
 @dataclass(frozen=True)
 class Experiment:
-    """One experiment: its config section, claims, and the tables its jobs feed."""
+    """One experiment: its config section, claims, figures and report section."""
 
-    id: str  # its config section and its results folder, e.g. e3_long_range
+    id: str  # the key of its config section and its results folder (results/cells/<id>)
     title: str  # as the report heads its section
     summary: str  # what its config section sets up (config docs, schema)
     section: type | None  # ProbeSection, TrainSection; None: it parses its own (replications)
     claims: tuple[Claim, ...] = ()
     profiles: bool = False  # its gradient-through-time profiles feed gradient_profiles
+    figures: tuple[Figure, ...] = ()  # drawn from its rows of the tables (the plot rule)
+    report: Report | None = None  # its report section (rnnbench.paper); None: none
 
     def __post_init__(self):
-        object.__setattr__(
-            self, "claims", tuple(replace(c, experiment=self.id) for c in self.claims)
-        )
+        for name in ("claims", "figures"):
+            mine = tuple(replace(x, experiment=self.id) for x in getattr(self, name))
+            object.__setattr__(self, name, mine)
+
+    def rows(self, tables: Mapping[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
+        """The tables, each filtered to this experiment's rows where it has an experiment column:
+        what its figures and report section read."""
+        return {name: of_experiment(table, self.id) for name, table in tables.items()}
 
     @property
     def kind(self) -> str:

@@ -1,67 +1,250 @@
 """E3: vanishing gradients and long-range learning. Each variant trained until solved on adding,
 copy and temporal order across T, with an lr sweep and the horizon ladder: success rates against
-T, the learnable horizon and the sequences seen until solved."""
+T, the learnable horizon and the sequences seen until solved. The experiment's claims, its figure
+F4 (horizons) and its report section."""
 
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import matplotlib.ticker
+import pandas as pd
+import seaborn as sns
+
+from .. import aggregate
 from ..claims import Claim
+from ..numbers import ci, fmt, rate
+from ..plotting import PALETTE, Figure, errorbars, style, subplots
+from ..report import CLIPPING, Section, Table, absent, varying
 from ..sections import TrainSection
+from ..selection import selected
 from ..verdicts import above, below
 from .base import ARJOVSKY_2016, BENGIO_1994, LE_2015, LSTM_1997, Experiment
 
 TANH_RNN = {"cell": "rnn", "nonlinearity": "tanh", "init": ("!=", "identity")}
 IRNN = {"cell": "rnn", "nonlinearity": "relu", "init": "identity"}
 
-E3 = Experiment(
+CLAIMS = (
+    Claim(
+        "long_range_hard",
+        "Vanishing gradients make it hard for RNNs to learn long-range dependencies",
+        f"{BENGIO_1994}; {LSTM_1997}",
+        "horizons",
+        {"cell": "rnn", "nonlinearity": ["tanh", "sigmoid"], "init": ("!=", "identity")},
+        "success_short_long",
+        "success rate of RNN-tanh/sigmoid at each task's shortest T minus at its longest T",
+        above(0),
+    ),
+    Claim(
+        "lstm_longest_horizon",
+        "LSTM learns longer dependencies: its horizon exceeds every vanilla RNN's on every task",
+        LSTM_1997,
+        "runs",
+        {"cell": "lstm"},
+        "horizon_difference",
+        "LSTM horizon - best vanilla-RNN horizon, smallest over tasks (steps)",
+        above(0),
+        versus={"cell": "rnn"},
+        reduce="min",
+        labels=("LSTM", "best RNN"),
+    ),
+    Claim(
+        "irnn_adding",
+        "An identity-initialised ReLU RNN (IRNN) learns longer adding problems than a tanh RNN",
+        LE_2015,
+        "runs",
+        {"task": "adding", **IRNN},
+        "horizon_difference",
+        "IRNN horizon - RNN-tanh horizon on adding (steps)",
+        above(0),
+        versus=TANH_RNN,
+        labels=("IRNN", "RNN-tanh"),
+    ),
+    Claim(
+        "copy_lstm_beats_baseline",
+        "LSTM beats the memoryless baseline on the copy task at T = 100",
+        ARJOVSKY_2016,
+        "runs",
+        {"task": "copy", "cell": "lstm", "seq_len": 100},
+        "median_loss_ratio",
+        "median test cross-entropy / memoryless baseline",
+        below(1),
+    ),
+)
+
+
+# F4 -------------------------------------------------------------------------------------------
+
+
+def horizon_data(horizons: pd.DataFrame) -> pd.DataFrame:
+    """Success rate per task x variant x T, with each variant's horizon and its interval in its
+    label."""
+    df = horizons.copy()
+    text = [
+        "none" if pd.isna(h) else f"{h:g} [{lo:g}, {hi:g}]"
+        for h, lo, hi in zip(df["horizon"], df["horizon_low"], df["horizon_high"], strict=True)
+    ]
+    df["model (horizon T)"] = df["variant"] + " (" + pd.Series(text, index=df.index) + ")"
+    return df
+
+
+def plot_horizons(horizons: pd.DataFrame) -> plt.Figure:
+    """F4: success rate (Wilson 95% bars) against T per model, one panel (row) per task with its
+    legend beside it; horizons marked with a star."""
+    style()
+    data = horizon_data(horizons)
+    tasks = list(dict.fromkeys(data["task"]))
+    variants = list(dict.fromkeys(data["variant"]))
+    colors = dict(zip(variants, sns.color_palette(PALETTE, len(variants)), strict=True))
+    fig, axes = subplots(max(len(tasks), 1), 1, 1.8, extra=0.9, sharex=True)
+    for ax, task in zip(axes[:, 0], tasks, strict=False):
+        sub = data[data["task"] == task]
+        for i, variant in enumerate(variants):
+            d = sub[sub["variant"] == variant].sort_values("seq_len")
+            if d.empty:
+                continue
+            jitter = 1 + 0.025 * (i - (len(variants) - 1) / 2)  # overlapping bars stay visible
+            label = d["model (horizon T)"].iloc[0]
+            x = d["seq_len"] * jitter
+            errorbars(ax, x, d["success_rate"], d["success_low"], d["success_high"],
+                       marker="o", ms=3.5, lw=1.1, color=colors[variant], label=label)  # fmt: skip
+            h = d["horizon"].iloc[0]
+            if not pd.isna(h):
+                at = d[d["seq_len"] == h]
+                ax.plot(at["seq_len"] * jitter, at["success_rate"], marker="*", ms=11,
+                        color=colors[variant], mec="black", mew=0.6, ls="none",
+                        zorder=4)  # fmt: skip
+        ax.axhline(0.5, color="grey", ls=":", lw=1)
+        ax.set_xscale("log")
+        ticks = sorted(data["seq_len"].unique())
+        ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
+        ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
+        ax.set_ylim(-0.1, 1.1)
+        ax.set_ylabel("fraction solved")
+        ax.set_title(f"{task} (n = {sub['n_runs'].max()} seeds per point)")
+        ax.legend(title="model (horizon T [95%])", loc="upper left", bbox_to_anchor=(1.01, 1.02),
+                  frameon=False)  # fmt: skip
+    axes[-1, 0].set_xlabel("sequence length T (steps, log scale)")
+    fig.suptitle("F4  Learnable horizon: largest T solved by >= half the seeds (star)")
+    return fig
+
+
+# The report's section --------------------------------------------------------------------------
+
+
+def report_section(s: Section, t: dict, score: pd.DataFrame) -> Section:
+    """Horizons, pooled success at the longest T, the cells the ladder skipped, the selected
+    learning rates and the sequences seen until solved."""
+    h = t["horizons"]
+    if h.empty:
+        return absent(s)
+    s.tables.append(_horizon_table(h))
+    longest = h["seq_len"].max()
+    at_max = h[h["seq_len"] == longest].groupby("variant")[["n_solved", "n_runs"]].sum()
+    order = (at_max["n_solved"] / at_max["n_runs"]).sort_values(ascending=False).index
+    s.paragraphs.append(
+        f"At the longest sequence (T = {fmt(int(longest))}) the success rate, pooled over "
+        "tasks, is " + "; ".join(f"{v} {rate(*at_max.loc[v].tolist())}" for v in order) + "."
+    )
+    s.paragraphs.append(skipped_text(selected(t["runs"])))
+    lrs = lr_table(t["runs"])
+    if isinstance(lrs, str):
+        s.paragraphs.append(lrs)
+    else:
+        s.tables.append(lrs)
+    seqs = sequences_table(h)
+    if seqs is None:
+        s.paragraphs.append("No selected run met its solved criterion on the validation set.")
+    else:
+        s.tables.append(seqs)
+    return s
+
+
+def _horizon_table(h: pd.DataFrame) -> Table:
+    groups = h.groupby(aggregate.HORIZON_GROUP, dropna=False, as_index=False).first()
+    groups["text"] = [
+        ci("none" if pd.isna(r.horizon) else r.horizon, r.horizon_low, r.horizon_high, r.n_seeds)
+        for r in groups.itertuples()
+    ]
+    index = ["variant", *varying(groups, ["hidden_size", "clip_setting"])]
+    table = groups.pivot_table(index=index, columns="task", values="text", aggfunc="first")
+    table = table.rename_axis(index={"clip_setting": CLIPPING})
+    return Table(
+        table.reset_index(),
+        "Horizon: the largest T solved by at least half of the seeds (none: no T in the grid "
+        "was; –: not in the grid) [95% bootstrap interval over seeds, in which no horizon "
+        "counts as 0], n = seeds.",
+    )
+
+
+def skipped_text(runs: pd.DataFrame) -> str:
+    """How many cells the horizon ladder skipped, and why that makes horizons lower bounds."""
+    skipped = runs[runs["status"] == "skipped"]
+    cells = runs["cell_id"].nunique()
+    if skipped.empty:
+        return f"All {cells} cells were trained; the horizon ladder skipped none."
+    return (
+        f"{skipped['cell_id'].nunique()} of {cells} cells ({len(skipped)} runs at the selected "
+        "learning rate) were not trained: every seed at the selected learning rate had failed "
+        "at the next shorter T (the horizon ladder; the T is in the runs table's "
+        "skipped_after), and they count as unsolved. This is a lower-bound argument: a model "
+        "that fails at T is counted as failing at every longer T, so it can only lower the "
+        "success rates at long T and the horizons, never raise them."
+    )
+
+
+def lr_table(runs: pd.DataFrame) -> Table | str:
+    """The learning rate selected (on validation) per variant and task, or one sentence when
+    the grid trains a single learning rate; `runs`: every lr of the sweep."""
+    if runs["lr"].nunique() <= 1:
+        return f"Every model trains at learning rate {fmt(runs['lr'].max())} (no sweep)."
+    trained = runs[runs["selected"].astype(bool) & (runs["status"] != "skipped")]
+    per_t = trained.groupby(["variant", "task", "seq_len"])["lr"].first().reset_index()
+    text = per_t.groupby(["variant", "task"]).apply(_lr_text, include_groups=False)
+    return Table(
+        text.unstack("task").reset_index(),
+        "Learning rate selected on the validation set, per variant and task (per T where it "
+        "differs between sequence lengths).",
+    )
+
+
+def _lr_text(g: pd.DataFrame) -> str:
+    if g["lr"].nunique() == 1:
+        return fmt(g["lr"].iloc[0])
+    return "; ".join(f"T = {t}: {fmt(lr)}" for t, lr in zip(g["seq_len"], g["lr"], strict=True))
+
+
+def sequences_table(h: pd.DataFrame) -> Table | None:
+    """Median sequences to solve with its seed-bootstrap interval, where any seed solved."""
+    rows = h[h["n_sequences_to_solve"] > 0]
+    if rows.empty:
+        return None
+    text = [
+        ci(
+            r.median_sequences_to_solve,
+            r.sequences_to_solve_low,
+            r.sequences_to_solve_high,
+            r.n_sequences_to_solve,
+            lambda v: fmt(v, 4),
+        )
+        for r in rows.itertuples()
+    ]
+    frame = rows[["variant", "task", "seq_len"]].assign(sequences_to_solve=text)
+    return Table(
+        frame.rename(columns={"seq_len": "T", "sequences_to_solve": "sequences to solve"}),
+        "Training sequences seen until the first validation check that met the solved "
+        "criterion (solved step x batch size; Hochreiter & Schmidhuber 1997 report the same "
+        "measure): median over the seeds that got there [95% bootstrap interval], n = those "
+        "seeds.",
+    )
+
+
+EXPERIMENT = Experiment(
     id="e3_long_range",
     title="E3 Vanishing gradients and long-range learning",
     summary="E3, vanishing gradients and long-range learning: success rate of each model "
     "variant against T on adding, copy and temporal order; the learnable horizon.",
     section=TrainSection,
-    claims=(
-        Claim(
-            "long_range_hard",
-            "Vanishing gradients make it hard for RNNs to learn long-range dependencies",
-            f"{BENGIO_1994}; {LSTM_1997}",
-            "horizons",
-            {"cell": "rnn", "nonlinearity": ["tanh", "sigmoid"], "init": ("!=", "identity")},
-            "success_short_long",
-            "success rate of RNN-tanh/sigmoid at each task's shortest T minus at its longest T",
-            above(0),
-        ),
-        Claim(
-            "lstm_longest_horizon",
-            "LSTM learns longer dependencies: its horizon exceeds every vanilla RNN's on every "
-            "task",
-            LSTM_1997,
-            "runs",
-            {"cell": "lstm"},
-            "horizon_difference",
-            "LSTM horizon - best vanilla-RNN horizon, smallest over tasks (steps)",
-            above(0),
-            versus={"cell": "rnn"},
-            reduce="min",
-            labels=("LSTM", "best RNN"),
-        ),
-        Claim(
-            "irnn_adding",
-            "An identity-initialised ReLU RNN (IRNN) learns longer adding problems than a tanh RNN",
-            LE_2015,
-            "runs",
-            {"task": "adding", **IRNN},
-            "horizon_difference",
-            "IRNN horizon - RNN-tanh horizon on adding (steps)",
-            above(0),
-            versus=TANH_RNN,
-            labels=("IRNN", "RNN-tanh"),
-        ),
-        Claim(
-            "copy_lstm_beats_baseline",
-            "LSTM beats the memoryless baseline on the copy task at T = 100",
-            ARJOVSKY_2016,
-            "runs",
-            {"task": "copy", "cell": "lstm", "seq_len": 100},
-            "median_loss_ratio",
-            "median test cross-entropy / memoryless baseline",
-            below(1),
-        ),
-    ),
+    claims=CLAIMS,
+    figures=(Figure("f4_horizons", plot_horizons, "E3 long-range learning"),),
+    report=report_section,
 )
