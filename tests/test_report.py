@@ -168,9 +168,9 @@ def test_verdicts_follow_the_measurements():
     assert bad["linear_rho_power"] == bad["sigmoid_faster"] == "not reproduced"
     assert bad["clipping_prevents"] == bad["unclipped_diverge"] == "not reproduced"
     # Experiments absent from the grid are inconclusive, with the reason as the measured value.
-    assert good["lstm_longest_horizon"] == good["copy_lstm_beats_baseline"] == "inconclusive"
+    assert good["lstm_beats_tanh_adding"] == good["irnn_comparable_lstm_adding"] == "inconclusive"
     c = card(tables())
-    assert "e3_long_range" in c.loc["copy_lstm_beats_baseline", "measured"]
+    assert "e3_long_range" in c.loc["lstm_beats_tanh_adding", "measured"]
     assert c["claim"].str.len().gt(10).all() and c["source"].str.len().gt(3).all()
     assert c["test"].str.len().gt(10).all()
 
@@ -256,50 +256,45 @@ def e3_tables(*frames) -> dict:
 S, U, K = "solved", "unsolved", "skipped"
 
 
-def test_lstm_horizon_claim_reproduced_only_when_every_task_interval_is_above_zero():
+def test_lstm_horizon_claims_compare_with_the_tanh_rnn_task_by_task():
     lstm = {10: [S] * 6, 100: [S] * 6}
     rnn = {10: [S] * 6, 100: [U] * 6}
     clear = e3_tables(
         e3_runs({"lstm": lstm, "rnn-tanh": rnn}),
         e3_runs({"lstm": lstm, "rnn-tanh": rnn}, task="temporal_order"),
     )
-    c = card(clear).loc["lstm_longest_horizon"]
-    # the LSTM reaches the grid's largest T: censored, its difference is open above
-    assert c["verdict"] == "reproduced" and (c["effect"], c["low"], c["high"]) == (90, 90, math.inf)
-    assert "adding, temporal_order" in c["measured"]
-    # One task ties at the largest T (both censored): no interval, inconclusive.
-    tie = e3_tables(
-        e3_runs({"lstm": lstm, "rnn-tanh": rnn}),
-        e3_runs({"lstm": lstm, "rnn-tanh": lstm}, task="temporal_order"),
-    )
-    c = card(tie).loc["lstm_longest_horizon"]
-    assert c["verdict"] == "inconclusive" and (c["low"], c["high"]) == (-math.inf, math.inf)
-    assert c["measured"].endswith("on: adding")
-    # The RNN does better on one task: not reproduced.
-    loss = e3_tables(
-        e3_runs({"lstm": lstm, "rnn-tanh": rnn}),
-        e3_runs({"lstm": rnn, "rnn-tanh": lstm}, task="temporal_order"),
-    )
-    assert card(loss).loc["lstm_longest_horizon", "verdict"] == "not reproduced"
+    c = card(clear)
+    for task in ("adding", "temporal_order"):
+        row = c.loc[f"lstm_beats_tanh_{task}"]
+        # the LSTM reaches the grid's largest T: censored, its difference is open above
+        assert row["verdict"] == "reproduced"
+        assert (row["effect"], row["low"], row["high"]) == (90, 90, math.inf)
+        assert row["measured"].endswith(f"on: {task}")
+    # A tie at the largest T (both censored): no interval, inconclusive.
+    tie = card(e3_tables(e3_runs({"lstm": lstm, "rnn-tanh": lstm}))).loc["lstm_beats_tanh_adding"]
+    assert tie["verdict"] == "inconclusive" and (tie["low"], tie["high"]) == (-math.inf, math.inf)
+    # The RNN does better: not reproduced.
+    loss = card(e3_tables(e3_runs({"lstm": rnn, "rnn-tanh": lstm}, task="temporal_order")))
+    assert loss.loc["lstm_beats_tanh_temporal_order", "verdict"] == "not reproduced"
 
 
 def test_irnn_claim_is_a_strict_win_and_skipped_runs_count_as_unsolved():
     top = {10: [S] * 6, 100: [S] * 6}
     tie = e3_tables(e3_runs({"irnn": top, "rnn-tanh": top}))
-    c = card(tie).loc["irnn_adding"]  # both censored at the largest T: no comparison
+    c = card(tie).loc["irnn_beats_tanh_adding"]  # both censored at the largest T: no comparison
     assert c["verdict"] == "inconclusive" and c["effect"] == 0
     assert (c["low"], c["high"]) == (-math.inf, math.inf)
     lower = e3_tables(e3_runs({"irnn": {10: [S] * 6, 100: [U] * 6}, "rnn-tanh": top}))
-    c = card(lower).loc["irnn_adding"]  # the tanh RNN censored: the difference is <= -90
+    c = card(lower).loc["irnn_beats_tanh_adding"]  # the tanh RNN censored: the difference is <= -90
     assert c["verdict"] == "not reproduced" and (c["low"], c["high"]) == (-math.inf, -90)
     skipped = {10: [U] * 6, 100: [K] * 6}  # failed at 10, so never trained at 100
     win = e3_tables(e3_runs({"irnn": top, "rnn-tanh": skipped}))
-    c = card(win).loc["irnn_adding"]
+    c = card(win).loc["irnn_beats_tanh_adding"]
     assert c["verdict"] == "reproduced" and c["effect"] == 100  # no horizon counts as 0
     # Unselected learning rates do not count: a solved sweep member at another lr is ignored.
     other = e3_runs({"rnn-tanh": top}).assign(lr=0.1, selected=False)
     with_sweep = e3_tables(e3_runs({"irnn": top, "rnn-tanh": skipped}), other)
-    assert card(with_sweep).loc["irnn_adding", "verdict"] == "reproduced"
+    assert card(with_sweep).loc["irnn_beats_tanh_adding", "verdict"] == "reproduced"
 
 
 def test_long_range_claim_uses_newcombe_on_short_against_long():
@@ -311,41 +306,36 @@ def test_long_range_claim_uses_newcombe_on_short_against_long():
     assert card(flat).loc["long_range_hard", "verdict"] == "inconclusive"
 
 
-def test_copy_claim_bootstraps_the_median_ratio():
+def test_the_median_loss_ratio_bootstraps_the_median_and_counts_divergence_as_worst():
+    """The median test loss over the baseline (a replication target's and a claim's measure)."""
+    from rnnbench.measures import MEASURES, Missing, Sample
+
     def copy_runs(losses):
         base = 10 * math.log(8) / 120
         return pd.DataFrame(
             [
-                run_row(
-                    "e3_long_range",
-                    "unsolved",
-                    task="copy",
-                    cell="lstm",
-                    seq_len=100,
-                    seed=i,
-                    final_loss=loss * base,
-                    baseline_loss=base,
-                )
+                run_row("e3_long_range", "unsolved", task="copy", cell="lstm", seq_len=100,
+                        seed=i, final_loss=loss * base, baseline_loss=base)
                 for i, loss in enumerate(losses)
             ]
-        )
+        )  # fmt: skip
+
+    def ratio(runs):
+        return MEASURES["median_loss_ratio"].compute(Sample(runs))
 
     ratios = [0.5, 0.6, 0.4, 0.55, 0.45]
-    good = card(e3_tables(copy_runs(ratios))).loc["copy_lstm_beats_baseline"]
-    assert good["verdict"] == "reproduced" and good["effect"] == pytest.approx(0.5)
-    low, high = stats.bootstrap_interval(np.asarray(ratios) * 1.0, np.median)
-    assert (good["low"], good["high"]) == pytest.approx((low, high))
+    good = ratio(copy_runs(ratios))
+    assert good.effect == pytest.approx(0.5)
+    assert (good.low, good.high) == pytest.approx(
+        stats.bootstrap_interval(np.asarray(ratios), np.median)
+    )
     # A diverged run (NaN loss) counts as infinitely bad; every resampled median is above 1.
-    bad = card(e3_tables(copy_runs([1.2, 1.1, np.nan, 1.3, 1.05]))).loc["copy_lstm_beats_baseline"]
-    assert bad["verdict"] == "not reproduced" and bad["effect"] == pytest.approx(1.2)
-    assert bad["low"] >= 1.05 and bad["high"] == math.inf and "∞" in bad["measured"]
-    # A cell the ladder skipped measured nothing: inconclusive, saying why.
-    skipped = copy_runs([np.nan] * 5).assign(status="skipped", skipped_after=10)
-    never = card(e3_tables(skipped)).loc["copy_lstm_beats_baseline"]
-    assert never["verdict"] == "inconclusive" and "skipped it" in never["measured"]
-
-
-# report texts ---------------------------------------------------------------------------------
+    bad = ratio(copy_runs([1.2, 1.1, np.nan, 1.3, 1.05]))
+    assert bad.effect == pytest.approx(1.2) and bad.low >= 1.05 and bad.high == math.inf
+    assert "∞" in bad.text
+    # A cell the ladder skipped measured nothing, saying why.
+    with pytest.raises(Missing, match="skipped it"):
+        ratio(copy_runs([np.nan] * 5).assign(status="skipped", skipped_after=10))
 
 
 def test_rates_print_with_their_interval_and_n():

@@ -54,10 +54,11 @@ class Claim:
     measure: str  # a name in rnnbench.measures.MEASURES
     effect: str  # what the measured effect is, in words
     claimed: Region  # the region the source claims the effect lies in
-    versus: Where | None = None  # a comparison's second population: `where` with these changes
+    versus: Where | None = None  # the comparison's population: `where` with these changes
     pair_on: tuple[str, ...] = ()  # the settings a comparison pairs on
     reduce: str = "min"  # several settings: the smallest ("min") or largest effect decides
     labels: tuple[str, str] = ("a", "b")  # the two populations' names in the measured text
+    by: tuple[str, ...] = ()  # measured group by group (e.g. per nonlinearity), then `reduce`
     sentences: Mapping[str, str] = field(default_factory=dict)  # verdict -> the report's words
     experiment: str = ""  # set by the experiment that declares it
 
@@ -69,13 +70,19 @@ class Claim:
         elif self.table == "decay_rates" and "lr" in rows and rows["lr"].notna().any():
             rows = aggregate.selected_only(rows, tables["runs"])
         a = select(rows, self.where)
-        b = select(rows, {**self.where, **self.versus}) if self.versus is not None else None
-        return Sample(a, b, self.pair_on, self.reduce, labels=self.labels)
+        b = select(rows, self.versus_rows) if self.versus is not None else None
+        return Sample(a, b, self.pair_on, self.reduce, labels=self.labels, by=self.by)
+
+    @property
+    def versus_rows(self) -> Where:
+        """The comparison population: `where` with `versus`'s changes (a None drops a key)."""
+        both = {**self.where, **(self.versus or {})}
+        return {k: v for k, v in both.items() if v is not None}
 
     def measurement(self) -> str:
         """What is measured, on which rows, in words."""
         rows = describe(self.where)
-        versus = f" against {describe(self.versus)}" if self.versus else ""
+        versus = f" against {describe(self.versus_rows)}" if self.versus else ""
         return f"{self.experiment}, {self.table}: {MEASURES[self.measure].text}; {rows}{versus}"
 
     def sentence(self, verdict: str) -> str:

@@ -49,6 +49,7 @@ class Sample:
     reduce: str = "min"  # several settings' effects: the "min" or "max" decides (envelope)
     threshold: float = math.nan  # a replication target's threshold
     labels: tuple[str, str] = ("a", "b")  # the populations' names in the text
+    by: tuple[str, ...] = ()  # measured group by group (e.g. per nonlinearity), then reduced
 
 
 @dataclass(frozen=True)
@@ -229,6 +230,17 @@ def divergence(runs: pd.DataFrame) -> Divergence:
 
 
 def divergence_rate(s: Sample) -> Measured:
+    """The divergence rate (Wilson); with `by`, per group, the smallest or largest deciding."""
+    if s.by:
+        groups = [(key, divergence(g)) for key, g in s.a.groupby(list(s.by))]
+        rates = [(d.rate, d.low, d.high) for _, d in groups]
+        effect, low, high = _envelope(*zip(*rates, strict=True), s.reduce)
+        parts = [
+            f"{', '.join(map(str, key))}: {d.k} of {d.n}, {interval(d.rate, d.low, d.high, '.0%')}"
+            for key, d in groups
+        ]
+        n = min(d.n for _, d in groups)
+        return Measured(n, effect, low, high, "diverged: " + "; ".join(parts))
     d = divergence(s.a)
     when = "" if math.isnan(d.median_step) else f"; median step of divergence {d.median_step:.0f}"
     text = f"{d.k} of {d.n} runs diverged: {interval(d.rate, d.low, d.high, '.0%')}{when}"
@@ -275,12 +287,12 @@ def success_short_long(s: Sample) -> Measured:
 # --- horizons (runs) ------------------------------------------------------------------------
 
 
-def _horizon_difference(runs: pd.DataFrame, better, worse) -> tuple[float, float, float, int]:
-    """Best horizon of the runs where `better` minus best where `worse` (masks), with the
-    bootstrap interval resampling the seeds (the same seeds for both sides). A horizon at its
-    grid's largest T is censored: the variant might go further, so it is known only to lie in
-    [T, inf), and the difference's interval takes each side's bound that widens it (both
-    sides censored: (-inf, inf))."""
+def _horizon_compare(runs: pd.DataFrame, better, worse, combine) -> tuple[float, float, float, int]:
+    """combine(best horizon where `better`, best where `worse`) (masks; combine increases in
+    its first argument and decreases in its second), with the bootstrap interval resampling the
+    seeds (the same seeds for both sides). A horizon at its grid's largest T is censored: the
+    variant might go further, so it is known only to lie in [T, inf), and the interval takes
+    each side's bound that widens it (both sides censored: (-inf, inf))."""
     seeds = sorted(runs["seed"].unique())
     idx = stats.resample_indices(len(seeds))
     everyone = np.arange(len(seeds))[None]
@@ -300,32 +312,52 @@ def _horizon_difference(runs: pd.DataFrame, better, worse) -> tuple[float, float
 
     (a, _), (b, _) = bounds(better, everyone), bounds(worse, everyone)
     (a_low, a_high), (b_low, b_high) = bounds(better, idx), bounds(worse, idx)
-    low = stats.percentile_interval(a_low - b_high)[0]
-    high = stats.percentile_interval(a_high - b_low)[1]
-    return float(a[0] - b[0]), low, high, len(seeds)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        low = stats.percentile_interval(combine(a_low, b_high))[0]
+        high = stats.percentile_interval(combine(a_high, b_low))[1]
+        effect = float(combine(a, b)[0])
+    return effect, low, high, len(seeds)
 
 
-def horizon_difference(s: Sample) -> Measured:
-    """Best horizon of a minus best of b, per task (paired by seed); the smallest or largest
-    over the tasks where both are trained. No horizon counts as 0."""
+def _log2_ratio(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """log2(a / b) of two horizons (no horizon: 0), inf - inf and 0 / 0 as equal (0)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = np.log2(a) - np.log2(b)
+    return np.where((a == b), 0.0, out)
+
+
+def _per_task(s: Sample, combine, unit: str) -> Measured:
+    """A horizon comparison of a and b on every task where both are trained; the smallest or
+    largest over tasks decides."""
     both = pd.concat([s.a.assign(_side="a"), s.b.assign(_side="b")], ignore_index=True)
     rows = []
     for task, r in both.groupby("task"):
         a, b = (r["_side"] == "a").to_numpy(), (r["_side"] == "b").to_numpy()
         if a.any() and b.any():
-            rows.append((task, *_horizon_difference(r.drop(columns="_side"), a, b)))
+            rows.append((task, *_horizon_compare(r.drop(columns="_side"), a, b, combine)))
     if not rows:
         raise Missing("no task on which both are trained")
     table = pd.DataFrame(rows, columns=["task", "effect", "low", "high", "n"])
     effect, low, high = _envelope(table["effect"], table["low"], table["high"], s.reduce)
     first, second = s.labels
     text = "; ".join(
-        f"{r.task}: {first} minus {second} {interval(r.effect, r.low, r.high, '+g')}, n = {r.n}"
+        f"{r.task}: {first} {unit} {second} {interval(r.effect, r.low, r.high, '+g')}, n = {r.n}"
         for r in table.itertuples()
     )
     above_zero = ", ".join(table.loc[table["low"] > 0, "task"]) or "no task"
     text += f"; interval above 0 on: {above_zero}"
     return Measured(int(table["n"].min()), effect, low, high, text)
+
+
+def horizon_difference(s: Sample) -> Measured:
+    """Best horizon of a minus best of b, per task (paired by seed). No horizon counts as 0."""
+    return _per_task(s, np.subtract, "minus")
+
+
+def horizon_log_ratio(s: Sample) -> Measured:
+    """log2 of best horizon of a over best of b, per task (paired by seed): 1 = twice as long.
+    No horizon counts as 0 (a ratio of -inf or inf; both none: 0)."""
+    return _per_task(s, _log2_ratio, "over (log2)")
 
 
 # --- sequences to solve against T (runs) ----------------------------------------------------
@@ -473,6 +505,13 @@ MEASURES: Registry[Measure] = Registry(
                 "95% Wald interval of a Weibull accelerated-failure-time fit (lifelines), runs "
                 "that never solved right-censored at their budget",
                 growth_exponent_difference,
+            ),
+            Measure(
+                "horizon_log_ratio",
+                "log2 of the ratio of two horizons, per task (1: twice as long)",
+                "bootstrap over seeds of the horizons' log2 ratio (paired by seed); no horizon "
+                "counts as 0; a horizon at the grid's largest T is censored (open above)",
+                horizon_log_ratio,
             ),
             Measure(
                 "median_loss_ratio",

@@ -39,13 +39,17 @@ from .base import PASCANU_2013, Experiment
 
 UNCLIPPED_DIVERGE = Claim(
     "unclipped_diverge",
-    "Exploding gradients quickly turn the derivatives into NaN and crash most unclipped runs",
-    PASCANU_2013,
+    "Without clipping, exploding gradients make most runs of an RNN whose state can grow "
+    "without bound (linear, ReLU) at rho > 1 diverge: their loss or gradient becomes NaN/inf",
+    f"{PASCANU_2013} (Section 2, exploding gradients; Section 3.2, why they are clipped)",
     "runs",
-    {"clip": "none", "rho": (">", 1)},
+    {"clip": "none", "rho": (">", 1), "nonlinearity": ["linear", "relu"]},
     "divergence_rate",
-    "divergence rate of unclipped runs, rho > 1",
+    "divergence rate of unclipped runs at rho > 1, per nonlinearity that can diverge (the "
+    "smallest decides)",
     above(0.5),
+    by=("nonlinearity",),
+    reduce="min",
     sentences={
         "reproduced": "Most unclipped runs at rho > 1 diverge: the exploding gradient turns "
         "their loss or gradient non-finite.",
