@@ -254,6 +254,10 @@ def plot_gradient_decay(gradient_profiles: pd.DataFrame) -> plt.Figure:
     cell x nonlinearity, colour by init, rho and forget bias; the bound dotted."""
     style()
     data = gradient_decay_data(gradient_profiles)
+    if data.empty:  # the plot rule draws F1 only where E1 is configured
+        fig, axes = subplots(1, 1, 1.0, extra=0.5)
+        axes[0, 0].text(0.5, 0.5, "no E1 variant in this grid", ha="center")
+        return fig
     data["panel"] = _panels(data)
     data["setting"] = _settings(data)
     colors = _colors(data)

@@ -33,7 +33,6 @@ from .base import Experiment
 VERDICT_COLORS = dict(
     zip(("agrees", "disagrees", "inconclusive"), sns.color_palette(PALETTE, 3), strict=True)
 )
-OPEN_EDGE = 1e3  # ours / published: where an interval open above (a seed never solved) ends
 
 
 def replication_ratio_data(replications: pd.DataFrame) -> pd.DataFrame:
@@ -53,19 +52,29 @@ def plot_replications(replications: pd.DataFrame) -> plt.Figure:
     df = replication_ratio_data(replications)
     fig, axes = subplots(1, 1, 0.32 * max(len(df), 2), extra=1.3)
     ax = axes[0, 0]
+    # the axis spans the finite, positive values; an interval reaching 0 ends in a triangle at
+    # its left, one open above (a seed never solved) in a triangle at its right, and a band
+    # reaching 0 runs to the left edge
+    ratios = df[[f"{c}_ratio" for c in ("ours", "low", "high", "band_low", "band_high")]]
+    shown = ratios.to_numpy(dtype=float).ravel()
+    shown = shown[np.isfinite(shown) & (shown > 0)]
+    floor, edge = (shown.min() / 3, shown.max() * 3) if len(shown) else (0.1, 10.0)
+    left, right = floor / 1.6, edge * 1.6  # room for the triangles
     for i, r in df.iterrows():
-        low, band_low = (max(v, 1e-3) for v in (r["low_ratio"], r["band_low_ratio"]))
-        ax.plot([band_low, min(r["band_high_ratio"], OPEN_EDGE)], [i, i], color="0.85", lw=9,
-                solid_capstyle="butt", zorder=1)  # fmt: skip
-        high = min(r["high_ratio"], OPEN_EDGE)
+        band = [r["band_low_ratio"] if r["band_low_ratio"] > 0 else left,
+                min(r["band_high_ratio"], right)]  # fmt: skip
+        ax.plot(band, [i, i], color="0.85", lw=9, solid_capstyle="butt", zorder=1)
         color = VERDICT_COLORS[r["verdict"]]
-        ax.plot([low, high], [i, i], color=color, lw=1.6, zorder=2, label=r["target"])
+        low = (r["low_ratio"], "|") if r["low_ratio"] > 0 else (floor, "<")
+        high = (r["high_ratio"], "|") if np.isfinite(r["high_ratio"]) else (edge, ">")
+        ends = [low, high]
+        ax.plot([ends[0][0], ends[1][0]], [i, i], color=color, lw=1.6, zorder=2, label=r["target"])
         # the interval's ends are taller than the dot: an interval narrower than it still shows
-        ends = ["|", ">" if r["high_ratio"] > OPEN_EDGE else "|"]
-        for x, m in zip((low, high), ends, strict=True):
+        for x, m in ends:
             ax.plot(x, i, m, color=color, ms=11 if m == "|" else 6, mew=1.6, zorder=3)
-        ax.plot(max(r["ours_ratio"], 1e-3), i, "o", color=color, ms=5, mec="white", mew=0.8,
+        ax.plot(max(r["ours_ratio"], floor), i, "o", color=color, ms=5, mec="white", mew=0.8,
                 zorder=4)  # fmt: skip
+    ax.set_xlim(left, right)
     ax.axvline(1, color="black", ls="--", lw=1)
     ax.set_xscale("log")
     ax.set_yticks(
@@ -142,10 +151,14 @@ def plot_replication_curves(
         errorbars(ax, ran["seq_len"], ran["ours"], ran["low"],
                    ran["high"].where(np.isfinite(ran["high"]), ran["ours"] * 10),
                    fmt="o-", color="C0", ms=4, label="ours")  # fmt: skip
+        open_above = ran[~np.isfinite(ran["high"])]  # a seed never solved: drawn to 10x the mean
+        ax.plot(open_above["seq_len"], open_above["ours"] * 10, "^", color="C0", ms=6)
         for _, t in g.iterrows():
             ax.plot(t["seq_len"], t["published"], "X", color="black", ms=8, label=t["target"])
         ax.set(yscale="log", xlabel="T (steps)", ylabel="sequences to solve")
         ax.set_title(f"{g['source'].iloc[0]}: {g['task'].iloc[0]}")
+        lengths = sorted(g["seq_len"].unique())
+        ax.set_xticks(lengths, [f"{t:g}" for t in lengths])  # the T of the targets only
         ax.margins(x=0.08)
         pad_log(ax)
     hide_empty(axes, len(cells) + len(groups))
