@@ -79,6 +79,7 @@ RUN_COLUMNS = [
     "baseline_loss",
     "final_metric",
     "baseline_metric",
+    "baseline_solved",
     "max_grad_norm",
     "wall_seconds",
 ]
@@ -304,6 +305,7 @@ def _success(g: pd.DataFrame, spec: list[str]) -> pd.Series:
             "sequences_to_solve_high": seq_high,
             **_km_sequences(g),
             "lr_at_edge": bool(g["lr_at_edge"].iloc[0]),
+            "baseline_solved": bool(g.get("baseline_solved", pd.Series([False])).any()),
         }
     )
 
@@ -335,6 +337,26 @@ def _km_sequences(g: pd.DataFrame) -> dict:
         median = float(km.median_survival_time_)
     return dict(km_sequences_to_solve=median, km_sequences_low=float(low),
                 km_sequences_high=float(high))  # fmt: skip
+
+
+def controls(horizons: pd.DataFrame) -> pd.DataFrame:
+    """Per experiment and task: the positive control, whether some variant solves the task's
+    shortest T of the grid (success >= 0.5 of its seeds: the variant, its counts), and the
+    negative control, whether the input-blind baseline fails the solved criterion. A task whose
+    controls fail cannot measure horizons: the claims on it are inconclusive for that reason."""
+    rows = []
+    for (experiment, task), h in horizons.groupby(["experiment", "task"], sort=False):
+        shortest = h[h["seq_len"] == h["seq_len"].min()]
+        best = shortest.loc[shortest["success_rate"].idxmax()]
+        rows.append(
+            dict(
+                experiment=experiment, task=task, seq_len=int(best["seq_len"]),
+                best_variant=best["variant"], n_solved=int(best["n_solved"]),
+                n_runs=int(best["n_runs"]), positive=bool(best["success_rate"] >= 0.5),
+                negative=not bool(h.get("baseline_solved", pd.Series([False])).any()),
+            )
+        )  # fmt: skip
+    return pd.DataFrame(rows)
 
 
 def solved_matrix(group: pd.DataFrame, seeds=None) -> tuple[np.ndarray, np.ndarray]:

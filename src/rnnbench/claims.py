@@ -59,6 +59,8 @@ class Claim:
     reduce: str = "min"  # several settings: the smallest ("min") or largest effect decides
     labels: tuple[str, str] = ("a", "b")  # the two populations' names in the measured text
     by: tuple[str, ...] = ()  # measured group by group (e.g. per nonlinearity), then `reduce`
+    controlled: bool = False  # rests on its tasks' controls (aggregate.controls): failed, it is
+    # inconclusive for that reason
     sentences: Mapping[str, str] = field(default_factory=dict)  # verdict -> the report's words
     experiment: str = ""  # set by the experiment that declares it
 
@@ -92,11 +94,33 @@ class Claim:
 
 def measure(claim: Claim, tables: Mapping[str, pd.DataFrame]) -> Measured:
     try:
-        return MEASURES[claim.measure].compute(claim.populations(tables))
+        sample = claim.populations(tables)
+        if claim.controlled:
+            _check_controls(claim, tables, sample)
+        return MEASURES[claim.measure].compute(sample)
     except Missing as why:
         return Measured(
             0, math.nan, math.nan, math.nan, f"not measured in {claim.experiment}: {why}"
         )
+
+
+def _check_controls(claim: Claim, tables: Mapping[str, pd.DataFrame], sample: Sample) -> None:
+    """Missing, saying why, when a task of the claim's rows failed its positive or negative
+    control: this grid cannot measure horizons on it."""
+    tasks = set(sample.a["task"]) | (set(sample.b["task"]) if sample.b is not None else set())
+    checks = aggregate.controls(of_experiment(tables["horizons"], claim.experiment))
+    for c in checks[checks["task"].isin(tasks)].itertuples():
+        if not c.positive:
+            raise Missing(
+                f"no variant solves {c.task} at T = {c.seq_len} here (best: {c.best_variant}, "
+                f"{c.n_solved} of {c.n_runs}): the positive control failed, so this grid "
+                f"cannot measure horizons on {c.task}"
+            )
+        if not c.negative:
+            raise Missing(
+                f"the input-blind baseline meets {c.task}'s solved criterion: the negative "
+                "control failed"
+            )
 
 
 def scorecard(claims: list[Claim], tables: Mapping[str, pd.DataFrame]) -> pd.DataFrame:

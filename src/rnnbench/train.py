@@ -440,6 +440,9 @@ def _tables(spec, task: Task, members, st: _State, val, test) -> TrialResult:
         baseline_loss=task.baseline_loss(tspec.seq_len),
         final_metric=test[1],
         baseline_metric=task.baseline_metric(),
+        baseline_solved=bool(
+            task.solved(task.baseline_loss(spec.task.seq_len), task.baseline_metric(), spec.task)
+        ),
         max_grad_norm=st.max_norm,
         wall_seconds=st.elapsed / len(members),
     )
@@ -490,6 +493,9 @@ def skip_trial(spec: TrialSpec, failed_at: int, shorter: pd.DataFrame) -> TrialR
         baseline_loss=task.baseline_loss(spec.task.seq_len),
         final_metric=nan,
         baseline_metric=task.baseline_metric(),
+        baseline_solved=bool(
+            task.solved(task.baseline_loss(spec.task.seq_len), task.baseline_metric(), spec.task)
+        ),
         max_grad_norm=nan,
         wall_seconds=0.0,
         selected=selected["selected"].fillna(False).astype(bool).to_numpy(),

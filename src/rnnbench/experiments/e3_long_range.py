@@ -9,11 +9,12 @@ import math
 
 import matplotlib.pyplot as plt
 import matplotlib.ticker
+import numpy as np
 import pandas as pd
 import seaborn as sns
 
 from .. import aggregate
-from ..claims import Claim
+from ..claims import Claim, conclusion
 from ..numbers import ci, fmt, rate
 from ..plotting import PALETTE, Figure, errorbars, style, subplots
 from ..report import CLIPPING, Section, Table, absent, varying
@@ -41,6 +42,7 @@ def _lstm_beats_tanh(task: str, place: str) -> Claim:
         above(0),
         versus=TANH_RNN,
         labels=("LSTM", "RNN-tanh"),
+        controlled=True,
         sentences={
             "reproduced": f"On {task} the LSTM learns longer lags than the tanh RNN.",
             "not reproduced": f"On {task} the LSTM does not learn longer lags than the tanh RNN "
@@ -62,6 +64,7 @@ CLAIMS = (
         "success_short_long",
         "success rate of RNN-tanh/sigmoid at each task's shortest T minus at its longest T",
         above(0),
+        controlled=True,
     ),
     Claim(
         "lstm_sequences_grow_slower",
@@ -75,6 +78,7 @@ CLAIMS = (
         below(0),
         versus=TANH_RNN,
         labels=("LSTM", "RNN-tanh"),
+        controlled=True,
         sentences={
             "reproduced": "The sequences the LSTM needs grow more slowly with T than the tanh "
             "RNN's: the headline of Hochreiter & Schmidhuber's adding experiment.",
@@ -97,6 +101,7 @@ CLAIMS = (
         above(0),
         versus=TANH_RNN,
         labels=("IRNN", "RNN-tanh"),
+        controlled=True,
     ),
     Claim(
         "irnn_comparable_lstm_adding",
@@ -112,6 +117,7 @@ CLAIMS = (
         between(-math.log2(COMPARABLE), math.log2(COMPARABLE)),
         versus={**LSTM, "nonlinearity": None, "init": None},
         labels=("IRNN", "LSTM"),
+        controlled=True,
     ),
 )
 
@@ -124,9 +130,10 @@ def horizon_data(horizons: pd.DataFrame) -> pd.DataFrame:
     label."""
     df = horizons.copy()
     text = [
-        "none" if pd.isna(h) else f"{h:g} [{lo:g}, {hi:g}]"
-        for h, lo, hi in zip(df["horizon"], df["horizon_low"], df["horizon_high"], strict=True)
-    ]
+        f"{_horizon(r)} [{r.horizon_low:g}, {r.horizon_high:g}]" if not pd.isna(r.horizon)
+        else "none"
+        for r in df.itertuples()
+    ]  # fmt: skip
     df["model (horizon T)"] = df["variant"] + " (" + pd.Series(text, index=df.index) + ")"
     return df
 
@@ -172,15 +179,68 @@ def plot_horizons(horizons: pd.DataFrame) -> plt.Figure:
     return fig
 
 
+# F9 -------------------------------------------------------------------------------------------
+
+
+def sequences_data(horizons: pd.DataFrame) -> pd.DataFrame:
+    """Per task x variant x T: the Kaplan-Meier median sequences to solve and its interval, the
+    budget (where the median is not reached within it: censored), and the solved count."""
+    df = horizons.copy()
+    df["budget"] = df["steps"] * df["batch_size"]
+    df["censored"] = ~np.isfinite(df["km_sequences_to_solve"])
+    return df
+
+
+def plot_sequences(horizons: pd.DataFrame) -> plt.Figure:
+    """F9: sequences to solve against T (log-log) per variant, one panel per task: the Kaplan-
+    Meier median with its 95% interval (seeds that never solved right-censored at the budget);
+    a median not reached within the budget is an open triangle at the budget."""
+    style()
+    data = sequences_data(horizons)
+    tasks = list(dict.fromkeys(data["task"]))
+    variants = list(dict.fromkeys(data["variant"]))
+    colors = dict(zip(variants, sns.color_palette(PALETTE, len(variants)), strict=True))
+    fig, axes = subplots(max(len(tasks), 1), 1, 1.9, extra=0.9, sharex=True)
+    for ax, task in zip(axes[:, 0], tasks, strict=False):
+        sub = data[data["task"] == task]
+        for i, variant in enumerate(variants):
+            d = sub[sub["variant"] == variant].sort_values("seq_len")
+            if d.empty:
+                continue
+            x = d["seq_len"] * (1 + 0.025 * (i - (len(variants) - 1) / 2))
+            seen = d[~d["censored"]]
+            high = seen["km_sequences_high"].where(np.isfinite(seen["km_sequences_high"]),
+                                                   seen["budget"])  # fmt: skip
+            errorbars(ax, x[~d["censored"]], seen["km_sequences_to_solve"],
+                      seen["km_sequences_low"], high, marker="o", ms=3.5, lw=1.1,
+                      color=colors[variant], label=variant)  # fmt: skip
+            cens = d[d["censored"]]
+            ax.plot(x[d["censored"]], cens["budget"], "^", mfc="none", color=colors[variant],
+                    ms=6, label=None if len(seen) else variant)  # fmt: skip
+        ax.axhline(sub["budget"].max(), color="grey", ls=":", lw=1)
+        ax.set(xscale="log", yscale="log")
+        ticks = sorted(data["seq_len"].unique())
+        ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
+        ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
+        ax.set_ylabel("sequences to solve")
+        ax.set_title(f"{task} (n = {sub['n_runs'].max()} seeds per point; dotted: the budget)")
+        ax.legend(title="model", loc="upper left", bbox_to_anchor=(1.01, 1.02), frameon=False)
+    axes[-1, 0].set_xlabel("sequence length T (steps, log scale)")
+    fig.suptitle("F9  Sequences to solve against T (open triangle: not solved within the budget)")
+    return fig
+
+
 # The report's section --------------------------------------------------------------------------
 
 
 def report_section(s: Section, t: dict, score: pd.DataFrame) -> Section:
-    """Horizons, pooled success at the longest T, the cells the ladder skipped, the selected
-    learning rates and the sequences seen until solved."""
+    """The controls first, then horizons (censored ones as lower bounds), pooled success at the
+    longest T, the trials the ladder skipped, the selected learning rates (flagged at the edge of
+    their sweep), sequences to solve against T, and the claims' conclusions."""
     h = t["horizons"]
     if h.empty:
         return absent(s)
+    s.paragraphs.append(controls_text(aggregate.controls(h)))
     s.tables.append(_horizon_table(h))
     longest = h["seq_len"].max()
     at_max = h[h["seq_len"] == longest].groupby("variant")[["n_solved", "n_runs"]].sum()
@@ -195,19 +255,59 @@ def report_section(s: Section, t: dict, score: pd.DataFrame) -> Section:
         s.paragraphs.append(lrs)
     else:
         s.tables.append(lrs)
+        s.paragraphs.append(edge_text(h))
     seqs = sequences_table(h)
     if seqs is None:
         s.paragraphs.append("No selected run met its solved criterion on the validation set.")
     else:
         s.tables.append(seqs)
+    said = [conclusion(c, score) for c in CLAIMS]
+    if any(said):
+        s.paragraphs.append(" ".join(c for c in said if c))
     return s
+
+
+def controls_text(checks: pd.DataFrame) -> str:
+    """The controls in words; a failed one says what it rules out."""
+    ok = checks["positive"] & checks["negative"]
+    out = []
+    for c in checks[~ok].itertuples():
+        if not c.positive:
+            out.append(
+                f"No variant solves {c.task} at T = {c.seq_len} here (the best, {c.best_variant}: "
+                f"{c.n_solved} of {c.n_runs} seeds): this grid cannot measure horizons on "
+                f"{c.task}, and the claims on it are inconclusive for that reason."
+            )
+        else:
+            out.append(f"The input-blind baseline meets {c.task}'s criterion: it measures nothing.")
+    if ok.any():
+        tasks = "; ".join(
+            f"{c.task}: {c.best_variant} solves T = {c.seq_len} in {c.n_solved} of {c.n_runs}"
+            for c in checks[ok].itertuples()
+        )
+        out.append(
+            "Controls: on each of these tasks some variant solves the shortest T (positive "
+            f"control; {tasks}) and the input-blind baseline fails the criterion (negative "
+            "control)."
+        )
+    return " ".join(out)
+
+
+def edge_text(h: pd.DataFrame) -> str:
+    """How often the selected learning rate is the sweep's smallest or largest."""
+    trained = h[h["n_skipped"] < h["n_runs"]]
+    edge = trained[trained["lr_at_edge"]]
+    return (
+        f"In {len(edge)} of {len(trained)} trained trials the selected learning rate is the "
+        "smallest or largest of its sweep, so a better one may lie outside it: such a choice is "
+        "censored too (the horizons table's lr_at_edge)."
+    )
 
 
 def _horizon_table(h: pd.DataFrame) -> Table:
     groups = h.groupby(aggregate.HORIZON_GROUP, dropna=False, as_index=False).first()
     groups["text"] = [
-        ci("none" if pd.isna(r.horizon) else r.horizon, r.horizon_low, r.horizon_high, r.n_seeds)
-        for r in groups.itertuples()
+        ci(_horizon(r), r.horizon_low, r.horizon_high, r.n_seeds) for r in groups.itertuples()
     ]
     index = ["variant", *varying(groups, ["hidden_size", "clip_setting"])]
     table = groups.pivot_table(index=index, columns="task", values="text", aggfunc="first")
@@ -215,9 +315,16 @@ def _horizon_table(h: pd.DataFrame) -> Table:
     return Table(
         table.reset_index(),
         "Horizon: the largest T solved by at least half of the seeds (none: no T in the grid "
-        "was; –: not in the grid) [95% bootstrap interval over seeds, in which no horizon "
-        "counts as 0], n = seeds.",
+        "was; >= T: the grid's largest T, a lower bound; –: not in the grid) [95% bootstrap "
+        "interval over seeds, in which no horizon counts as 0], n = seeds.",
     )
+
+
+def _horizon(r) -> str:
+    """A horizon as text: 'none', '80', or '>= 320' where it is the grid's largest T."""
+    if pd.isna(r.horizon):
+        return "none"
+    return f">= {fmt(r.horizon)}" if r.horizon_censored else fmt(r.horizon)
 
 
 def skipped_text(runs: pd.DataFrame) -> str:
@@ -258,18 +365,18 @@ def _lr_text(g: pd.DataFrame) -> str:
 
 
 def sequences_table(h: pd.DataFrame) -> Table | None:
-    """Median sequences to solve with its seed-bootstrap interval, where any seed solved."""
+    """Kaplan-Meier median sequences to solve with its 95% interval (seeds that never solved
+    right-censored at the budget), where any seed solved."""
     rows = h[h["n_sequences_to_solve"] > 0]
     if rows.empty:
         return None
+
+    def show(v) -> str:
+        return fmt(v, 4) if np.isfinite(v) else "> budget"
+
     text = [
-        ci(
-            r.median_sequences_to_solve,
-            r.sequences_to_solve_low,
-            r.sequences_to_solve_high,
-            r.n_sequences_to_solve,
-            lambda v: fmt(v, 4),
-        )
+        ci(r.km_sequences_to_solve, r.km_sequences_low, r.km_sequences_high, r.n_runs, show)
+        + f" ({r.n_sequences_to_solve} solved)"
         for r in rows.itertuples()
     ]
     frame = rows[["variant", "task", "seq_len"]].assign(sequences_to_solve=text)
@@ -277,8 +384,9 @@ def sequences_table(h: pd.DataFrame) -> Table | None:
         frame.rename(columns={"seq_len": "T", "sequences_to_solve": "sequences to solve"}),
         "Training sequences seen until the first validation check that met the solved "
         "criterion (solved step x batch size; Hochreiter & Schmidhuber 1997 report the same "
-        "measure): median over the seeds that got there [95% bootstrap interval], n = those "
-        "seeds.",
+        "measure): Kaplan-Meier median over the seeds, those that never solved counted as not "
+        "solved within the budget (right-censored; lifelines) [95% interval; > budget: not "
+        "reached], n = seeds.",
     )
 
 
@@ -289,6 +397,9 @@ EXPERIMENT = Experiment(
     "variant against T on adding, copy and temporal order; the learnable horizon.",
     section=TrainSection,
     claims=CLAIMS,
-    figures=(Figure("f4_horizons", plot_horizons, "E3 long-range learning"),),
+    figures=(
+        Figure("f4_horizons", plot_horizons, "E3 long-range learning"),
+        Figure("f9_sequences_to_solve", plot_sequences, "E3 long-range learning"),
+    ),
     report=report_section,
 )
