@@ -595,3 +595,17 @@ def test_n_to_decide_scales_the_interval_as_one_over_sqrt_n():
     assert n_to_decide(Measured(5, -0.1, -0.3, 0.1, ""), above(0)) == 20  # towards "not"
     assert n_to_decide(Measured(5, 0.0, -0.3, 0.3, ""), above(0)) == math.inf  # on the edge
     assert n_to_decide(Measured(5, 90, -math.inf, math.inf, ""), above(0)) == math.inf
+
+
+def test_a_claim_on_a_task_whose_positive_control_failed_is_inconclusive_saying_why():
+    from rnnbench import aggregate
+
+    fails = {10: [U] * 6, 100: [K] * 6}  # nothing solves adding's shortest T
+    t = e3_tables(e3_runs({"lstm": fails, "rnn-tanh": fails}))
+    checks = aggregate.controls(t["horizons"][t["horizons"]["experiment"] == "e3_long_range"])
+    assert checks.set_index("task").loc["adding", "positive"] == False  # noqa: E712
+    row = card(t).loc["lstm_beats_tanh_adding"]
+    assert row["verdict"] == "inconclusive" and "positive control failed" in row["measured"]
+    solved = {10: [S] * 6, 100: [U] * 6}
+    t = e3_tables(e3_runs({"lstm": solved, "rnn-tanh": fails}))
+    assert card(t).loc["lstm_beats_tanh_adding", "verdict"] == "reproduced"
