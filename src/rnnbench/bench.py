@@ -17,6 +17,8 @@ before in the process (`set_allocator`).
 - `autograd`: the same ensemble with autograd through the time loop (optional, for reference).
 - `eager`: the same ensemble without the compiled kernels: bptt's Python time loops, and for the
   LSTM the eager cell instead of the fused one (optional).
+- `aten`: the same ensemble with the compiled loops making ATen calls per step at every hidden
+  size, as before the small-size path (H <= 32; optional).
 
 GFLOP/s count 6 B H^2 T per model step for the vanilla RNN (forward W h, backward dh and dW), four
 (three) times that for the LSTM (GRU); input projections and elementwise work are not counted.
@@ -363,10 +365,19 @@ def naive_step(cell: str, hidden: int, batch: int, seq_len: int, models: int, de
 
 
 def ensemble_step(
-    cell, hidden, batch, seq_len, models, device, autograd: bool = False, eager: bool = False
+    cell,
+    hidden,
+    batch,
+    seq_len,
+    models,
+    device,
+    autograd: bool = False,
+    eager: bool = False,
+    aten: bool = False,
 ):
     """One step of the suite's trainer (train.train_cell's inner loop) for all seeds at once;
-    eager: no compiled kernels (bptt's Python loops, the LSTM's eager cell)."""
+    eager: no compiled kernels (bptt's Python loops, the LSTM's eager cell); aten: the compiled
+    loops with ATen calls per step at every H (`kernels.aten_loops`)."""
     import contextlib
 
     import torch
@@ -387,7 +398,7 @@ def ensemble_step(
     x, y = _batch(seq_len, batch, models, device)
     workspace = bptt.Workspace()
 
-    cell_choice = kernels.eager if eager else contextlib.nullcontext
+    cell_choice = kernels.eager if eager else kernels.aten_loops if aten else contextlib.nullcontext
 
     def step():
         if autograd:
@@ -406,6 +417,7 @@ STEPS = {
     "ensemble": ensemble_step,
     "autograd": lambda *a: ensemble_step(*a, autograd=True),
     "eager": lambda *a: ensemble_step(*a, eager=True),
+    "aten": lambda *a: ensemble_step(*a, aten=True),
 }
 
 

@@ -29,12 +29,17 @@ aten = torch.ops.aten
 def _forward(model, x: torch.Tensor, ws: Workspace) -> dict[str, torch.Tensor]:
     n_steps, n_models, batch, _ = x.shape
     hid = model.spec.hidden_size
-    x1, x1_steps = _inputs(model, x, ws)
     (u_b,), (w_t,) = _gate_weights(model)
     h = ws.get("h", (n_models, n_steps + 1, batch, hid), model.W)  # (E, L+1, B, H)
     h[:, 0].zero_()
+    ops = kernels.loops(x.device)
+    if ops and kernels.small(hid):  # the small-size loop: reads x itself (no x1), its backward too
+        x = x.to(model.W.dtype).contiguous()
+        ops.rnn_forward_small(x, u_b, w_t, h, model.spec.nonlinearity)
+        return {"x": x, "h": h, "small": True}
+    x1, x1_steps = _inputs(model, x, ws)
     a_t = ws.get("a_t", (n_models, batch, hid), model.W)  # (E, B, H)
-    if ops := kernels.loops(x.device):  # the loop below, compiled
+    if ops:  # the loop below, compiled
         ops.rnn_forward(x1, u_b, w_t, h, a_t, model.spec.nonlinearity)
         return {"x1": x1, "h": h}
     f = RNN_F[model.spec.nonlinearity]
@@ -52,15 +57,20 @@ def _backward(model, cache, dh_out: torch.Tensor, ws: Workspace, probe=None):
     probe(k, (dh_k,)) sees the gradient of every state k = L..0 (and may rescale it in place);
     with a probe the weight gradients are skipped (`gradients.gradient_profile`).
     """
-    h, x1 = cache["h"], cache["x1"]
+    h, x1 = cache["h"], cache.get("x1")
     n_models, _, batch, hid = h.shape
+    f = model.spec.nonlinearity
+    if not probe and cache.get("small"):  # as the forward: the small-size loop
+        d_w = h.new_empty((n_models, hid, hid))  # dW^T
+        d_ub = h.new_empty((n_models, cache["x"].shape[-1] + 1, hid))  # [dU; db]^T
+        kernels.loops(h.device).rnn_backward_small(h, cache["x"], model.W, dh_out, d_w, d_ub, f)
+        return _weight_grads([d_w], [d_ub])
     da = ws.get("da", (n_models, bptt.CHUNK, batch, hid), h)  # dLoss/da_t of one chunk of steps
     if not probe and (ops := kernels.loops(h.device)):  # the loop below, compiled
         d_w, d_ub = h.new_empty((n_models, hid, hid)), h.new_empty((n_models, x1.shape[-1], hid))
-        bufs, f = _dh_bufs(dh_out, ws), model.spec.nonlinearity
-        ops.rnn_backward(h, x1, model.W, dh_out, *bufs, da, d_w, d_ub, f)
+        ops.rnn_backward(h, x1, model.W, dh_out, *_dh_bufs(dh_out, ws), da, d_w, d_ub, f)
         return _weight_grads([d_w], [d_ub])
-    f_grad = RNN_F_GRAD[model.spec.nonlinearity]
+    f_grad = RNN_F_GRAD[f]
     dh, back = _dh_steps(dh_out, ws, [model.W])
     hs, sums = h.unbind(1), []
     for start, stop in _chunks(len(hs) - 1):
