@@ -317,7 +317,8 @@ def test_small_path_switch(monkeypatch):
 
 @pytest.mark.parametrize("cell,f", HAND_WRITTEN)
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
-def test_compiled_probe_matches_the_python_probe(fused, monkeypatch, cell, f, dtype):
+@pytest.mark.parametrize("hidden", [19, 40])  # IndRNN's probe: a row in registers or not
+def test_compiled_probe_matches_the_python_probe(fused, monkeypatch, cell, f, dtype, hidden):
     """The same steps, the statistics in one fused pass (sums in another order): log10 norms
     within float rounding. Models 0 and 1 at small and large W: one of them moves by more than
     10 decades over 60 steps (rescaled in float32); model 2's states overflow to inf/NaN (the
@@ -327,7 +328,7 @@ def test_compiled_probe_matches_the_python_probe(fused, monkeypatch, cell, f, dt
     from rnnbench.gradients import gradient_profile
 
     task = TASKS["adding"]
-    model = _model(cell, f, task, [0, 1, 2], hidden=19, rho=0.1)
+    model = _model(cell, f, task, [0, 1, 2], hidden=hidden, rho=0.1)
     recurrent = model.u if cell == "indrnn" else model.W  # the recurrent weights
     with torch.no_grad():
         recurrent[1] *= 30 if cell in ("rnn", "indrnn") else 1e3
@@ -340,7 +341,8 @@ def test_compiled_probe_matches_the_python_probe(fused, monkeypatch, cell, f, dt
             monkeypatch, lambda: gradient_profile(model, task, x, y, dtype=dtype)
         )
     norms = out["compiled"].log10_grad_norm
-    assert np.nanmax(np.abs(norms[:2, 0] - norms[:2, -1])) > 10
+    with np.errstate(invalid="ignore"):  # inf - inf: a linear model 1 may overflow
+        assert np.nanmax(np.abs(norms[:2, 0] - norms[:2, -1])) > 10
     assert not np.isfinite(out["compiled"].log10_grad_norm[2]).all()
     atol = 1e-12 if dtype == torch.float64 else 1e-5 if (cell, f) in ATEN_LOOPS else 1e-4  # log10,
     # over 60 steps; IndRNN's compiled forward sums in another order than its Python loop (1e-4:

@@ -13,6 +13,7 @@
 #include <ATen/ATen.h>
 #include <ATen/MemoryOverlap.h>
 #include <ATen/Parallel.h>
+#include <ATen/cpu/vec/functional.h>
 #include <ATen/cpu/vec/vec.h>
 #include <torch/library.h>
 #if defined(__x86_64__) || defined(_M_X64)
@@ -1377,6 +1378,17 @@ T row_norm(const T* x, int64_t n) {  // sqrt(sum x^2), accumulated in T, as torc
   return std::sqrt(sum);
 }
 
+template <typename T>
+T row_norm_tree(const T* x, int64_t n) {  // as row_norm, its lanes summed as a tree (no stores)
+  using V = Vectorized<T>;
+  V acc(T(0));
+  for (int64_t k = 0; k < n; k += V::size()) {
+    const V v = V::loadu(x + k, std::min<int64_t>(V::size(), n - k));
+    acc = at::vec::fmadd(v, v, acc);
+  }
+  return std::sqrt(at::vec::vec_reduce_all<T>([](const V& a, const V& b) { return a + b; }, acc));
+}
+
 // One pass over dh (E, B, H) at state k: norms[:, k] (E, B) its row norms, sums[:, k] (E, H) its
 // batch sum, peak (E,) the largest row norm per model, of dh's and (the LSTM) dc's rows.
 template <typename T>
@@ -1413,23 +1425,16 @@ void probe_stats(const Tensor& dh, const Tensor& dc, const Tensor& norms, const 
   });
 }
 
-// The statistics of state k, its log scale carried over from k + 1, and the models rescaled where
-// one left the range: with no ATen call unless a model must be rescaled (the probe of a cell
-// whose step is elementwise costs little more than these per-step calls).
-void probe_step(int64_t k, const Tensor& dh, const Tensor& dc, const Tensor& norms,
-                const Tensor& sums, const Tensor& log_scale, double limit) {
-  const int64_t E = dh.size(0);
-  std::vector<double> peaks(E);
-  AT_DISPATCH_FLOATING_TYPES(dh.scalar_type(), "probe_stats", [&] {
-    std::vector<scalar_t> top(E);
-    probe_stats<scalar_t>(dh, dc, norms, sums, k, top.data());
-    std::copy(top.begin(), top.end(), peaks.begin());
-  });
+// State k's log scale carried over from k + 1, and the models rescaled where one's peak (E,) left
+// [1/limit, limit]: no ATen call unless one did.
+void probe_rescale(int64_t k, const Tensor& dh, const Tensor& dc, const Tensor& norms,
+                   const Tensor& sums, const Tensor& log_scale, double limit,
+                   const std::vector<double>& peaks) {
   double* scales = log_scale.data_ptr<double>();
   const int64_t l0 = log_scale.stride(0), l1 = log_scale.stride(1);
   const int64_t from = std::min(k + 1, log_scale.size(1) - 1);
   bool in_range = true;  // false for NaN too
-  for (int64_t e = 0; e < E; ++e) {
+  for (int64_t e = 0; e < dh.size(0); ++e) {
     scales[e * l0 + k * l1] = scales[e * l0 + from * l1];
     in_range = in_range && 1 / limit <= peaks[e] && peaks[e] <= limit;
   }
@@ -1445,6 +1450,18 @@ void probe_step(int64_t k, const Tensor& dh, const Tensor& dc, const Tensor& nor
   sums.select(1, k).div_(peak.view({-1, 1}));
   Tensor scale = log_scale.select(1, k);
   scale.add_(at::log10(peak.to(at::kDouble)));
+}
+
+// The statistics of state k (probe_stats), then probe_rescale.
+void probe_step(int64_t k, const Tensor& dh, const Tensor& dc, const Tensor& norms,
+                const Tensor& sums, const Tensor& log_scale, double limit) {
+  std::vector<double> peaks(dh.size(0));
+  AT_DISPATCH_FLOATING_TYPES(dh.scalar_type(), "probe_stats", [&] {
+    std::vector<scalar_t> top(dh.size(0));
+    probe_stats<scalar_t>(dh, dc, norms, sums, k, top.data());
+    std::copy(top.begin(), top.end(), peaks.begin());
+  });
+  probe_rescale(k, dh, dc, norms, sums, log_scale, limit, peaks);
 }
 
 void check_probe(const char* op, const Tensor& dh, const Tensor& norms, const Tensor& sums,
@@ -1498,36 +1515,118 @@ void gru_probe(Tensor z, Tensor h, Tensor w, Tensor dh, Tensor direct, Tensor tm
   probe_step(0, dh, Tensor(), norms, sums, log_scale, limit);
 }
 
+// One model's rows at state k: dLoss/dh_k = dLoss/dh_{k+1} f'(a_{k+1}) u over dh's rows, their
+// norms (into norm, B apart by n2) and batch sum (into sum), in one pass; the next rows of h to
+// be read prefetched. NV vectors hold a row (the batch sum in registers), or 0: any H.
+template <typename T, Act A, int NV>
+void indrnn_probe_model(T* dh, int64_t ldh, const T* h, int64_t lh, const T* next, const T* u,
+                        T* norm, int64_t n2, T* sum, int64_t B, int64_t H) {
+  using V = Vectorized<T>;
+  constexpr int64_t VS = V::size();
+  if constexpr (NV > 0) {
+    V s[NV], uv[NV];
+    UNROLL
+    for (int j = 0; j < NV; ++j) {
+      s[j] = V(T(0));
+      uv[j] = load(u + j * VS, lanes<T>(H, j));
+    }
+    for (int64_t b = 0; b < B; ++b) {
+      T* d = dh + b * ldh;
+      const T* h_v = h + b * lh;
+      if (next) prefetch<T, 0>(next + b * lh, H);
+      V sq(T(0));
+      UNROLL
+      for (int j = 0; j < NV; ++j) {
+        const int64_t m = lanes<T>(H, j);
+        const V d_k = act_grad_vec<A>(load(d + j * VS, m), load(h_v + j * VS, m)) * uv[j];
+        store(d_k, d + j * VS, m);
+        s[j] = s[j] + d_k;
+        sq = at::vec::fmadd(d_k, d_k, sq);
+      }
+      norm[b * n2] = std::sqrt(
+          at::vec::vec_reduce_all<T>([](const V& x, const V& y) { return x + y; }, sq));
+    }
+    UNROLL
+    for (int j = 0; j < NV; ++j) store(s[j], sum + j * VS, lanes<T>(H, j));
+  } else {
+    std::fill_n(sum, H, T(0));
+    for (int64_t b = 0; b < B; ++b) {
+      T* d = dh + b * ldh;
+      const T* h_v = h + b * lh;
+      if (next) prefetch<T, 0>(next + b * lh, H);
+      for (int64_t j = 0; j < H; j += VS) {
+        const int64_t m = std::min<int64_t>(VS, H - j);
+        const V d_k = act_grad_vec<A>(load(d + j, m), load(h_v + j, m)) * load(u + j, m);
+        store(d_k, d + j, m);
+        store(load(sum + j, m) + d_k, sum + j, m);
+      }
+      norm[b * n2] = row_norm_tree(d, H);
+    }
+  }
+}
+
+// Every state k = L-1..0 at once for all models (indrnn_probe_model), then probe_rescale: the
+// pass walks back through every model's states, each model's far from the others' in memory.
+template <typename T, Act A, int NV>
+void indrnn_probe_impl(const Tensor& h, const Tensor& u, const Tensor& dh, const Tensor& norms,
+                       const Tensor& sums, const Tensor& log_scale, double limit) {
+  const int64_t E = dh.size(0), B = dh.size(1), H = dh.size(2), L = h.size(1) - 1;
+  const Rows4<T> rh(h);
+  T* dh_data = dh.data_ptr<T>();
+  const T* u_data = u.data_ptr<T>();
+  T* n_data = norms.data_ptr<T>();
+  T* s_data = sums.data_ptr<T>();
+  const int64_t u0 = u.stride(0), n0 = norms.stride(0), n1 = norms.stride(1),
+                n2 = norms.stride(2), s0 = sums.stride(0), s1 = sums.stride(1);
+  std::vector<double> peaks(E);
+  std::vector<T> top(E);
+  probe_stats<T>(dh, Tensor(), norms, sums, L, top.data());
+  std::copy(top.begin(), top.end(), peaks.begin());
+  probe_rescale(L, dh, Tensor(), norms, sums, log_scale, limit, peaks);
+  const unsigned flush = CallersFlush::mode();
+  for (int64_t k = L - 1; k >= 0; --k) {
+    at::parallel_for(0, E, 1, [&](int64_t lo, int64_t hi) {
+      const CallersFlush callers_flush(flush);  // a model's numbers whatever thread computes them
+      for (int64_t e = lo; e < hi; ++e) {
+        const T* next = e + 1 < hi ? rh(e + 1, k + 1, 0) : k > 0 ? rh(lo, k, 0) : nullptr;
+        T* norm = n_data + e * n0 + k * n1;
+        indrnn_probe_model<T, A, NV>(dh_data + e * dh.stride(0), dh.stride(1), rh(e, k + 1, 0),
+                                     rh.s2, next, u_data + e * u0, norm, n2,
+                                     s_data + e * s0 + k * s1, B, H);
+        T peak = 0;
+        for (int64_t b = 0; b < B; ++b) {
+          const T r = norm[b * n2];
+          peak = (r > peak || r != r) ? r : peak;  // NaN wins, as amax
+        }
+        peaks[e] = peak;
+      }
+    });
+    probe_rescale(k, dh, Tensor(), norms, sums, log_scale, limit, peaks);
+  }
+}
+
 // h (E, L+1, B, H) from indrnn_forward; u (E, H); dh (E, B, H) dLoss/dh_L, overwritten; norms,
 // sums, log_scale as rnn_probe.
 void indrnn_probe(Tensor h, Tensor u, Tensor dh, Tensor norms, Tensor sums, Tensor log_scale,
                   double limit, c10::string_view f) {
   const Act act = activation(f);
-  const int64_t L = h.size(1) - 1, H = dh.size(2);
+  const int64_t L = h.size(1) - 1;
   check_probe("indrnn_probe", dh, norms, sums, log_scale, L);
   check_small("indrnn_probe", {{&dh, 3}, {&h, 4}, {&u, 2}});
+  check_loop("indrnn_probe", h.size(0) == dh.size(0) && h.size(2) == dh.size(1) &&
+                                 h.size(3) == dh.size(2) && u.size(1) == dh.size(2));
   AT_DISPATCH_FLOATING_TYPES(dh.scalar_type(), "indrnn_probe", [&] {
-    using V = Vectorized<scalar_t>;
-    const Rows4<scalar_t> rh(h);
-    const Rows<scalar_t> rdh(dh);
-    const scalar_t* u_data = u.data_ptr<scalar_t>();
-    const int64_t u0 = u.stride(0);
-    for (int64_t t = L - 1; t >= 0; --t) {
-      probe_step(t + 1, dh, Tensor(), norms, sums, log_scale, limit);
-      rows(dh, H, [&](int64_t e, int64_t b) {  // dLoss/dh_t = dLoss/dh_{t+1} f'(a_{t+1}) u
-        scalar_t* d = rdh(e, b);
-        const scalar_t* h_v = rh(e, t + 1, b);
-        const scalar_t* u_e = u_data + e * u0;
-        with_act(act, [&](auto a) {
-          for (int64_t k = 0; k < H; k += V::size()) {
-            const int64_t m = std::min<int64_t>(V::size(), H - k);
-            const V da = act_grad_vec<decltype(a)::value>(load(d + k, m), load(h_v + k, m));
-            store(da * load(u_e + k, m), d + k, m);
-          }
+    with_act(act, [&](auto a) {
+      constexpr Act A = decltype(a)::value;
+      if (dh.size(2) > kSmall) {
+        indrnn_probe_impl<scalar_t, A, 0>(h, u, dh, norms, sums, log_scale, limit);
+      } else {
+        with_vectors<scalar_t>(dh.size(2), [&](auto nv) {
+          indrnn_probe_impl<scalar_t, A, decltype(nv)::value>(h, u, dh, norms, sums, log_scale,
+                                                              limit);
         });
-      });
-    }
-    probe_step(0, dh, Tensor(), norms, sums, log_scale, limit);
+      }
+    });
   });
 }
 
