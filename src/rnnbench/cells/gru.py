@@ -121,6 +121,9 @@ class GRU(MatrixCell):
         h = spec.hidden_size
         return {"b_hn": uniform((h,), 1 / math.sqrt(h), gen)}  # inside r * (W_hn h + b_hn)
 
+    def transcendentals(self, spec):
+        return 1, 2  # tanh(n); sigmoid(r, z)
+
     def step(self, model, state, xp_t):
         h = state[0]
         xr, xz, xn = xp_t.chunk(3, -1)

@@ -14,7 +14,7 @@ import torch
 from .. import bptt, kernels
 from ..bptt import Workspace, _add_products, _chunks, _dh_bufs, _input_weights, _inputs
 from .base import Cell
-from .rnn import RNN_F, RNN_F_GRAD
+from .rnn import RNN_F, RNN_F_GRAD, TRANSCENDENTALS
 
 # --- IndRNN: h_t = f(a_t), a_t = u * h_{t-1} + U x_t + b ---------------------------------------
 
@@ -108,6 +108,9 @@ class IndRNN(Cell):
 
     def bound_factor(self, model):
         return self.nonlinearity(model).gamma * model.u.detach().double().abs().amax(1)
+
+    def transcendentals(self, spec):
+        return TRANSCENDENTALS[spec.nonlinearity]
 
     forward, backward = staticmethod(_forward), staticmethod(_backward)
 

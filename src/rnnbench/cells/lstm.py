@@ -93,6 +93,9 @@ class LSTM(MatrixCell):
         h = spec.hidden_size
         b[h : 2 * h] = spec.forget_bias  # gate order i, f, g, o
 
+    def transcendentals(self, spec):
+        return 2, 3  # tanh(g), tanh(c); sigmoid(i, f, o); the backward reuses them
+
     def step(self, model, state, xp_t):
         i, f, g, o = (xp_t + torch.bmm(state[0], model.W.transpose(1, 2))).chunk(4, -1)
         c = torch.sigmoid(f) * state[1] + torch.sigmoid(i) * torch.tanh(g)

@@ -96,6 +96,9 @@ RNN_F = {  # f(a, out): out = f(a)
     "relu": lambda a, out: torch.clamp_min(a, 0, out=out),
 }
 
+TRANSCENDENTALS = {"linear": (0, 0), "tanh": (1, 0), "sigmoid": (0, 1), "relu": (0, 0)}  # (tanh,
+# sigmoid) evaluations of f per unit and step
+
 RNN_F_GRAD = {  # (dh, h, out): out = dh * f'(a) computed from h = f(a), as autograd does
     "linear": lambda dh, h, out: out.copy_(dh),
     "tanh": lambda dh, h, out: aten.tanh_backward.grad_input(dh, h, grad_input=out),
@@ -118,6 +121,9 @@ class RNN(MatrixCell):
         return self.nonlinearity(model).gamma * torch.linalg.matrix_norm(
             model.W.detach().double(), ord=2
         )
+
+    def transcendentals(self, spec):
+        return TRANSCENDENTALS[spec.nonlinearity]  # f in the forward; f' from h in the backward
 
     def omega(self, model, h, state_grads):
         """Pascanu et al.'s (2013) Omega as their code computes it (`rnnbench.omega`): W only."""
