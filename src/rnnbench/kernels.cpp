@@ -497,8 +497,9 @@ void gru_backward(Tensor z, Tensor h, Tensor x1, Tensor w, Tensor dh_out, Tensor
 // thousand FMAs per model, and the ATen calls around them (bmm, baddbmm, views, the activation)
 // cost more than the arithmetic. Here each model's weights are copied once per pass into rows
 // padded to whole vectors (in L1), each step's products are register-blocked (R rows of the
-// batch at a time, an output vector's sums in a register), the elementwise work is done on those
-// registers before they are stored, and the weight gradients are summed inside the loop, in L1.
+// batch at a time, an output vector's sums in a register, stored to padded rows in L1), the
+// elementwise work follows on those rows in the same pass over the block, and the weight
+// gradients are summed inside the loop, in L1.
 // Every sum is a chain of FMAs in a fixed order (over k; over t = L-1..0, then b = 0..B-1), one
 // lane per output, and every product added to something an explicit FMA (what the compiler
 // contracts by itself differed between the rows of a block): the same numbers in the AVX2 and
