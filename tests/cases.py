@@ -2,6 +2,7 @@
 a cell that has one."""
 
 from rnnbench.cells import CELLS, NONLINEARITIES
+from rnnbench.cells.base import MatrixCell
 
 
 def _nonlinearities(cell) -> list[str]:
@@ -10,3 +11,5 @@ def _nonlinearities(cell) -> list[str]:
 
 CASES = [(name, f) for name, cell in CELLS.items() for f in _nonlinearities(cell)]
 HAND_WRITTEN = [case for case in CASES if CELLS[case[0]].backward is not None]  # compiled too
+ATEN_LOOPS = [case for case in HAND_WRITTEN if isinstance(CELLS[case[0]], MatrixCell)]  # their
+# compiled loops also run with ATen calls per step (kernels.aten_loops), as the Python loops do

@@ -95,6 +95,7 @@ def synthetic_runs(
                     baseline_metric=1 / 6,
                     max_grad_norm=1.0,
                     wall_seconds=0.1,
+                    baseline_solved=False,
                 )
             )
     df = pd.DataFrame(rows)

@@ -38,12 +38,15 @@ def _model(cell, f, task, seeds, hidden=5, rho=1.1):
 @pytest.mark.parametrize("cell,f", CASES)
 @pytest.mark.parametrize("task_name", TASK_NAMES)
 @pytest.mark.parametrize("chunk", [4, toolkit.CHUNK])  # 9 steps: chunks 4, 4, 1, or one chunk
-@pytest.mark.parametrize("loops", ["compiled", "python"])
+@pytest.mark.parametrize("loops", ["compiled", "aten", "python"])
 def test_matches_autograd(monkeypatch, cell, f, task_name, chunk, loops):
-    """Compiled: the time loops in kernels.cpp where they build (.ci/run checks they do)."""
+    """Compiled: the time loops in kernels.cpp where they build (.ci/run checks they do), at
+    H = 5 the small-size loops; aten: with ATen calls per step (RNNBENCH_SMALL=off)."""
     monkeypatch.setattr(toolkit, "CHUNK", chunk)  # steps per weight-gradient product
     if loops == "python":
         monkeypatch.setattr(kernels, "loops", lambda device: None)
+    if loops == "aten":
+        monkeypatch.setenv(kernels.SMALL_ENV, "off")
     task = TASKS[task_name]
     model = _model(cell, f, task, [0, 1, 2])
     x, y = _data(task, 9, 3, 4)

@@ -11,7 +11,7 @@ import torch
 from rnnbench import kernel_build, kernels, toolkit
 from rnnbench.bptt import loss_and_grads
 from rnnbench.tasks import TASKS
-from tests.cases import HAND_WRITTEN
+from tests.cases import ATEN_LOOPS, HAND_WRITTEN
 from tests.test_bptt import _data, _model, reference
 
 CPU = torch.device("cpu")
@@ -201,18 +201,19 @@ def _compiled_and_python(monkeypatch, run) -> dict:
     return out
 
 
-@pytest.mark.parametrize("cell,f", HAND_WRITTEN)
+@pytest.mark.parametrize("cell,f", ATEN_LOOPS)
 @pytest.mark.parametrize("task_name", ["adding", "copy"])  # dLoss/dh at the last, every step
 @pytest.mark.parametrize("threads", [1, 2])  # 2: the compiled loops split the models 2 + 1
-def test_compiled_loops_give_the_python_loops_numbers_to_the_bit(
-    fused, monkeypatch, cell, f, task_name, threads
+@pytest.mark.parametrize("hidden", [19, 40])  # the small-size path switched off; above it
+def test_compiled_aten_loops_give_the_python_loops_numbers_to_the_bit(
+    fused, monkeypatch, cell, f, task_name, threads, hidden
 ):
     """The same ATen calls in the same order (and for the LSTM the same fused cell): float32,
     10 steps in chunks of 4, 4 and 2, model 2 diverged (a NaN input) beside the others; with
     parameters that require grad, as in training (grad mode is per thread)."""
     monkeypatch.setattr(toolkit, "CHUNK", 4)
     task = TASKS[task_name]
-    model = _model(cell, f, task, [0, 1, 2], hidden=19, rho=3.0).float()
+    model = _model(cell, f, task, [0, 1, 2], hidden=hidden, rho=3.0).float()
     x, y = _data(task, 10, 3, 4)
     x, y = x.float() * 40, (y.float() if task.regression else y)
     x[3, 2, 0, 0] = math.nan
@@ -221,7 +222,9 @@ def test_compiled_loops_give_the_python_loops_numbers_to_the_bit(
     before = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
-        out = _compiled_and_python(monkeypatch, lambda: loss_and_grads(model, task, x, y, active))
+        with kernels.aten_loops():
+            run = lambda: loss_and_grads(model, task, x, y, active)  # noqa: E731
+            out = _compiled_and_python(monkeypatch, run)
     finally:
         torch.set_num_threads(before)
     loss, grads = out["compiled"]
@@ -229,30 +232,121 @@ def test_compiled_loops_give_the_python_loops_numbers_to_the_bit(
     torch.testing.assert_close(out["compiled"], out["python"], rtol=0, atol=0, equal_nan=True)
 
 
+def _small_run(cell, f, task_name, hidden, dtype, nan_model: bool):
+    """loss_and_grads of 3 models over 9 steps, batch 11 (blocks of rows and single rows); model
+    2's inputs NaN at step 3 if nan_model."""
+    task = TASKS[task_name]
+    model = _model(cell, f, task, [0, 1, 2], hidden=hidden).to(dtype)
+    x, y = _data(task, 9, 3, 11)
+    x, y = x.to(dtype), (y.to(dtype) if task.regression else y)
+    if nan_model:
+        x[3, 2, 0, 0] = math.nan
+    return loss_and_grads(model, task, x, y, torch.tensor([True, True, True]))
+
+
+SMALL_TOL = {torch.float32: (1e-4, 1e-5), torch.float64: (1e-12, 1e-12)}  # rtol, atol (x the
+# largest entry): as test_bptt's float32 against float64 and autograd's; the sums' order differs
+
+
+@pytest.mark.parametrize("cell,f", HAND_WRITTEN)
+@pytest.mark.parametrize("task_name", ["adding", "copy"])  # dLoss/dh at the last, every step
+@pytest.mark.parametrize("hidden", [3, 16, 19, 32])  # within, on, across vectors; the largest
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_small_path_gives_the_python_loops_numbers(monkeypatch, cell, f, task_name, hidden, dtype):
+    """The small-size loops (IndRNN's: its only compiled loops) against bptt's Python loops: the
+    loss and every weight gradient within float rounding; model 2 diverged (NaN) and models 0 and
+    1 the same to the bit as without it; the same numbers at 1 and 2 threads and run again."""
+    if kernels.loops(CPU) is None:
+        pytest.skip("no compiled loops")
+    assert kernels.small(hidden)
+    out = _compiled_and_python(
+        monkeypatch, lambda: _small_run(cell, f, task_name, hidden, dtype, True)
+    )
+    (loss, grads), (ref_loss, ref_grads) = out["compiled"], out["python"]
+    assert loss[:2].isfinite().all() and loss[2].isnan()
+    rtol, atol = SMALL_TOL[dtype]
+    for g, r in zip([loss, *grads], [ref_loss, *ref_grads], strict=True):
+        assert g.dtype == dtype and g[2].isnan().any()
+        torch.testing.assert_close(g[:2], r[:2], rtol=rtol, atol=atol * r[:2].abs().max())
+    clean_loss, clean_grads = _small_run(cell, f, task_name, hidden, dtype, False)
+    for g, c in zip([loss, *grads], [clean_loss, *clean_grads], strict=True):
+        assert torch.equal(g[:2], c[:2])  # model 2's NaN never reaches them
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)  # the models split 2 + 1 among the threads
+    try:
+        again = _small_run(cell, f, task_name, hidden, dtype, True)
+    finally:
+        torch.set_num_threads(before)
+    torch.testing.assert_close(again, (loss, grads), rtol=0, atol=0, equal_nan=True)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("hidden", [19, 32])  # 2 vectors of 16 floats (AVX-512), 3 or 4 of 8
+def test_small_path_builds_give_the_same_numbers(monkeypatch, dtype, hidden):
+    """Each lane sums its own chain of FMAs in one order, whatever the vector width: the AVX2 and
+    the AVX-512 build give the same numbers to the bit (every cell, the nonlinearity tanh)."""
+    if len(BUILDS) < 2:
+        pytest.skip(f"CPU capability {CAPABILITY}")
+    out = []
+    try:
+        for isa in BUILDS:
+            _fused_build(isa, monkeypatch)
+            out.append(
+                [_small_run(cell, "tanh", "copy", hidden, dtype, True) for cell, _ in HAND_WRITTEN]
+            )
+    finally:
+        kernels._fused.cache_clear()
+    torch.testing.assert_close(out[0], out[1], rtol=0, atol=0, equal_nan=True)
+
+
+def test_small_path_switch(monkeypatch):
+    """On at H <= SMALL_HIDDEN; off inside aten_loops() or with RNNBENCH_SMALL=off, which the
+    tables record."""
+    monkeypatch.setattr(kernels, "USED", set())
+    assert kernels.small(kernels.SMALL_HIDDEN) and not kernels.small(kernels.SMALL_HIDDEN + 1)
+    assert kernels.USED == set()
+    with kernels.aten_loops():
+        assert not kernels.small(16)
+    assert kernels.small(16) and kernels.USED == {kernels.ATEN_LOOPS}
+    monkeypatch.setenv(kernels.SMALL_ENV, "off")
+    assert not kernels.small(16)
+    monkeypatch.setenv(kernels.SMALL_ENV, "x")
+    with pytest.raises(ValueError, match="RNNBENCH_SMALL='x': expected 'auto' or 'off'"):
+        kernels.small(16)
+
+
 @pytest.mark.parametrize("cell,f", HAND_WRITTEN)
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
-def test_compiled_probe_matches_the_python_probe(fused, monkeypatch, cell, f, dtype):
+@pytest.mark.parametrize("hidden", [19, 40])  # IndRNN's probe: a row in registers or not
+def test_compiled_probe_matches_the_python_probe(fused, monkeypatch, cell, f, dtype, hidden):
     """The same steps, the statistics in one fused pass (sums in another order): log10 norms
     within float rounding. Models 0 and 1 at small and large W: one of them moves by more than
     10 decades over 60 steps (rescaled in float32); model 2's states overflow to inf/NaN (the
-    GRU's are bounded: a NaN weight)."""
+    GRU's and IndRNN's are bounded: a NaN weight). The forward with ATen calls per step (the
+    Python loops' states to the bit: model 1's chaotic states would amplify a rounding
+    difference; the small-size loops' probes are checked against autograd in test_gradients)."""
     from rnnbench.gradients import gradient_profile
 
     task = TASKS["adding"]
-    model = _model(cell, f, task, [0, 1, 2], hidden=19, rho=0.1)
+    model = _model(cell, f, task, [0, 1, 2], hidden=hidden, rho=0.1)
+    recurrent = model.u if cell == "indrnn" else model.W  # the recurrent weights
     with torch.no_grad():
-        model.W[1] *= 30 if cell == "rnn" else 1e3
-        model.W[2] *= 1e30
-        if cell == "gru":
-            model.W[2, 0, 0] = math.nan
+        recurrent[1] *= 30 if cell in ("rnn", "indrnn") else 1e3
+        recurrent[2] *= 1e30
+        if cell in ("gru", "indrnn"):
+            recurrent[2, 0] = math.nan
     x, y = _data(task, 60, 3, 4)
-    out = _compiled_and_python(
-        monkeypatch, lambda: gradient_profile(model, task, x, y, dtype=dtype)
-    )
+    with kernels.aten_loops():
+        out = _compiled_and_python(
+            monkeypatch, lambda: gradient_profile(model, task, x, y, dtype=dtype)
+        )
     norms = out["compiled"].log10_grad_norm
-    assert np.nanmax(np.abs(norms[:2, 0] - norms[:2, -1])) > 10
+    with np.errstate(invalid="ignore"):  # inf - inf: a linear model 1 may overflow
+        assert np.nanmax(np.abs(norms[:2, 0] - norms[:2, -1])) > 10
     assert not np.isfinite(out["compiled"].log10_grad_norm[2]).all()
-    atol = 1e-5 if dtype == torch.float32 else 1e-12  # log10, over 60 steps
+    atol = 1e-12 if dtype == torch.float64 else 1e-5 if (cell, f) in ATEN_LOOPS else 1e-4  # log10,
+    # over 60 steps; IndRNN's compiled forward sums in another order than its Python loop (1e-4:
+    # float32 against float64 in test_gradients)
     for name in ("log10_grad_norm", "log10_grad_norm_median", "log10_bound"):
         compiled, python = (getattr(out[k], name) for k in ("compiled", "python"))
         np.testing.assert_allclose(compiled, python, rtol=0, atol=atol, err_msg=name)
@@ -267,6 +361,20 @@ def test_compiled_loops_reject_what_bptt_would_not_pass(fused):
         ops.rnn_forward(x1, u_b, w_t, h, a, "softplus")
     with pytest.raises(RuntimeError, match="rnn_forward: arguments do not have the shapes"):
         ops.rnn_forward(x1, u_b, w_t, h[:, :5], a, "tanh")  # h_0..h_L: L + 1 states
+    x = torch.zeros(5, 2, 3, 2)  # the small-size loops read x (L, E, B, D) itself
+    ops.rnn_forward_small(x, u_b, w_t, h, "tanh")
+    with pytest.raises(RuntimeError, match="rnn_forward_small: arguments do not have the shapes"):
+        ops.rnn_forward_small(x, u_b, w_t, h[:, :5], "tanh")
+    with pytest.raises(RuntimeError, match="rnn_forward_small: arguments do not have the shapes"):
+        ops.rnn_forward_small(x, u_b, w_t.double(), h, "tanh")
+    with pytest.raises(RuntimeError, match="the small-size path takes 1 <= H <= 32, got 40"):
+        big = torch.zeros(2, 6, 3, 40)
+        ops.rnn_forward_small(x, torch.zeros(2, 3, 40), torch.zeros(2, 40, 40), big, "tanh")
+    d_w, d_ub = torch.zeros(2, 4, 4), torch.zeros(2, 3, 4)
+    with pytest.raises(RuntimeError, match="rnn_backward_small: arguments do not have the shapes"):
+        ops.rnn_backward_small(h, x, w_t, torch.zeros(2, 4, 3, 4), d_w, d_ub, "tanh")  # L = 4
+    with pytest.raises(RuntimeError, match="unknown nonlinearity 'softplus'"):
+        ops.indrnn_forward(x, u_b, torch.zeros(2, 4), h, "softplus")
 
 
 DENORMALS_BY_THREAD = """

@@ -60,22 +60,22 @@ def test_every_config_builds_unique_readable_cell_ids(name):
 
 def test_cell_ids_are_derived_from_the_grid_values():
     ids = {j.trial_id for j in grid.trials(merged("default"))}
-    assert "adding_T50_H16_lstm" in ids
+    assert "adding_T40_H16_lstm" in ids
     assert "adding_T200_H64_rnn-sigmoid-orthogonal-rho1.1" in ids
     assert "adding_T200_H64_lstm-default-fb0" in ids
-    assert "temporal_order_T100_H16_irnn" in ids
+    assert "temporal_order_T160_H16_irnn" in ids
 
 
 def test_changing_one_grid_point_changes_only_its_jobs():
     before = merged("default")
     after = copy.deepcopy(before)
-    after["e3_long_range"]["seq_len"] = [10, 25, 50, 80, 200]  # 100 -> 80
+    after["e3_long_range"]["seq_len"] = [10, 20, 40, 100, 160, 320]  # 80 -> 100
     old = {(p.experiment, p.job_id): p.params() for p in grid.jobs(before)}
     new = {(p.experiment, p.job_id): p.params() for p in grid.jobs(after)}
     changed = {k for k in old.keys() | new.keys() if old.get(k) != new.get(k)}
     assert changed and all(k[0] == "e3_long_range" for k in changed)
-    # T = 200 changes too: its horizon ladder now reads the T = 80 cells
-    assert {k[1].split("_H")[0].rsplit("_", 1)[1] for k in changed} == {"T80", "T100", "T200"}
+    # T = 160 changes too: its horizon ladder now reads the T = 100 cells
+    assert {k[1].split("_H")[0].rsplit("_", 1)[1] for k in changed} == {"T80", "T100", "T160"}
 
 
 def test_a_job_runs_every_variant_of_a_grid_point_or_one_cell():

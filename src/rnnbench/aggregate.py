@@ -305,7 +305,7 @@ def _success(g: pd.DataFrame, spec: list[str]) -> pd.Series:
             "sequences_to_solve_high": seq_high,
             **_km_sequences(g),
             "lr_at_edge": bool(g["lr_at_edge"].iloc[0]),
-            "baseline_solved": bool(g.get("baseline_solved", pd.Series([False])).any()),
+            "baseline_solved": bool(g["baseline_solved"].any()),
         }
     )
 
@@ -353,7 +353,7 @@ def controls(horizons: pd.DataFrame) -> pd.DataFrame:
                 experiment=experiment, task=task, seq_len=int(best["seq_len"]),
                 best_variant=best["variant"], n_solved=int(best["n_solved"]),
                 n_runs=int(best["n_runs"]), positive=bool(best["success_rate"] >= 0.5),
-                negative=not bool(h.get("baseline_solved", pd.Series([False])).any()),
+                negative=not bool(h["baseline_solved"].any()),
             )
         )  # fmt: skip
     return pd.DataFrame(rows)

@@ -15,12 +15,22 @@ before in the process (`set_allocator`).
 - `ensemble`: the suite's trainer: every seed in one `Ensemble`, gradients from the hand-written
   BPTT (`bptt.loss_and_grads`), per-model clipping and `EnsembleOptimizer`.
 - `autograd`: the same ensemble with autograd through the time loop (optional, for reference).
-- `eager`: the same ensemble without the compiled kernels: bptt's Python time loops, and for the
+- `eager`: the same ensemble without the compiled kernels: the cells' Python time loops, and for the
   LSTM the eager cell instead of the fused one (optional).
+- `aten`: the same ensemble with the compiled loops making ATen calls per step at every hidden
+  size, as before the small-size path (H <= 32; optional).
 
 GFLOP/s count 6 B H^2 T per model step for the vanilla RNN (forward W h, backward dh and dW), four
 (three) times that for the LSTM (GRU); input projections and elementwise work are not counted.
+The roofline counts both (`roofline_steps_per_s`): per model step, 6 B T (R + G H (D+1)) flops of
+products (R recurrent weights, G gate blocks, D inputs) at the sgemm peak, plus the cell's tanh
+and sigmoid evaluations (`Cell.transcendentals`, B T H each) at their measured throughput (the
+compiled float32 tanh, torch's sigmoid, on an in-cache block: one thread's, times the row's
+thread count), all measured in the same run; `roofline_fraction` is the measured rate over it.
+The read-out, loss, clipping and optimizer are outside it.
 
+Besides the grid given (H, T, batch, models, threads), the default table has the pipeline's
+shapes (PIPELINE: H = 16 and 32, batch 32, T = 100, 10 models, one thread for both sides).
 Also: `gradient_profile` (float32 as in training, and float64) timed against one trainer step, and
 the trainer's cost against T and against the hidden size.
 """
@@ -49,6 +59,8 @@ COLUMNS = [
     "peak_gflops",
     "peak_fraction",
     "speedup_vs_naive",
+    "roofline_steps_per_s",
+    "roofline_fraction",
 ]
 TASK = "adding"  # D = 2 inputs, one regression output: the recurrence dominates the cost
 
@@ -67,13 +79,19 @@ class BenchConfig:
     round_seconds: float = 0.5  # consecutive steps per round until this long (at least one)
     allocator: str = "steady"  # ALLOCATORS: how glibc's malloc runs in the benchmark's process
     device: str = "cpu"
+    pipeline_hidden_sizes: tuple[int, ...] = (16, 32)  # at the PIPELINE shape; () to skip
     profile_seq_len: int = 500  # gradient_profile vs one training step, 0 to skip
     scaling_seq_lens: tuple[int, ...] = (50, 100, 200, 400, 800)  # at the first hidden size
     scaling_hidden_sizes: tuple[int, ...] = (32, 64, 128, 256)  # at the first T
     out_dir: Path = field(default=Path("results/benchmarks"))
 
 
-QUICK = dict(hidden_sizes=(64,), seq_lens=(100,), rounds=2, profile_seq_len=100)
+# The pipeline's jobs: E3 trains at H = 16, E2, E4 and E5 at H = 32, one thread per job, the
+# ensembles of 2 lrs x 5 seeds; batch 32 as E2-E4 (E5: 64)
+PIPELINE = dict(batch_size=32, models=10, seq_lens=(100,), threads=(1,), naive_threads=(1,))
+QUICK = dict(
+    hidden_sizes=(64,), seq_lens=(100,), rounds=2, profile_seq_len=100, pipeline_hidden_sizes=(16,)
+)
 QUICK_SCALING = dict(scaling_seq_lens=(50, 100), scaling_hidden_sizes=(32, 64))
 
 
@@ -106,6 +124,13 @@ def add_parser(sub) -> None:
         "--allocator", default=d.allocator, choices=list(ALLOCATORS), help="glibc malloc mode"
     )
     p.add_argument(
+        "--pipeline-hidden-sizes",
+        nargs="*",
+        type=int,
+        default=list(d.pipeline_hidden_sizes),
+        help="H at the pipeline's shape (batch 32, T 100, 10 models, 1 thread); none to skip",
+    )
+    p.add_argument(
         "--profile-seq-len", type=int, default=d.profile_seq_len, help="0: skip the profile timing"
     )
     p.add_argument("--no-scaling", action="store_true", help="skip the cost-scaling table")
@@ -131,6 +156,7 @@ def config_from_args(args) -> BenchConfig:
         round_seconds=args.round_seconds,
         device=args.device,
         allocator=args.allocator,
+        pipeline_hidden_sizes=tuple(args.pipeline_hidden_sizes),
         profile_seq_len=args.profile_seq_len,
         out_dir=Path(args.out).parent if args.out else BenchConfig().out_dir,
     )
@@ -177,28 +203,84 @@ def benchmark(cfg: BenchConfig, log: Callable[[str], None] = lambda line: None) 
     naive_threads = [n or default_threads for n in cfg.naive_threads]  # [0]: the baseline
     device = runtime.setup(cfg.threads[0], cfg.device)
     thread_counts = sorted({1, 2, *naive_threads, *cfg.threads})
-    peaks = {n: sgemm_peak(n, device) for n in thread_counts}
-    log("sgemm peak GFLOP/s: " + ", ".join(f"{n} threads {p:.0f}" for n, p in peaks.items()))
+    tanh, sigmoid = elementwise_peaks(device)  # one thread's: each thread has a core's units
+    peaks = {n: Peaks(sgemm_peak(n, device), n * tanh, n * sigmoid) for n in thread_counts}
+    log(
+        "peaks: "
+        + ", ".join(
+            f"{n} threads sgemm {p.sgemm:.0f} GFLOP/s, tanh {p.tanh:.2f} G/s, sigmoid "
+            f"{p.sigmoid:.2f} G/s"
+            for n, p in peaks.items()
+        )
+    )
+    grids = [(cfg, naive_threads), *[(p, list(p.naive_threads)) for p in _pipeline(cfg)]]
     rows = []
-    for cell in cfg.cells:
-        for hidden in cfg.hidden_sizes:
-            for seq_len in cfg.seq_lens:
-                shape = dict(cell=cell, hidden_size=hidden, seq_len=seq_len)
-                rows += _compare(cfg, shape, naive_threads, peaks, device, log)
+    for grid, naive in grids:
+        for cell in grid.cells:
+            for hidden in grid.hidden_sizes:
+                for seq_len in grid.seq_lens:
+                    shape = dict(cell=cell, hidden_size=hidden, seq_len=seq_len)
+                    rows += _compare(grid, shape, naive, peaks, device, log)
     tables = {
         "training": pd.DataFrame(rows, columns=COLUMNS),
         "peak": pd.DataFrame(
             [
-                dict(threads=n, peak_gflops=p, device=str(device), allocator=allocator)
+                dict(
+                    threads=n,
+                    peak_gflops=p.sgemm,
+                    tanh_gevals=p.tanh,
+                    sigmoid_gevals=p.sigmoid,
+                    device=str(device),
+                    allocator=allocator,
+                )
                 for n, p in peaks.items()
             ]
         ),
     }
     if cfg.profile_seq_len:
-        tables["profile"] = pd.DataFrame(_profile_rows(cfg, device, log))
+        profile = [row for grid, _ in grids for row in _profile_rows(grid, device, log)]
+        tables["profile"] = pd.DataFrame(profile)
     if cfg.scaling_seq_lens or cfg.scaling_hidden_sizes:
         tables["scaling"] = pd.DataFrame(_scaling_rows(cfg, device, log))
     return tables
+
+
+@dataclass(frozen=True)
+class Peaks:
+    """What this device does at its fastest at one thread count: GFLOP/s of a large float32 matmul,
+    G evaluations/s of the float32 tanh and sigmoid."""
+
+    sgemm: float
+    tanh: float
+    sigmoid: float
+
+
+def _pipeline(cfg: BenchConfig) -> list[BenchConfig]:
+    """The pipeline's shapes as a grid of their own (none where the grid given covers them)."""
+    hidden = tuple(
+        h
+        for h in cfg.pipeline_hidden_sizes
+        if not (
+            h in cfg.hidden_sizes
+            and all(getattr(cfg, k) == v for k, v in PIPELINE.items() if k != "seq_lens")
+            and set(PIPELINE["seq_lens"]) <= set(cfg.seq_lens)
+        )
+    )
+    return [replace(cfg, hidden_sizes=hidden, **PIPELINE)] if hidden else []
+
+
+def roofline_steps_per_s(cell: str, hidden: int, batch: int, seq_len: int, peaks: Peaks) -> float:
+    """The model-steps/s of a training step whose products ran at the sgemm peak and whose tanh
+    and sigmoid evaluations at theirs, with nothing else costing time (module docstring)."""
+    from . import cells
+    from .spec import ModelSpec
+    from .tasks import TASKS
+
+    c, inputs = cells.get(cell), TASKS[TASK].input_size
+    flops = 6 * batch * seq_len * (c.recurrent_weights(hidden) + c.gates * hidden * (inputs + 1))
+    n_tanh, n_sigmoid = c.transcendentals(ModelSpec(cell=cell, hidden_size=hidden))
+    evals = batch * seq_len * hidden * (n_tanh / peaks.tanh + n_sigmoid / peaks.sigmoid)
+    return 1e9 / (flops / peaks.sgemm + evals)
 
 
 def _compare(cfg: BenchConfig, shape: dict, naive_threads: list, peaks: dict, device, log):
@@ -226,7 +308,10 @@ def _compare(cfg: BenchConfig, shape: dict, naive_threads: list, peaks: dict, de
     for (impl, n), seconds in best.items():
         rate = e / seconds
         gflops = rate * flop_per_model_step / 1e9
-        peak = peaks.get(n, math.nan)
+        peak = peaks[n]
+        roofline = roofline_steps_per_s(
+            shape["cell"], shape["hidden_size"], b, shape["seq_len"], peak
+        )
         rows.append(
             dict(
                 impl=impl,
@@ -234,15 +319,18 @@ def _compare(cfg: BenchConfig, shape: dict, naive_threads: list, peaks: dict, de
                 threads=n,
                 model_steps_per_s=rate,
                 gflops=gflops,
-                peak_gflops=peak,
-                peak_fraction=gflops / peak,
+                peak_gflops=peak.sgemm,
+                peak_fraction=gflops / peak.sgemm,
                 speedup_vs_naive=rate / naive_rate,
+                roofline_steps_per_s=roofline,
+                roofline_fraction=rate / roofline,
             )
         )
         log(
             f"{impl:9s} {shape['cell']:4s} H={shape['hidden_size']:<4d} T={shape['seq_len']:<4d} "
-            f"threads={n} {rate:8.1f} model-steps/s {gflops:6.1f} GFLOP/s "
-            f"({gflops / peak:.0%} of peak) x{rate / naive_rate:.2f} vs naive"
+            f"B={b:<3d} threads={n} {rate:8.1f} model-steps/s {gflops:6.1f} GFLOP/s "
+            f"({gflops / peak.sgemm:.0%} of peak, {rate / roofline:.0%} of roofline) "
+            f"x{rate / naive_rate:.2f} vs naive"
         )
     return rows
 
@@ -305,6 +393,23 @@ def set_allocator(mode: str) -> str:
     return mode
 
 
+def elementwise_peaks(device, size: int = 1 << 18, repeats: int = 20) -> tuple[float, float]:
+    """Fastest float32 tanh (the compiled kernels' where they run: the cells' own) and sigmoid
+    rates of one thread, G evaluations/s, on an in-cache block of `size` values."""
+    import torch
+
+    from . import kernels
+
+    torch.set_num_threads(1)
+    a = torch.linspace(-6, 6, size, device=device).view(1, 256, -1)  # (E, B, W) rows
+    out = torch.empty_like(a)
+    rates = []
+    for fn in (lambda: kernels.tanh(a, out), lambda: torch.sigmoid(a, out=out)):
+        fn()
+        rates.append(size / min(_seconds(fn, device) for _ in range(repeats)) / 1e9)
+    return tuple(rates)
+
+
 def sgemm_peak(threads: int, device, size: int = 2048, repeats: int = 5) -> float:
     """Fastest single-precision square matmul rate, GFLOP/s, at this thread count."""
     import torch
@@ -363,10 +468,19 @@ def naive_step(cell: str, hidden: int, batch: int, seq_len: int, models: int, de
 
 
 def ensemble_step(
-    cell, hidden, batch, seq_len, models, device, autograd: bool = False, eager: bool = False
+    cell,
+    hidden,
+    batch,
+    seq_len,
+    models,
+    device,
+    autograd: bool = False,
+    eager: bool = False,
+    aten: bool = False,
 ):
     """One step of the suite's trainer (train.train_trial's inner loop) for all seeds at once;
-    eager: no compiled kernels (bptt's Python loops, the LSTM's eager cell)."""
+    eager: no compiled kernels (the cells' Python loops, the LSTM's eager cell); aten: the compiled
+    loops with ATen calls per step at every H (`kernels.aten_loops`)."""
     import contextlib
 
     import torch
@@ -388,7 +502,7 @@ def ensemble_step(
     x, y = _batch(seq_len, batch, models, device)
     workspace = Workspace()
 
-    cell_choice = kernels.eager if eager else contextlib.nullcontext
+    cell_choice = kernels.eager if eager else kernels.aten_loops if aten else contextlib.nullcontext
 
     def step():
         if autograd:
@@ -407,6 +521,7 @@ STEPS = {
     "ensemble": ensemble_step,
     "autograd": lambda *a: ensemble_step(*a, autograd=True),
     "eager": lambda *a: ensemble_step(*a, eager=True),
+    "aten": lambda *a: ensemble_step(*a, aten=True),
 }
 
 
@@ -542,11 +657,13 @@ def format_table(training) -> str:
         "impl",
         "cell",
         "hidden_size",
+        "batch_size",
         "seq_len",
         "threads",
         "model_steps_per_s",
         "gflops",
         "peak_fraction",
         "speedup_vs_naive",
+        "roofline_fraction",
     ]
     return training[cols].to_string(index=False, float_format=lambda v: f"{v:.3g}")

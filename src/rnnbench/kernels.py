@@ -4,10 +4,15 @@ One LSTM step is ~20 elementwise passes over (E, B, H) blocks in eager torch, ea
 `kernels.cpp` does the forward (and the backward) in one pass with ATen's vectorised math
 (sigmoid as torch's; in float32 tanh from a polynomial and exp, within one float32 step of
 torch's MKL tanh, Sleef's being slower). It also runs, one call each, the time loops of
-`bptt`'s training pass (vanilla RNN, LSTM and GRU: the same ATen calls as bptt's Python loops,
-which use the same `tanh`, so the numbers are the same to the bit) and of the gradient probe
-(`gradients`, its statistics in one pass per state). The RNN's and GRU's tanh is the fused
-cell's too: torch's (MKL's) is slower on some CPUs (benchmarks/README.md).
+the cells' training pass and of the gradient probe (`gradients`, its statistics in one pass per
+state). At H > SMALL_HIDDEN the loops of the vanilla RNN, the LSTM and the GRU make the same ATen
+calls as the cells' Python loops, which use the same `tanh`, so the numbers are the same to the bit
+(the RNN's and GRU's tanh is the fused cell's too: torch's (MKL's) is slower on some CPUs).
+At H <= SMALL_HIDDEN (the pipeline's sizes), where those per-step calls cost more than the
+arithmetic, they take the small-size path: no ATen call per step, register-blocked products with
+each model's weights in L1, the elementwise work fused, the weight gradients summed in the loop;
+the numbers of the Python loops up to float rounding (`small`; `aten_loops()` or
+RNNBENCH_SMALL=off keeps the ATen calls). IndRNN's loops and probe are elementwise, at any H.
 It is compiled on first use for the widest instruction set that torch itself uses on this CPU,
 AVX-512 or AVX2 (ATEN_CPU_CAPABILITY=avx2 caps both), once per torch build (`kernel_build`: cached
 under $TORCH_EXTENSIONS_DIR, default ~/.cache/torch_extensions, safe under kills and races), and
@@ -19,8 +24,9 @@ trained or probed a model records it (`tables.provenance`).
 
 Layout: z_t (E, B, 4H) holds one step's gates i, f, g, o in row order (as nn.LSTM); every
 (E, B, H) argument is a view with contiguous rows. The forward also copies the next step's
-inputs x (E, B, D) into x_out, the columns beside h in the joint input row (`bptt`): written
-while that row is in cache, not in a pass of its own over the whole (E, L, B, H+D+1) buffer.
+inputs x (E, B, D) into x_out, the columns beside h in the joint input row
+(`toolkit.joint_inputs`): written while that row is in cache, not in a pass of its own over the
+whole (E, L, B, H+D+1) buffer.
 """
 
 from __future__ import annotations
@@ -39,6 +45,9 @@ from . import kernel_build
 
 aten = torch.ops.aten
 ENV = "RNNBENCH_KERNELS"  # "auto" (default): the compiled kernels where they build; "eager": never
+SMALL_ENV = "RNNBENCH_SMALL"  # "auto" (default): the small-size loops at H <= SMALL_HIDDEN; "off"
+SMALL_HIDDEN = 32  # the largest hidden size of the small-size loops (kSmall in kernels.cpp)
+ATEN_LOOPS = f"aten-loops (H <= {SMALL_HIDDEN})"  # recorded in USED when the small path is off
 ISA_FLAGS = {  # torch's CPU capability -> the build's name and flags (as torch builds its kernels)
     "AVX512": ("avx512", ["-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512dq", "-mfma"]),
     "AVX2": ("avx2", ["-mavx2", "-mfma"]),
@@ -134,15 +143,31 @@ def _compiled(device: torch.device):
 
 
 def loops(device: torch.device):
-    """The compiled time loops for tensors on `device` (`bptt`: ops.rnn_forward, rnn_backward,
-    lstm_forward_loop, lstm_backward_loop, gru_forward, gru_backward; `gradients`: rnn_probe,
-    lstm_probe, gru_probe), or None: the Python loops."""
+    """The compiled time loops for tensors on `device` (the cells' `loss_and_grads`:
+    ops.rnn_forward, rnn_backward, lstm_forward_loop, lstm_backward_loop, gru_forward,
+    gru_backward, their *_small versions, indrnn_forward, indrnn_backward; `gradients`:
+    rnn_probe, lstm_probe, gru_probe, indrnn_probe), or None: the Python loops."""
     return _compiled(device)
+
+
+def small(hidden: int) -> bool:
+    """Whether the compiled loops of the RNN, LSTM and GRU take the small-size path at this hidden
+    size (H <= SMALL_HIDDEN, unless inside `aten_loops()` or with RNNBENCH_SMALL=off: then the
+    loops with ATen calls per step, as at larger H, and the tables record it)."""
+    if hidden > SMALL_HIDDEN:
+        return False
+    mode = os.environ.get(SMALL_ENV, "auto")
+    if mode not in ("auto", "off"):
+        raise ValueError(f"{SMALL_ENV}={mode!r}: expected 'auto' or 'off'")
+    if _FORCED_ATEN or mode == "off":
+        USED.add(ATEN_LOOPS)
+        return False
+    return True
 
 
 def tanh(a: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
     """out = tanh(a), (E, B, W) with contiguous rows: the compiled loops' tanh (in float32 the fused
-    cell's) where they run, so that bptt's Python loops compute their numbers; else torch's."""
+    cell's) where they run, so that the cells' Python loops compute their numbers; else torch's."""
     ops = _compiled(a.device)
     if ops is None:
         return torch.tanh(a, out=out)
@@ -170,7 +195,7 @@ def lstm_cell_name(device: torch.device) -> str:
 
 @contextmanager
 def eager():
-    """Run the eager LSTM cell and bptt's Python loops inside the block (the benchmark's and the
+    """Run the eager LSTM cell and the cells' Python loops inside the block (the benchmark's and the
     tests' comparison)."""
     global _FORCED_EAGER
     before, _FORCED_EAGER = _FORCED_EAGER, True
@@ -180,7 +205,20 @@ def eager():
         _FORCED_EAGER = before
 
 
+@contextmanager
+def aten_loops():
+    """Inside the block the compiled loops make ATen calls per step at every hidden size, as
+    before the small-size path (the benchmark's `aten` rows, the tests' comparison)."""
+    global _FORCED_ATEN
+    before, _FORCED_ATEN = _FORCED_ATEN, True
+    try:
+        yield
+    finally:
+        _FORCED_ATEN = before
+
+
 _FORCED_EAGER = False
 _LISTENERS: list[Callable[[str], None]] = []  # `prepare`'s say, while it runs
+_FORCED_ATEN = False
 USED: set[str] = set()  # the kernel builds (or eager) this process ran: tables.versions records
 # them as `lstm_cell`, the LSTM's cell and every cell's loops and tanh

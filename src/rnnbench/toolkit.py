@@ -54,7 +54,7 @@ def inputs(model, x: torch.Tensor, ws: Workspace):
     one (E, L, B, G*H) projection for all steps would be written to memory and read back.
     """
     n_steps, n_models, batch, d = x.shape
-    x1 = ws.get("x1", (n_models, n_steps, batch, d + 1), model.W)
+    x1 = ws.get("x1", (n_models, n_steps, batch, d + 1), model.U)
     x1[..., :d].copy_(x.transpose(0, 1))
     x1[..., d].fill_(1)
     return x1, x1.unbind(1)
@@ -63,10 +63,14 @@ def inputs(model, x: torch.Tensor, ws: Workspace):
 def gate_weights(model) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
     """Per gate g the contiguous [U_g, b_g]^T (E, D+1, H) and W_g^T (E, H, H): W_g^T copied once
     is faster than a transposed view in every step's matmul."""
-    u_b = torch.cat([model.U, model.b[..., None]], 2).transpose(1, 2)  # (E, D+1, G*H)
     hid = model.spec.hidden_size
-    u_bs = [u.contiguous() for u in u_b.split(hid, 2)]
-    return u_bs, [w.transpose(1, 2).contiguous() for w in model.W.split(hid, 1)]
+    return input_weights(model), [w.transpose(1, 2).contiguous() for w in model.W.split(hid, 1)]
+
+
+def input_weights(model) -> list[torch.Tensor]:
+    """Per gate g the contiguous [U_g, b_g]^T (E, D+1, H): x1_t [U_g, b_g]^T = U_g x_t + b_g."""
+    u_b = torch.cat([model.U, model.b[..., None]], 2).transpose(1, 2)  # (E, D+1, G*H)
+    return [u.contiguous() for u in u_b.split(model.spec.hidden_size, 2)]
 
 
 def joint_inputs(model, x: torch.Tensor, ws: Workspace):
@@ -129,6 +133,11 @@ def joint_weight_grads(da: torch.Tensor, hx: torch.Tensor, hid: int) -> dict[str
     [dW^T; dU^T; db] = hx_{0..L-1}^T da, one (E, H+D+1, L*B) x (E, L*B, G*H) matmul (the LSTM:
     its da are its gate values overwritten, kept anyway, so chunks gained nothing there)."""
     (d,) = add_products([], [(hx[:, : da.shape[1]], da)])
+    return joint_split(d, hid)
+
+
+def joint_split(d: torch.Tensor, hid: int) -> dict[str, torch.Tensor]:
+    """[dW^T; dU^T; db] (E, H+D+1, G*H) -> dW, dU, db."""
     return {
         "W": d[:, :hid].transpose(1, 2).contiguous(),
         "U": d[:, hid:-1].transpose(1, 2).contiguous(),

@@ -103,6 +103,12 @@ class Cell:
         """gamma per model such that ||dh_T/dh_k|| <= gamma^(T-k), (E,) float64, or None."""
         return None
 
+    def transcendentals(self, spec) -> tuple[int, int]:
+        """(tanh, sigmoid) evaluations per example, step and hidden unit that a training step
+        (forward and backward) needs at least: the elementwise part of `rnnbench bench`'s
+        roofline (none counted by default)."""
+        return 0, 0
+
     omega = None  # omega(model, h, state_grads) -> {weight: dOmega/dweight}: Pascanu et al.'s
     # regulariser (train.omega), from the states h and their loss gradients (E, L+1, B, H) each
     forward = None  # hand-written BPTT: forward(model, x, ws) -> cache with "h" (E, L+1, B, H)

@@ -24,14 +24,19 @@ aten = torch.ops.aten
 def _forward(model, x: torch.Tensor, ws: Workspace) -> dict[str, torch.Tensor]:
     n_steps, n_models, batch, _ = x.shape
     hid = model.spec.hidden_size
-    x1, x1_steps = toolkit.inputs(model, x, ws)
     u_bs, w_ts = toolkit.gate_weights(model)
     z = ws.get("z", (4, n_models, n_steps, batch, hid), model.W)  # r, z, n, W_n h + b_hn
     h = ws.get("h", (n_models, n_steps + 1, batch, hid), model.W)  # (E, L+1, B, H)
-    a = ws.get("a_t", (3, n_models, batch, hid), model.W)  # a_r, a_z, U_n x + b_n of one step
     h[:, 0].zero_()
     b_hn = model.b_hn[:, None]  # (E, 1, H)
-    if ops := kernels.loops(x.device):  # the loop below, compiled
+    ops = kernels.loops(x.device)
+    if ops and kernels.small(hid):  # the small-size loop, the gates' products merged; reads x
+        x = x.to(model.W.dtype).contiguous()  # itself (no x1), its backward too
+        ops.gru_forward_small(x, u_bs, w_ts, b_hn, z, h)
+        return {"x": x, "h": h, "z": z, "small": True}
+    x1, x1_steps = toolkit.inputs(model, x, ws)
+    a = ws.get("a_t", (3, n_models, batch, hid), model.W)  # a_r, a_z, U_n x + b_n of one step
+    if ops:  # the loop below, compiled
         ops.gru_forward(x1, u_bs, w_ts, b_hn, z, h, a)
         return {"x1": x1, "h": h, "z": z}
     steps = zip(
@@ -54,6 +59,12 @@ def _forward(model, x: torch.Tensor, ws: Workspace) -> dict[str, torch.Tensor]:
 def _backward(model, cache, dh_out: torch.Tensor, ws: Workspace, probe=None):
     """As the vanilla RNN's backward."""
     z, h = cache["z"], cache["h"]  # z is overwritten: da_r, da_z, da_n, d(W_n h + b_hn)
+    if not probe and cache.get("small"):  # as the forward: the small-size loop
+        (_, n_models, _, _, hid), d = z.shape, cache["x"].shape[-1] + 1
+        d_w = [h.new_empty((n_models, hid, hid)) for _ in range(3)]  # per gate r, z, n: dW_g^T
+        d_ub = [h.new_empty((n_models, d, hid)) for _ in range(3)]  # [dU_g; db_g]^T
+        kernels.loops(h.device).gru_backward_small(z, h, cache["x"], model.W, dh_out, d_w, d_ub)
+        return {**toolkit.weight_grads(d_w, d_ub), "b_hn": z[3].sum((1, 2))}
     dh, back = toolkit.dh_steps(dh_out, ws, model.W.split(model.spec.hidden_size, 1))
     direct = ws.get("direct", dh.shape, dh)  # dh_t z: the path through h_t = ... + z h_{t-1}
     tmp = ws.get("tmp", dh.shape, dh)
@@ -100,6 +111,9 @@ class GRU(MatrixCell):
     def init_extra(self, spec, gen):
         h = spec.hidden_size
         return {"b_hn": uniform((h,), 1 / math.sqrt(h), gen)}  # inside r * (W_hn h + b_hn)
+
+    def transcendentals(self, spec):
+        return 1, 2  # tanh(n); sigmoid(r, z)
 
     def step(self, model, state, xp_t):
         h = state[0]

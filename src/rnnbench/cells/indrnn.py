@@ -1,22 +1,91 @@
 """IndRNN (Li et al. 2018, CVPR): h_t = f(u * h_{t-1} + U x_t + b), u (H,) one recurrent weight
 per unit, so that dh_t/dh_{t-1} = diag(f'(a_t) u) and ||dh_T/dh_k|| <= (gamma max|u|)^(T-k).
 
-No hand-written backward: it trains and is probed through its reference step (autograd).
-Inits of u: default U(0, 1); identity u = rho; orthogonal +-rho with random signs (a diagonal
-orthogonal matrix scaled to rho); gaussian N(0, 1) scaled to max|u| = rho.
+Its inits, reference step, hand-written BPTT (compiled where `kernels` builds: elementwise
+loops, at any H) and probe. Inits of u: default U(0, 1); identity u = rho; orthogonal +-rho with
+random signs (a diagonal orthogonal matrix scaled to rho); gaussian N(0, 1) scaled to
+max|u| = rho.
 """
 
 from __future__ import annotations
 
 import torch
 
+from .. import kernels, toolkit
+from ..toolkit import Workspace
 from .base import Cell
+from .rnn import RNN_F, RNN_F_GRAD, TRANSCENDENTALS
+
+# --- IndRNN: h_t = f(a_t), a_t = u * h_{t-1} + U x_t + b ---------------------------------------
+
+
+def _forward(model, x: torch.Tensor, ws: Workspace) -> dict[str, torch.Tensor]:
+    n_steps, n_models, batch, _ = x.shape
+    hid = model.spec.hidden_size
+    (u_b,) = toolkit.input_weights(model)  # (E, D+1, H)
+    h = ws.get("h", (n_models, n_steps + 1, batch, hid), model.U)  # (E, L+1, B, H)
+    h[:, 0].zero_()
+    if ops := kernels.loops(x.device):  # the loop below, compiled: reads x itself (no x1)
+        x = x.to(model.U.dtype).contiguous()
+        ops.indrnn_forward(x, u_b, model.u, h, model.spec.nonlinearity)
+        return {"x": x, "h": h, "small": True}
+    x1, x1_steps = toolkit.inputs(model, x, ws)
+    a_t = ws.get("a_t", (n_models, batch, hid), model.U)  # (E, B, H)
+    f, u = RNN_F[model.spec.nonlinearity], model.u[:, None]  # u (E, 1, H)
+    steps = zip(x1_steps, h[:, :n_steps].unbind(1), h[:, 1:].unbind(1), strict=True)
+    for x1_t, h_prev, h_next in steps:
+        torch.bmm(x1_t, u_b, out=a_t)  # U x_t + b
+        f(a_t.addcmul_(u, h_prev), h_next)
+    return {"x1": x1, "h": h}
+
+
+def _backward(model, cache, dh_out: torch.Tensor, ws: Workspace, probe=None):
+    """As the vanilla RNN's backward, with dLoss/dh_t = (read-out term) + da_{t+1} u."""
+    h, x1 = cache["h"], cache.get("x1")
+    n_models, _, batch, hid = h.shape
+    f = model.spec.nonlinearity
+    if not probe and cache.get("small"):  # as the forward: the loop below, compiled
+        x = cache["x"]
+        d_u, d_ub = h.new_empty((n_models, hid)), h.new_empty((n_models, x.shape[-1] + 1, hid))
+        kernels.loops(h.device).indrnn_backward(h, x, model.u, dh_out, d_u, d_ub, f)
+        return _grads(d_u, d_ub)
+    da = ws.get("da", (n_models, toolkit.CHUNK, batch, hid), h)  # dLoss/da_t of one chunk of steps
+    every = dh_out.dim() == 4  # (E, L, B, H) for h_1..h_L, else (E, B, H) for h_L
+    dh, bufs = dh_out[:, -1] if every else dh_out, toolkit.dh_bufs(dh_out, ws)
+    f_grad, u, hs = RNN_F_GRAD[f], model.u[:, None], h.unbind(1)
+    d_u, sums = torch.zeros_like(model.u), []
+    for start, stop in toolkit.chunks(len(hs) - 1):
+        for t in range(stop - 1, start - 1, -1):
+            if probe:
+                probe(t + 1, (dh,))
+            da_t = da[:, t - start]
+            f_grad(dh, hs[t + 1], da_t)  # da_{t+1} = dh_{t+1} * f'(a_{t+1}), from h = f(a)
+            if every and t > 0:
+                dh = torch.addcmul(dh_out[:, t - 1], da_t, u, out=bufs[t % 2])
+            elif t > 0 or probe:
+                dh = torch.mul(da_t, u, out=bufs[t % 2])
+        if not probe:
+            n = stop - start
+            d_u += (h[:, start:stop] * da[:, :n]).sum((1, 2))
+            toolkit.add_products(sums, [(x1[:, start:stop], da[:, :n])])
+    if probe:
+        return probe(0, (dh,))
+    return _grads(d_u, sums[0])
+
+
+def _grads(d_u: torch.Tensor, d_ub: torch.Tensor) -> dict[str, torch.Tensor]:
+    """d_u (E, H), d_ub = [dU, db]^T (E, D+1, H) -> the gradients by weight name."""
+    return {
+        "u": d_u,
+        "U": d_ub[:, :-1].transpose(1, 2).contiguous(),
+        "b": d_ub[:, -1].contiguous(),
+    }
 
 
 class IndRNN(Cell):
     name, label = "indrnn", "IndRNN"
     uses = ("nonlinearity", "init", "rho")
-    floats_per_unit = 12  # autograd's graph per example, step and unit
+    floats_per_unit = 5  # the hand-written BPTT keeps what the RNN's keeps (h, x1, a chunk of da)
 
     def init_recurrent(self, spec, gen):
         h, rho = spec.hidden_size, spec.rho
@@ -39,6 +108,15 @@ class IndRNN(Cell):
 
     def bound_factor(self, model):
         return self.nonlinearity(model).gamma * model.u.detach().double().abs().amax(1)
+
+    def transcendentals(self, spec):
+        return TRANSCENDENTALS[spec.nonlinearity]
+
+    forward, backward = staticmethod(_forward), staticmethod(_backward)
+
+    def compiled_probe(self, ops, model, cache, dh_last, ws, stats):
+        ops.indrnn_probe(cache["h"], model.u, dh_last, *stats, model.spec.nonlinearity)
+        return True
 
 
 def _scaled(u: torch.Tensor, rho: float) -> torch.Tensor:

@@ -29,6 +29,10 @@ def _forward(model, x: torch.Tensor, ws: Workspace) -> dict[str, torch.Tensor]:
     a = ws.get("a_t", (n_models, batch, 4 * hid), model.W)  # pre-activations of one step
     c[:, 0].zero_()
     if ops := kernels.loops(x.device):  # the loop below, compiled
+        if kernels.small(hid):  # the small-size loop, tanh(c_t) kept for its backward
+            tc = ws.get("tc", (n_models, n_steps, batch, hid), model.W)  # (E, L, B, H)
+            ops.lstm_forward_small(hx, wx, x.contiguous(), z, c, tc)
+            return {"hx": hx, "h": h, "z": z, "c": c, "tc": tc, "small": True}
         ops.lstm_forward_loop(hx, wx, x, z, c, a)
         return {"hx": hx, "h": h, "z": z, "c": c}
     x_next = [*x[1:].unbind(0), x[-1]]  # x_{t+2} beside h_{t+1}; x_{L+1} (never read) := x_L
@@ -46,6 +50,11 @@ def _forward(model, x: torch.Tensor, ws: Workspace) -> dict[str, torch.Tensor]:
 def _backward(model, cache, dh_out: torch.Tensor, ws: Workspace, probe=None):
     """As the vanilla RNN's backward; the probe sees (dh_k, dc_k), dc_k the part through c_{k+1}."""
     z, c = cache["z"], cache["c"]  # z is overwritten with dLoss/da
+    if not probe and cache.get("small"):  # as the forward: the small-size loop, which also sums
+        hx, hid = cache["hx"], model.spec.hidden_size  # the weight gradients
+        d_wx = z.new_empty((z.shape[0], hx.shape[-1], 4 * hid))  # [dW^T; dU^T; db]
+        kernels.loops(z.device).lstm_backward_small(z, c, cache["tc"], hx, model.W, dh_out, d_wx)
+        return toolkit.joint_split(d_wx, hid)
     _, cell_backward = kernels.lstm_cell(z.device)
     bufs = toolkit.dh_bufs(dh_out, ws)
     dc = ws.get("dc", bufs[0].shape, dh_out).zero_()  # dLoss/dc_t through c_{t+1}
@@ -76,6 +85,9 @@ class LSTM(MatrixCell):
     def init_biases(self, spec, b):
         h = spec.hidden_size
         b[h : 2 * h] = spec.forget_bias  # gate order i, f, g, o
+
+    def transcendentals(self, spec):
+        return 2, 3  # tanh(g), tanh(c); sigmoid(i, f, o); the backward reuses them
 
     def step(self, model, state, xp_t):
         i, f, g, o = (xp_t + torch.bmm(state[0], model.W.transpose(1, 2))).chunk(4, -1)

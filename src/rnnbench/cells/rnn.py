@@ -20,12 +20,17 @@ aten = torch.ops.aten
 def _forward(model, x: torch.Tensor, ws: Workspace) -> dict[str, torch.Tensor]:
     n_steps, n_models, batch, _ = x.shape
     hid = model.spec.hidden_size
-    x1, x1_steps = toolkit.inputs(model, x, ws)
     (u_b,), (w_t,) = toolkit.gate_weights(model)
     h = ws.get("h", (n_models, n_steps + 1, batch, hid), model.W)  # (E, L+1, B, H)
     h[:, 0].zero_()
+    ops = kernels.loops(x.device)
+    if ops and kernels.small(hid):  # the small-size loop: reads x itself (no x1), its backward too
+        x = x.to(model.W.dtype).contiguous()
+        ops.rnn_forward_small(x, u_b, w_t, h, model.spec.nonlinearity)
+        return {"x": x, "h": h, "small": True}
+    x1, x1_steps = toolkit.inputs(model, x, ws)
     a_t = ws.get("a_t", (n_models, batch, hid), model.W)  # (E, B, H)
-    if ops := kernels.loops(x.device):  # the loop below, compiled
+    if ops:  # the loop below, compiled
         ops.rnn_forward(x1, u_b, w_t, h, a_t, model.spec.nonlinearity)
         return {"x1": x1, "h": h}
     f = RNN_F[model.spec.nonlinearity]
@@ -43,15 +48,20 @@ def _backward(model, cache, dh_out: torch.Tensor, ws: Workspace, probe=None):
     probe(k, (dh_k,)) sees the gradient of every state k = L..0 (and may rescale it in place);
     with a probe the weight gradients are skipped (`gradients.gradient_profile`).
     """
-    h, x1 = cache["h"], cache["x1"]
+    h, x1 = cache["h"], cache.get("x1")
     n_models, _, batch, hid = h.shape
+    f = model.spec.nonlinearity
+    if not probe and cache.get("small"):  # as the forward: the small-size loop
+        d_w = h.new_empty((n_models, hid, hid))  # dW^T
+        d_ub = h.new_empty((n_models, cache["x"].shape[-1] + 1, hid))  # [dU; db]^T
+        kernels.loops(h.device).rnn_backward_small(h, cache["x"], model.W, dh_out, d_w, d_ub, f)
+        return toolkit.weight_grads([d_w], [d_ub])
     da = ws.get("da", (n_models, toolkit.CHUNK, batch, hid), h)  # dLoss/da_t of one chunk of steps
     if not probe and (ops := kernels.loops(h.device)):  # the loop below, compiled
         d_w, d_ub = h.new_empty((n_models, hid, hid)), h.new_empty((n_models, x1.shape[-1], hid))
-        bufs, f = toolkit.dh_bufs(dh_out, ws), model.spec.nonlinearity
-        ops.rnn_backward(h, x1, model.W, dh_out, *bufs, da, d_w, d_ub, f)
+        ops.rnn_backward(h, x1, model.W, dh_out, *toolkit.dh_bufs(dh_out, ws), da, d_w, d_ub, f)
         return toolkit.weight_grads([d_w], [d_ub])
-    f_grad = RNN_F_GRAD[model.spec.nonlinearity]
+    f_grad = RNN_F_GRAD[f]
     dh, back = toolkit.dh_steps(dh_out, ws, [model.W])
     hs, sums = h.unbind(1), []
     for start, stop in toolkit.chunks(len(hs) - 1):
@@ -79,6 +89,9 @@ RNN_F = {  # f(a, out): out = f(a)
     "relu": lambda a, out: torch.clamp_min(a, 0, out=out),
 }
 
+TRANSCENDENTALS = {"linear": (0, 0), "tanh": (1, 0), "sigmoid": (0, 1), "relu": (0, 0)}  # (tanh,
+# sigmoid) evaluations of f per unit and step
+
 RNN_F_GRAD = {  # (dh, h, out): out = dh * f'(a) computed from h = f(a), as autograd does
     "linear": lambda dh, h, out: out.copy_(dh),
     "tanh": lambda dh, h, out: aten.tanh_backward.grad_input(dh, h, grad_input=out),
@@ -101,6 +114,9 @@ class RNN(MatrixCell):
         return self.nonlinearity(model).gamma * torch.linalg.matrix_norm(
             model.W.detach().double(), ord=2
         )
+
+    def transcendentals(self, spec):
+        return TRANSCENDENTALS[spec.nonlinearity]  # f in the forward; f' from h in the backward
 
     def omega(self, model, h, state_grads):
         """Pascanu et al.'s (2013) Omega as their code computes it (`rnnbench.omega`): W only."""
