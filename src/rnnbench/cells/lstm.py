@@ -67,7 +67,8 @@ def _backward(model, cache, dh_out: torch.Tensor, ws: Workspace, probe=None):
 
 class LSTM(MatrixCell):
     name, label = "lstm", "LSTM"
-    gates, n_states = 4, 2  # state (h, c)
+    gates, n_states = 4, 2
+    states = ("h", "c")  # c: the cell state
     candidate = 2  # the block of g, in gate order i, f, g, o
     uses = ("init", "rho", "forget_bias")
     floats_per_unit = 17
