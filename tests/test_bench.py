@@ -46,6 +46,13 @@ def test_benchmark_tables(tmp_path):
     assert (numeric > 0).all().all() and numeric.map(math.isfinite).all().all()
     naive = training[training.impl == "naive"]
     assert (naive.speedup_vs_naive == 1).all()
+    first = training.set_index(["cell", "impl"])["time_vs_first_cell"]  # timed in one round
+    assert (first["rnn"] == 1).all()
+    lstm = training[training.cell == "lstm"].set_index("impl")
+    rate = training[training.cell == "rnn"].set_index("impl")["model_steps_per_s"]
+    assert lstm["time_vs_first_cell"].to_numpy() == pytest.approx(
+        (rate / lstm["model_steps_per_s"]).to_numpy()
+    )
     assert set(tables["profile"].cell) == {"rnn", "lstm"}
     assert (tables["profile"][["profile_over_step"]] > 0).all().all()
     assert set(tables["scaling"].axis) == {"seq_len", "hidden_size"}
