@@ -107,17 +107,18 @@ class ExpRNN(Cell):
         """x (L, E, B, D) -> every state h (E, L+1, B, H) and what the backward reads."""
         n_steps, n_models, batch, _ = x.shape
         hid = model.spec.hidden_size
-        x1, x1_steps = toolkit.inputs(model, x, ws)  # [x, 1]: x1_t [U, b]^T = U x_t + b
+        x1, _ = toolkit.inputs(model, x, ws)  # [x, 1]: x1_t [U, b]^T = U x_t + b
         (u_b,) = toolkit.input_weights(model)  # (E, D+1, H)
         b = model.cell.prepare(model)  # (E, H, H), once
         h = ws.get("h", (n_models, n_steps + 1, batch, hid), model.U)  # (E, L+1, B, H)
-        z = ws.get("z_t", (n_models, batch, hid), model.U)  # one step's pre-activation
+        xp = ws.get("xp", (n_steps, n_models, batch, hid), model.U)  # U x_t + b, every step
+        torch.matmul(x1.transpose(0, 1), u_b, out=xp)  # one matmul; xp[t] contiguous
         sign = ws.get("sign_t", (n_models, batch, hid), model.U)
         h[:, 0].zero_()
         b_mod = model.b_mod[:, None]  # (E, 1, H)
-        steps = zip(x1_steps, h[:, :-1].unbind(1), h[:, 1:].unbind(1), strict=True)
-        for x1_t, h_prev, h_next in steps:
-            torch.bmm(x1_t, u_b, out=z).baddbmm_(h_prev, b)  # a contiguous buffer: no copy
+        steps = zip(xp.unbind(0), h[:, :-1].unbind(1), h[:, 1:].unbind(1), strict=True)
+        for z, h_prev, h_next in steps:  # per step: few ops, each on a contiguous block
+            z.baddbmm_(h_prev, b)  # z = U x_t + b + h_{t-1} B
             torch.abs(z, out=h_next).add_(b_mod).relu_().mul_(torch.sign(z, out=sign))
         return {"x1": x1, "h": h, "B": b}
 
@@ -130,13 +131,14 @@ class ExpRNN(Cell):
         da = ws.get("da", (n_models, toolkit.CHUNK, batch, hid), h)  # dLoss/dz of one chunk
         dh, back = toolkit.dh_steps(dh_out, ws, [b.transpose(1, 2).contiguous()])  # dz B^T
         d_mod = torch.zeros_like(model.b_mod)  # (E, H)
+        alive = (h[:, 1:] != 0).to(h.dtype)  # (E, L, B, H): modrelu' (1 where h != 0), at once
         sums = []
         for start, stop in toolkit.chunks(h.shape[1] - 1):
             for t in range(stop - 1, start - 1, -1):
                 if probe:
                     probe(t + 1, (dh,))
                 da_t = da[:, t - start]
-                torch.mul(dh, h[:, t + 1] != 0, out=da_t)  # modrelu' = 1 where h != 0
+                torch.mul(dh, alive[:, t], out=da_t)  # modrelu' = 1 where h != 0
                 if t > 0 or probe:
                     dh = back(t, [da_t])
             if not probe:
