@@ -133,6 +133,29 @@ def main(argv: list[str] | None = None) -> int:
         help="other model keys (nonlinearity, init, rho, forget_bias, probe_state)",
     )
     check.add_argument("--quick", action="store_true", help="only the checks the loaders run")
+    comp = sub.add_parser(
+        "compare",
+        help="your cell beside the built-ins: E1 probes, E3 horizons, E5 digits, and a report",
+        description="Add the cell (a built-in name or module:Class, with its hyperparameters "
+        "and model keys) as one variant to E1, E3 and E5 of the pipeline config "
+        "(config/config.yaml and any --configfile merged over it: the same grids, budgets and "
+        "lr sweeps as the built-ins), write that config to results/compare/<variant>/, run the "
+        "pipeline on it here (the repository root; the built-ins' jobs whose tables exist are "
+        "reused) and write the comparison, every number with its 95%% interval, to "
+        "results/compare/<variant>/comparison.md.",
+    )
+    comp.add_argument("cell", help="a built-in cell name or module:Class")
+    comp.add_argument(
+        "--params", nargs="+", default=[], metavar="KEY=VALUE", help="the cell's hyperparameters"
+    )
+    comp.add_argument(
+        "--model", nargs="+", default=[], metavar="KEY=VALUE", help="other model keys (init, ...)"
+    )
+    comp.add_argument(
+        "--configfile", nargs="+", default=[], help="configs merged over config/config.yaml"
+    )
+    comp.add_argument("--cores", type=int, default=2, help="Snakemake's --cores (default 2)")
+    comp.add_argument("--dry-run", action="store_true", help="plan the jobs, run none")
     keys = sub.add_parser("keys", help="list every spec key with its meaning and default")
     keys.add_argument(
         "kind", choices=("train", "probe", "run", "target"), nargs="?", default="train"
@@ -154,6 +177,14 @@ def main(argv: list[str] | None = None) -> int:
             return _kernels(args)
         if args.command == "check-cell":
             return _check_cell(args)
+        if args.command == "compare":
+            from . import compare
+
+            params, fields = key_values(args.params, "--params"), key_values(args.model, "--model")
+            return compare.run(
+                args.cell, params, fields, [str(f) for f in args.configfile], args.cores,
+                args.dry_run,
+            )  # fmt: skip
         return _run(args)
     except (SpecError, CorruptFileError) as err:
         print(f"rnnbench: error: {err}", file=sys.stderr)
