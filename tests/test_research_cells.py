@@ -11,7 +11,8 @@ import pytest
 import scipy.linalg
 import torch
 
-from rnnbench import resolve
+from rnnbench import bptt, resolve
+from rnnbench.gradients import probe_path
 from rnnbench.models import Ensemble
 from rnnbench.spec import ModelSpec
 from tests.workflow import ROOT
@@ -151,3 +152,9 @@ def test_exprnns_inits_are_the_authors():
     big = resolve.spec(ModelSpec, {"cell": "exprnn:ExpRNN", "hidden_size": 400})
     u = Ensemble(big, 50, 1, [0], torch.float64).U.detach()
     assert u.std().item() == pytest.approx(math.sqrt(2 / 50), rel=0.02)
+
+
+def test_exprnns_gradients_and_probes_run_its_python_backward():
+    model = ensemble("exprnn:ExpRNN")
+    assert bptt.path(model) == "python" and probe_path(model) == "python"
+    assert bptt.path(ensemble("cornn:CoRNN")) == "autograd"

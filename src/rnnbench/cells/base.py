@@ -179,6 +179,7 @@ class Cell:
     # regulariser (train.omega), from the states h and their loss gradients (E, L+1, B, H) each
     forward = None  # hand-written BPTT: forward(model, x, ws) -> cache with "h" (E, L+1, B, H)
     backward = None  # backward(model, cache, dh_out, ws, probe=None) -> weight grads by name
+    compiled_loops = False  # whether they run `kernels`' compiled loops where those build
 
     def compiled_probe(self, ops, model, cache, dh_last, ws, stats) -> bool:
         """Run the compiled probe loop if this cell has one (-> True)."""

@@ -116,6 +116,7 @@ class GRU(MatrixCell):
         return load_baseline(net, U=model.U[e], W=model.W[e], b=model.b[e], b_hh=b_hh)
 
     forward, backward = staticmethod(_forward), staticmethod(_backward)
+    compiled_loops = True
 
     def compiled_probe(self, ops, model, cache, dh_last, ws, stats):
         direct, tmp = (ws.get(name, dh_last.shape, dh_last) for name in ("direct", "tmp"))

@@ -84,6 +84,7 @@ class LSTM(MatrixCell):
         return (torch.sigmoid(o) * torch.tanh(c), c)
 
     forward, backward = staticmethod(_forward), staticmethod(_backward)
+    compiled_loops = True
 
     def compiled_probe(self, ops, model, cache, dh_last, ws, stats):
         dc = torch.zeros_like(dh_last)

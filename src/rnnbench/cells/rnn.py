@@ -115,6 +115,7 @@ class RNN(MatrixCell):
         return {"W": regulariser(h, state_grads, model.W, model.spec.nonlinearity).grad_W}
 
     forward, backward = staticmethod(_forward), staticmethod(_backward)
+    compiled_loops = True
 
     def compiled_probe(self, ops, model, cache, dh_last, ws, stats):
         da = ws.get("da_probe", dh_last.shape, dh_last)
