@@ -53,6 +53,13 @@ def test_benchmark_tables(tmp_path):
     ).all()
     naive = training[training.impl == "naive"]
     assert (naive.speedup_vs_naive == 1).all()
+    first = training.set_index(["cell", "impl"])["time_vs_first_cell"]  # timed in one round
+    assert (first["rnn"] == 1).all()
+    lstm = training[training.cell == "lstm"].set_index("impl")
+    rate = training[training.cell == "rnn"].set_index("impl")["model_steps_per_s"]
+    assert lstm["time_vs_first_cell"].to_numpy() == pytest.approx(
+        (rate / lstm["model_steps_per_s"]).to_numpy()
+    )
     assert set(tables["profile"].cell) == {"rnn", "lstm"}
     assert set(tables["profile"].hidden_size) == {8, 4}
     assert (tables["peak"][["tanh_gevals", "sigmoid_gevals"]] > 0).all().all()

@@ -463,9 +463,9 @@ def test_tables_record_the_kernels_that_ran(monkeypatch, cell):
 
 def test_job_records_the_lstm_cell_of_cells_kept_from_an_earlier_run(monkeypatch):
     """A resumed job that runs no LSTM itself still records what its kept cells ran."""
-    from rnnbench.tables import with_lstm_cells
+    from rnnbench.tables import merged_versions
 
     monkeypatch.setattr(kernels, "USED", set())
     metas = [{"versions": {"lstm_cell": ["eager (forced)"]}}, {"versions": {"torch": "x"}}]
-    assert with_lstm_cells(metas)["lstm_cell"] == ["eager (forced)"]
-    assert "lstm_cell" not in with_lstm_cells(metas[1:])
+    assert merged_versions(metas)["lstm_cell"] == ["eager (forced)"]
+    assert "lstm_cell" not in merged_versions(metas[1:])

@@ -2,6 +2,7 @@
 besides, no module imports another module's private (underscored) name."""
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -40,3 +41,43 @@ def test_a_private_import_is_found():
     text = "from ..toolkit import Workspace, _init_joint\nfrom .base import _private\n"
     found = private_imports(text, "rnnbench.cells.rnn")
     assert found == ["rnnbench.toolkit._init_joint", "rnnbench.cells.base._private"]
+
+
+PLUGIN_CODE = sorted((SRC.parent / "examples").rglob("*.py"))
+
+
+def plugin_private_uses(text: str) -> list[str]:
+    """Underscored rnnbench names a plugin's code uses: imported, or read off an imported
+    rnnbench module or object (toolkit._x)."""
+    tree, found, bound = ast.parse(text), [], set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("rnnbench"):
+            for a in node.names:
+                bound.add(a.asname or a.name)
+                if a.name.startswith("_") or "._" in node.module:
+                    found.append(f"{node.module}.{a.name}")
+        elif isinstance(node, ast.Import):
+            for a in node.names:
+                if a.name.startswith("rnnbench"):
+                    bound.add((a.asname or a.name).split(".")[0])
+                    found += [a.name] * ("._" in a.name)
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and node.attr.startswith("_"):
+            if isinstance(node.value, ast.Name) and node.value.id in bound:
+                found.append(f"{node.value.id}.{node.attr}")
+    return found
+
+
+@pytest.mark.parametrize("path", PLUGIN_CODE, ids=lambda p: p.name)
+def test_the_example_plugins_use_no_private_name_of_rnnbench(path):
+    assert plugin_private_uses(path.read_text()) == []
+
+
+def test_a_plugins_private_use_is_found():
+    text = "from rnnbench import toolkit\nfrom rnnbench.cells import _x\ntoolkit._chunks(3)\n"
+    assert plugin_private_uses(text) == ["rnnbench.cells._x", "toolkit._chunks"]
+
+
+def test_the_cell_docs_name_no_private_name_of_rnnbench():
+    text = (SRC.parent / "docs/custom-cell.md").read_text()
+    assert re.findall(r"rnnbench(?:\.\w+)*\._\w+|`_\w+`", text) == []

@@ -378,7 +378,9 @@ def test_e2_and_e3_sections_print_n_intervals_skips_and_the_shared_clip_label():
     assert "1 of 4 cells (4 runs at the selected learning rate) were not trained" in text
     assert "lower-bound" in text and "learning rate 0.01 (no sweep)" in text
     horizon = e3.tables[0].frame.set_index("variant")["adding"]
-    assert horizon["lstm"] == ">= 20 [10, 20], n = 4" and horizon["rnn-tanh"] == "none [0, 0], n = 4"
+    assert (
+        horizon["lstm"] == ">= 20 [10, 20], n = 4" and horizon["rnn-tanh"] == "none [0, 0], n = 4"
+    )
     seqs = e3.tables[1].frame
     assert seqs.columns.tolist() == ["variant", "task", "T", "sequences to solve"]
     assert seqs["sequences to solve"].iloc[0].endswith("n = 4 (4 solved)")

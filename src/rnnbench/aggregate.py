@@ -27,6 +27,7 @@ from .tables import read_table, spec_columns
 TABLES = ("gradient_profiles", "decay_rates", "runs", "curves", "horizons", "replications")
 SPEC_FIELDS = frozenset(spec_columns(TrialSpec())) | frozenset(spec_columns(ProbeSpec()))
 SPEC_FIELDS |= {"cell_label"}  # the cell's label: a function of model.cell, kept with it
+PARAM = "param_"  # a cell's hyperparameter column: param_<name> (rnnbench.train.model_columns)
 STATUSES = ("solved", "unsolved", "diverged", "skipped")
 ID = ["experiment", "cell_id", "variant"]
 MODEL = [
@@ -106,9 +107,10 @@ class GridError(ValueError):
 
 
 def spec_fields(table: pd.DataFrame) -> list[str]:
-    """The columns of table that are spec fields, in table order: constant within a grid cell,
-    so aggregates keep them all (new spec fields flow through without an edit here)."""
-    return [c for c in table.columns if c in SPEC_FIELDS]
+    """The columns of table that are spec fields (a cell's hyperparameters, param_<name>,
+    included), in table order: constant within a grid cell, so aggregates keep them all (new spec
+    fields flow through without an edit here)."""
+    return [c for c in table.columns if c in SPEC_FIELDS or c.startswith(PARAM)]
 
 
 def read_cells(paths: Iterable[str | Path]) -> pd.DataFrame:

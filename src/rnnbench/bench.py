@@ -61,6 +61,7 @@ COLUMNS = [
     "speedup_vs_naive",
     "roofline_steps_per_s",
     "roofline_fraction",
+    "time_vs_first_cell",
 ]
 TASK = "adding"  # D = 2 inputs, one regression output: the recurrence dominates the cost
 
@@ -104,7 +105,11 @@ def add_parser(sub) -> None:
     )
     d = BenchConfig()
     p.add_argument(
-        "--cells", nargs="+", default=list(d.cells), help="built-in names or module:Class paths"
+        "--cells",
+        nargs="+",
+        default=list(d.cells),
+        help="built-in names or module:Class paths, timed in the same interleaved rounds "
+        "(time_vs_first_cell: each against the first)",
     )
     p.add_argument("--hidden-sizes", nargs="+", type=int, default=list(d.hidden_sizes))
     p.add_argument("--seq-lens", nargs="+", type=int, default=list(d.seq_lens), help="T")
@@ -216,11 +221,10 @@ def benchmark(cfg: BenchConfig, log: Callable[[str], None] = lambda line: None) 
     grids = [(cfg, naive_threads), *[(p, list(p.naive_threads)) for p in _pipeline(cfg)]]
     rows = []
     for grid, naive in grids:
-        for cell in grid.cells:
-            for hidden in grid.hidden_sizes:
-                for seq_len in grid.seq_lens:
-                    shape = dict(cell=cell, hidden_size=hidden, seq_len=seq_len)
-                    rows += _compare(grid, shape, naive, peaks, device, log)
+        for hidden in grid.hidden_sizes:
+            for seq_len in grid.seq_lens:
+                shape = dict(hidden_size=hidden, seq_len=seq_len)
+                rows += _compare(grid, shape, naive, peaks, device, log)
     tables = {
         "training": pd.DataFrame(rows, columns=COLUMNS),
         "peak": pd.DataFrame(
@@ -284,38 +288,38 @@ def roofline_steps_per_s(cell: str, hidden: int, batch: int, seq_len: int, peaks
 
 
 def _compare(cfg: BenchConfig, shape: dict, naive_threads: list, peaks: dict, device, log):
-    """Interleaved rounds of every implementation on one shape -> one row per impl x threads."""
+    """Interleaved rounds of every cell x implementation on one shape (H, T) -> one row per
+    cell x impl x threads; time_vs_first_cell: its step time over the first cell's (same impl
+    and threads), measured in the same rounds."""
     import torch
 
-    b, e = cfg.batch_size, cfg.models
     from . import cells
 
-    runners = {}  # (impl, threads) -> one step of all `models` seeds
-    for impl in cfg.impls:
-        for n in naive_threads if impl == "naive" else cfg.threads:
-            step = STEPS[impl](shape["cell"], shape["hidden_size"], b, shape["seq_len"], e, device)
-            if step is not None:  # None: a cell without a torch.nn baseline has no naive run
-                runners[(impl, n)] = step
+    b, e, hidden, seq_len = cfg.batch_size, cfg.models, shape["hidden_size"], shape["seq_len"]
+    runners = {}  # (cell, impl, threads) -> one step of all `models` seeds
+    for cell in cfg.cells:
+        for impl in cfg.impls:
+            for n in naive_threads if impl == "naive" else cfg.threads:
+                step = STEPS[impl](cell, hidden, b, seq_len, e, device)
+                if step is not None:  # None: a cell without a torch.nn baseline has no naive run
+                    runners[(cell, impl, n)] = step
     best = {key: math.inf for key in runners}
     for _ in range(cfg.rounds):
         for key, step in runners.items():
-            torch.set_num_threads(key[1])
+            torch.set_num_threads(key[2])
             best[key] = min(best[key], _step_seconds(step, device, cfg.round_seconds))
-    recurrent = cells.get(shape["cell"]).recurrent_weights(shape["hidden_size"])
-    flop_per_model_step = 6 * b * recurrent * shape["seq_len"]
-    naive_rate = e / best.get(("naive", naive_threads[0]), math.nan)  # the baseline
     rows = []
-    for (impl, n), seconds in best.items():
+    for (cell, impl, n), seconds in best.items():
+        flop_per_model_step = 6 * b * cells.get(cell).recurrent_weights(hidden) * seq_len
+        naive_rate = e / best.get((cell, "naive", naive_threads[0]), math.nan)  # the baseline
         rate = e / seconds
         gflops = rate * flop_per_model_step / 1e9
         peak = peaks[n]
-        roofline = roofline_steps_per_s(
-            shape["cell"], shape["hidden_size"], b, shape["seq_len"], peak
-        )
+        roofline = roofline_steps_per_s(cell, hidden, b, seq_len, peak)
         rows.append(
             dict(
                 impl=impl,
-                **_row_shape(shape, b, e),
+                **_row_shape(dict(shape, cell=cell), b, e),
                 threads=n,
                 model_steps_per_s=rate,
                 gflops=gflops,
@@ -324,13 +328,15 @@ def _compare(cfg: BenchConfig, shape: dict, naive_threads: list, peaks: dict, de
                 speedup_vs_naive=rate / naive_rate,
                 roofline_steps_per_s=roofline,
                 roofline_fraction=rate / roofline,
+                time_vs_first_cell=seconds / best.get((cfg.cells[0], impl, n), math.nan),
             )
         )
         log(
-            f"{impl:9s} {shape['cell']:4s} H={shape['hidden_size']:<4d} T={shape['seq_len']:<4d} "
+            f"{impl:9s} {cell:4s} H={hidden:<4d} T={seq_len:<4d} "
             f"B={b:<3d} threads={n} {rate:8.1f} model-steps/s {gflops:6.1f} GFLOP/s "
             f"({gflops / peak.sgemm:.0%} of peak, {rate / roofline:.0%} of roofline) "
-            f"x{rate / naive_rate:.2f} vs naive"
+            f"x{rate / naive_rate:.2f} vs naive, "
+            f"{rows[-1]['time_vs_first_cell']:.2f}x the time of {cfg.cells[0]}"
         )
     return rows
 
@@ -495,7 +501,13 @@ def ensemble_step(
     task = TASKS[TASK]
     spec = ModelSpec(cell=cell, hidden_size=hidden)
     model = Ensemble(spec, task.input_size, task.output_size, list(range(models))).to(device)
-    optimizer = EnsembleOptimizer(list(model.parameters()), TrainSpec(optimizer="adam"))
+    scales = model.cell.lr_scales(model)  # the cell's parameter groups, as train.py
+    params = dict(model.named_parameters())
+    optimizer = EnsembleOptimizer(
+        list(params.values()),
+        TrainSpec(optimizer="adam"),
+        scales=[scales.get(n, 1.0) for n in params],
+    )
     modes = torch.full((models,), CLIP_MODES["norm"], device=device)
     thresholds = torch.full((models,), 1.0, dtype=torch.float64, device=device)
     active = torch.ones(models, dtype=torch.bool, device=device)
@@ -512,6 +524,8 @@ def ensemble_step(
                 _, grads = bptt.loss_and_grads(model, task, x, y, active, workspace)
         clip(grads, modes, thresholds)
         optimizer.step(grads, active)
+        with torch.no_grad():
+            model.cell.constrain(model)  # the cell's projection, if any (as train.py)
 
     return step
 
@@ -665,5 +679,6 @@ def format_table(training) -> str:
         "peak_fraction",
         "speedup_vs_naive",
         "roofline_fraction",
+        "time_vs_first_cell",
     ]
     return training[cols].to_string(index=False, float_format=lambda v: f"{v:.3g}")

@@ -71,7 +71,7 @@ def path(model: Ensemble) -> str:
     loops), 'python' (its Python loops) or 'autograd' (the cell's reference step)."""
     if model.cell.backward is None:
         return "autograd"
-    return "compiled" if kernels.loops(model.U.device) else "python"
+    return "compiled" if model.cell.compiled_loops and kernels.loops(model.U.device) else "python"
 
 
 def autograd_loss_and_grads(model: Ensemble, task: Task, x, y, active):

@@ -109,6 +109,53 @@ def main(argv: list[str] | None = None) -> int:
         "build that runs, or why eager torch runs instead.",
     )
     kern.add_argument("--record", type=Path, default=None, help="write the result here (JSON)")
+    check = sub.add_parser(
+        "check-cell",
+        help="check a recurrent cell against the cell contract (the conformance suite)",
+        description="Run every check of rnnbench.conformance on a tiny ensemble of the cell (a "
+        "built-in name or the import path module:Class of your own): state shapes and count, "
+        "dtype, determinism, NaN isolation between models, its constraint and learning-rate "
+        "scales, and in float64 autograd's gradients against finite differences, the gradient "
+        "probe against autograd, the hand-written backward (if any) against autograd and "
+        "torch_baseline (if any) against the cell. Prints the cell's hyperparameters, then one "
+        "line per check; exit status 1 if any check failed. The spec and pipeline loaders run "
+        "the quick checks (--quick) on a plugin cell before any job.",
+    )
+    check.add_argument("cell", help="a built-in cell name or module:Class")
+    check.add_argument(
+        "--params", nargs="+", default=[], metavar="KEY=VALUE", help="the cell's hyperparameters"
+    )
+    check.add_argument(
+        "--model",
+        nargs="+",
+        default=[],
+        metavar="KEY=VALUE",
+        help="other model keys (nonlinearity, init, rho, forget_bias, probe_state)",
+    )
+    check.add_argument("--quick", action="store_true", help="only the checks the loaders run")
+    comp = sub.add_parser(
+        "compare",
+        help="your cell beside the built-ins: E1 probes, E3 horizons, E5 digits, and a report",
+        description="Add the cell (a built-in name or module:Class, with its hyperparameters "
+        "and model keys) as one variant to E1, E3 and E5 of the pipeline config "
+        "(config/config.yaml and any --configfile merged over it: the same grids, budgets and "
+        "lr sweeps as the built-ins), write that config to results/compare/<variant>/, run the "
+        "pipeline on it here (the repository root; the built-ins' jobs whose tables exist are "
+        "reused) and write the comparison, every number with its 95%% interval, to "
+        "results/compare/<variant>/comparison.md.",
+    )
+    comp.add_argument("cell", help="a built-in cell name or module:Class")
+    comp.add_argument(
+        "--params", nargs="+", default=[], metavar="KEY=VALUE", help="the cell's hyperparameters"
+    )
+    comp.add_argument(
+        "--model", nargs="+", default=[], metavar="KEY=VALUE", help="other model keys (init, ...)"
+    )
+    comp.add_argument(
+        "--configfile", nargs="+", default=[], help="configs merged over config/config.yaml"
+    )
+    comp.add_argument("--cores", type=int, default=2, help="Snakemake's --cores (default 2)")
+    comp.add_argument("--dry-run", action="store_true", help="plan the jobs, run none")
     keys = sub.add_parser("keys", help="list every spec key with its meaning and default")
     keys.add_argument(
         "kind", choices=("train", "probe", "run", "target"), nargs="?", default="train"
@@ -128,6 +175,16 @@ def main(argv: list[str] | None = None) -> int:
             return _data(args)
         if args.command == "kernels":
             return _kernels(args)
+        if args.command == "check-cell":
+            return _check_cell(args)
+        if args.command == "compare":
+            from . import compare
+
+            params, fields = key_values(args.params, "--params"), key_values(args.model, "--model")
+            return compare.run(
+                args.cell, params, fields, [str(f) for f in args.configfile], args.cores,
+                args.dry_run,
+            )  # fmt: skip
         return _run(args)
     except (SpecError, CorruptFileError) as err:
         print(f"rnnbench: error: {err}", file=sys.stderr)
@@ -135,15 +192,16 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(args) -> int:
-    from . import resolve  # imports torch: after argument checks
+    from . import conformance, resolve  # imports torch: after argument checks
     from .train import probe_trial, train_trial
 
+    spec = resolve.load(specs.TrialSpec if args.command == "train" else specs.ProbeSpec, args.spec)
+    conformance.require_plugins([("model.cell", spec.model)])  # a broken plugin cell: one line
     if args.command == "train":
-        spec = resolve.load(specs.TrialSpec, args.spec)
         progress = None if args.quiet else lambda line: print(line, file=sys.stderr, flush=True)
         result = train_trial(spec, progress)
     else:
-        result = probe_trial(resolve.load(specs.ProbeSpec, args.spec))
+        result = probe_trial(spec)
     written = []
     for name in ("runs", "curves", "profiles"):
         table = getattr(result, name)
@@ -167,6 +225,52 @@ def _keys(kind: str) -> int:
         listed = f" (one of: {', '.join(map(str, choices))}{plugin})" if choices else ""
         print(f"{key:32s} {meta['help']}{listed} (default: {default})")
     return 0
+
+
+def key_values(pairs: list[str], where: str) -> dict:
+    """KEY=VALUE arguments as a mapping, each value read as YAML (0.1 a float, true a bool)."""
+    import yaml
+
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise SpecError(where, f"expected KEY=VALUE, got {pair!r}")
+        out[key] = yaml.safe_load(value)
+    return out
+
+
+def _check_cell(args) -> int:
+    import dataclasses
+
+    from . import cells, conformance
+
+    spec = conformance.model_spec(
+        args.cell, key_values(args.params, "--params"), **key_values(args.model, "--model")
+    )
+    cell = cells.get(spec.cell)
+    print(f"cell {spec.cell}: {cell.label}, {cell.gates} gate block(s), states "
+          f"{', '.join(cell.state_names)}")  # fmt: skip
+    fields = dataclasses.fields(cell.Params)
+    print("hyperparameters (model.params):" if fields else "hyperparameters: none")
+    for f in fields:
+        bounds = ", ".join(
+            f"{word} {f.metadata[k]}"
+            for k, word in (("min", ">="), ("gt", ">"), ("max", "<="), ("lt", "<"))
+            if f.metadata.get(k) is not None
+        )
+        choices = f.metadata.get("choices")
+        limits = "; ".join(filter(None, [bounds, choices and "one of " + ", ".join(choices)]))
+        value = spec.params[f.name]
+        print(f"  {f.name} = {value!r} ({f.type}{'; ' + limits if limits else ''}): "
+              f"{f.metadata['help']}")  # fmt: skip
+    results = conformance.run(spec, quick=args.quick)
+    for r in results:
+        print(str(r) if r.status == "failed" else f"  {r.check:16s} {r.status}" +
+              (f" ({r.detail})" if r.detail else ""))  # fmt: skip
+    failed = sum(r.status == "failed" for r in results)
+    print(f"{len(results) - failed} of {len(results)} checks passed or skipped, {failed} failed")
+    return 1 if failed else 0
 
 
 def _estimate(args) -> int:

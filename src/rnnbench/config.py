@@ -16,11 +16,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import replications, resolve
+from . import conformance, replications, resolve
 from .errors import SpecError
 from .experiments import EXPERIMENTS
 from .measures import TARGET_MEASURES
-from .sections import expand_models
+from .sections import variants
 from .spec import TIERS, RuntimeSpec, opt, parse, read_yaml, to_dict
 
 DEFAULT = "config/config.yaml"  # the default grid; every --configfile is merged over it
@@ -100,11 +100,14 @@ def _validated(config: dict) -> dict:
     top = {k: v for k, v in config.items() if k not in EXPERIMENTS or k == "replications"}
     pipeline = parse(Pipeline, top, "", LOOKUPS)
     out = to_dict(pipeline)
+    models = []  # (block key, model) of every variant
     for e in EXPERIMENTS.values():
         if e.section is not None and e.id in config:
             section = resolve.spec(e.section, config[e.id], e.id)
-            expand_models(section.models, f"{e.id}.models")  # every variant checked
+            found = variants(section.models, f"{e.id}.models")  # every variant checked
+            models += [(f"{key}.cell", model) for key, _, _, model in found]
             out[e.id] = to_dict(section)
+    conformance.require_plugins(models)  # a plugin cell breaking its contract: before any job
     replications.load(pipeline.replications, out["runtime"])  # every run and target checked
     return out
 

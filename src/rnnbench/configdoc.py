@@ -111,6 +111,12 @@ def model_block() -> dict:
     hints = typing.get_type_hints(ModelSpec)
     for f in MODEL_BLOCK_FIELDS:
         one = _scalar_schema(hints[f.name], f.metadata)
+        if f.name == "params":  # the cell's hyperparameters: each one value or a list
+            one = {"type": ["number", "string", "boolean"]}
+            values = {"anyOf": [one, {"type": "array", "minItems": 1, "items": one}]}
+            props[f.name] = {"description": f.metadata["help"], "type": "object",
+                             "additionalProperties": values, "default": {}}  # fmt: skip
+            continue
         array = {"type": "array", "minItems": 1, "uniqueItems": True, "items": one}
         props[f.name] = {
             "description": f.metadata["help"],

@@ -16,7 +16,7 @@ import torch
 from . import kernels, resolve, train
 from .errors import CorruptFileError
 from .spec import ProbeSpec, TrialSpec
-from .tables import read_table, with_lstm_cells, write_table
+from .tables import merged_versions, read_table, write_table
 
 TABLES = ("runs", "curves", "profiles")  # what a training job writes; a probe job: runs, profiles
 
@@ -47,7 +47,7 @@ def run_job(experiment: str, job_id: str, trials: list[dict], folder: str | Path
         experiment=experiment,
         pack_id=job_id,
         cells=trials,
-        versions=with_lstm_cells(  # trials kept from an interrupted run ran in another process
+        versions=merged_versions(  # trials kept from an interrupted run ran in another process
             json.loads((folder / "done" / t["cell_id"] / "runs.meta.json").read_text())
             for t in trials
         ),

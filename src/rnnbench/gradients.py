@@ -1,5 +1,10 @@
 """Gradient-through-time probes: log10 ||dE_T/dh_k|| for every step k, exact at any magnitude.
 
+The state measured is the model's `probe_state` (h, the state read out, by default; for a cell
+with several states any of them, by name, e.g. the LSTM's c): dE_T/ds_k is the gradient of the
+state s_k as an input of step k+1 (the other states held fixed), so the LSTM's c is followed
+through c_{k+1} only, and is 0 at k = T, where only h is read out.
+
 BPTT multiplies the gradient by one Jacobian per step, prod_j W^T diag(f'(a_j)), so its norm moves
 by orders of magnitude over a few hundred steps; in plain float32 it underflows to 0 (or overflows
 to inf). The probe renormalises the backward recursion whenever a model's gradient leaves
@@ -89,11 +94,12 @@ def _probe(model: Ensemble, cache, dh_last: torch.Tensor, ws: Workspace, limit: 
     renormalised where a model's gradient leaves [1/limit, limit] (`_renormalise`).
 
     Compiled where `kernels` builds and the cell has a compiled probe (the same steps, each
-    state's statistics in one pass); else the cell's Python backward, or the backward through
-    its reference step, with a callback per state.
+    state's statistics in one pass; h only); else the cell's Python backward, or the backward
+    through its reference step, with a callback per state.
     """
     n_models, steps = model.n_models, cache["h"].shape[1] - 1  # h (E, L+1, B, H)
-    if model.cell.forward and (ops := kernels.loops(dh_last.device)):
+    which = model.cell.state_names.index(model.spec.probe_state)  # the measured state
+    if not which and model.cell.forward and (ops := kernels.loops(dh_last.device)):
         shape = (n_models, steps + 1)
         norms = dh_last.new_empty(shape + dh_last.shape[1:2])
         sums = dh_last.new_empty(shape + dh_last.shape[2:])
@@ -107,11 +113,12 @@ def _probe(model: Ensemble, cache, dh_last: torch.Tensor, ws: Workspace, limit: 
     scales = [torch.zeros(n_models, dtype=torch.float64, device=dh_last.device)] * (steps + 1)
 
     def probe(k: int, grads: tuple[torch.Tensor, ...]) -> None:
-        """State k's gradient (the h-part first): its statistics, rescaled when out of range."""
-        norm_at[k] = torch.linalg.vector_norm(grads[0], dim=-1)  # (E, B), no out=: no fill
+        """State k's gradients (h first): the measured one's statistics, every one rescaled when
+        out of range."""
+        norm_at[k] = torch.linalg.vector_norm(grads[which], dim=-1)  # (E, B), no out=: no fill
         scale = scales[min(k + 1, steps)]  # (E,) log10 of what it was divided by so far
-        scales[k] = _renormalise(grads, norm_at[k], scale, limit)
-        sum_at[k] = grads[0].sum(1)
+        scales[k] = _renormalise(grads, which, norm_at[k], scale, limit)
+        sum_at[k] = grads[which].sum(1)
 
     (model.cell.backward or _reference_backward)(model, cache, dh_last, ws, probe)
     return torch.stack(norm_at, 1), torch.stack(sum_at, 1), torch.stack(scales, 1)
@@ -123,30 +130,33 @@ def probe_path(model: Ensemble) -> str:
     if model.cell.forward is None:
         return "autograd"
     has_compiled = type(model.cell).compiled_probe is not Cell.compiled_probe
-    return "compiled" if has_compiled and kernels.loops(model.U.device) else "python"
+    of_h = model.spec.probe_state == model.cell.state_names[0]  # a compiled probe measures h
+    return "compiled" if has_compiled and of_h and kernels.loops(model.U.device) else "python"
 
 
 def _reference_forward(model: Ensemble, x: torch.Tensor, ws=None) -> dict:
     """Every state of the cell's reference step, for a cell without a hand-written forward:
-    "h" (E, L+1, B, H), "states" (L+1 state tuples) and "xp" (L, E, B, G*H)."""
-    xp = model.input_projection(x)
+    "h" (E, L+1, B, H), "states" (L+1 state tuples), "xp" (L, E, B, G*H) and the pass's
+    "context" (the cell's `prepare`, computed once)."""
+    xp, context = model.input_projection(x), model.context()
     states = [model.initial_state(x.shape[2])]
     for xp_t in xp.unbind(0):
-        states.append(model.step(states[-1], xp_t))
-    return {"h": torch.stack([s[0] for s in states], 1), "states": states, "xp": xp}
+        states.append(model.step(states[-1], xp_t, context))
+    h = torch.stack([s[0] for s in states], 1)
+    return {"h": h, "states": states, "xp": xp, "context": context}
 
 
 def _reference_backward(model: Ensemble, cache, dh_last: torch.Tensor, ws, probe) -> None:
     """The probe's backward through the reference step: per step k = L..1 one vector-Jacobian
     product by autograd of that step alone, so that `probe` can rescale every state's gradient
     (a whole-sequence autograd backward would under- or overflow)."""
-    states, xp = cache["states"], cache["xp"].unbind(0)
+    states, xp, context = cache["states"], cache["xp"].unbind(0), cache["context"]
     grads = (dh_last.clone(), *(torch.zeros_like(s) for s in states[-1][1:]))
     for k in range(len(xp), 0, -1):
         probe(k, grads)
         prev = tuple(s.detach().requires_grad_(True) for s in states[k - 1])
         with torch.enable_grad():
-            out = model.step(prev, xp[k - 1])
+            out = model.step(prev, xp[k - 1], context)
             back = torch.autograd.grad(out, prev, grads, allow_unused=True)
         grads = tuple(
             torch.zeros_like(p) if g is None else g for g, p in zip(back, prev, strict=True)
@@ -154,10 +164,11 @@ def _reference_backward(model: Ensemble, cache, dh_last: torch.Tensor, ws, probe
     probe(0, grads)
 
 
-def _renormalise(grads: tuple[torch.Tensor, ...], norms: torch.Tensor, log_scale, limit: float):
-    """Rescale, in place, the models' gradients (and norms (E, B), those of grads[0]'s examples)
-    when one model's size leaves [1/limit, limit]; -> the log scale (E,) with log10 of the
-    divisor added.
+def _renormalise(grads: tuple[torch.Tensor, ...], which: int, norms: torch.Tensor, log_scale,
+                 limit: float):  # fmt: skip
+    """Rescale, in place, the models' gradients (and norms (E, B), those of grads[which]'s
+    examples) when one model's size leaves [1/limit, limit]; -> the log scale (E,) with log10 of
+    the divisor added.
 
     The size of a model's gradient is its largest per-example norm over every state; each model
     is divided by its own size. All models are rescaled together, so that they stay in step: at
@@ -165,7 +176,7 @@ def _renormalise(grads: tuple[torch.Tensor, ...], norms: torch.Tensor, log_scale
     gradient that is 0 or non-finite stays as it is (and never stops another model's rescaling).
     """
     peak = norms.amax(1)  # (E,)
-    for g in grads[1:]:
+    for g in grads[:which] + grads[which + 1 :]:
         peak = torch.maximum(peak, torch.linalg.vector_norm(g, dim=-1).amax(1))
     low, high = (v.item() for v in torch.aminmax(peak))
     if 1 / limit <= low and high <= limit:  # the common case: every model in range (not NaN)

@@ -9,6 +9,10 @@ written under results/cells/<experiment>/<job_id>/: with `pack: grid_point` (the
 variant of one (task, seq_len, hidden_size), since each job's start-up (Python, `import torch`,
 writing tables: seconds) would otherwise dwarf a small trial; with `pack: trial`, one trial per
 job. (Tables and paths say `cell_id` and results/cells for the trial: their names from before.)
+A plugin cell's trials (a cell given as module:Class) are packed apart from the built-ins', one
+job per grid point and module (`adding_T50_H32_mycells`), whose input is the module's source
+file (`Job.sources`): editing the plugin reruns exactly its jobs, and adding one to a grid
+leaves the built-ins' jobs (and their tables) as they were.
 
 Ids are built from the grid values only (never from training settings), so adding or changing
 one grid point adds or reruns only its own jobs. The section `replications` is not a grid: each
@@ -24,15 +28,17 @@ written with status `skipped` and the T they failed at (`skipped_after`).
 from __future__ import annotations
 
 import itertools
+import os
 from dataclasses import dataclass, field
 
-from . import replications, resolve, tasks
+from . import cells, replications, resolve, tasks
 from .config import PACKING
 from .errors import SpecError, unknown
 from .experiments import EXPERIMENTS
 from .resources import JOB_START_S, check_memory, estimate_seconds
 from .sections import expand_models
 from .spec import ProbeSpec, TrialSpec, to_dict
+from .tables import source_file
 
 CELLS_DIR = "results/cells"
 
@@ -56,6 +62,12 @@ class Trial:
         """adding_T50_H32: the trial id without the variant."""
         task, model = self.spec.task, self.spec.model
         return grid_point_id(task.name, task.seq_len, model.hidden_size)
+
+    @property
+    def plugin(self) -> str | None:
+        """The module of its cell when that is a plugin (module:Class), else None."""
+        name = self.spec.model.cell
+        return type(cells.get(name)).__module__ if ":" in name else None
 
 
 @dataclass(frozen=True)
@@ -83,6 +95,13 @@ class Job:
         """The runs tables of other jobs that this job's ladder reads."""
         return sorted(set(self.after.values()))
 
+    @property
+    def sources(self) -> list[str]:
+        """The source files of its plugin cells (relative to the working directory): inputs of
+        the job, so that editing one reruns it."""
+        plugins = {t.spec.model.cell for t in self.trials if t.plugin}
+        return sorted({os.path.relpath(source_file(type(cells.get(c)))) for c in plugins})
+
     def params(self) -> list[dict]:
         """The trials as Snakemake params (a change to one trial's spec reruns this job only)."""
         return [
@@ -102,6 +121,8 @@ def jobs(config: dict) -> list[Job]:
     for trial in trials(config):
         whole = how == "trial" or EXPERIMENTS[trial.experiment].kind == "replications"
         key = trial.trial_id if whole else trial.grid_point
+        if trial.plugin and not whole:  # apart from the built-ins: see the module doc
+            key += "_" + trial.plugin.replace(".", "-")
         grouped.setdefault((trial.experiment, key), []).append(trial)
     runs_of = {
         (experiment, t.trial_id): f"{CELLS_DIR}/{experiment}/{key}/runs.parquet"

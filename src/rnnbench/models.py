@@ -1,22 +1,24 @@
 """Ensembles of recurrent models: E independent models with weights stacked on a leading axis.
 
-The cell (`cells.get(spec.cell)`) owns the recurrent weights, their inits and the step; the
-ensemble owns what every cell shares: the input projection U x_t + b (G gate blocks), the linear
-read-out, and the stacking. Model e is initialised from its own generator seeded with seeds[e],
-so a model in an ensemble starts exactly where it would start alone.
+The cell (`cells.get(spec.cell)`) owns the recurrent weights, their inits, the init of the input
+weights, its hyperparameters (`hparams`) and the step; the ensemble owns what every cell shares:
+the input projection U x_t + b (G gate blocks), the linear read-out, and the stacking. Model e
+is initialised from its own generator seeded with seeds[e], so a model in an ensemble starts
+exactly where it would start alone.
 
 Shapes: E models, B examples, L steps, D inputs, H hidden units, G gate blocks, O outputs.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import torch
 from torch import nn
 
 from . import cells
-from .cells import uniform
+from .cells import InitSpec, uniform
 from .spec import ModelSpec
 
 
@@ -33,6 +35,7 @@ class Ensemble(nn.Module):
     ):
         super().__init__()
         self.spec, self.cell = spec, cells.get(spec.cell)
+        self.hparams = self.cell.hparams(spec)  # the cell's hyperparameters, defaults filled
         weights = [self._init_one(seed, input_size, output_size) for seed in seeds]
         for name in weights[0]:  # the cell's recurrent weights, U (E, G*H, D), b (E, G*H),
             # V (E, O, H), c (E, O), then the cell's extra weights
@@ -41,16 +44,15 @@ class Ensemble(nn.Module):
     def _init_one(self, seed: int, input_size: int, output_size: int) -> dict[str, torch.Tensor]:
         """One model's weights in float64, drawn in a fixed order from its own generator."""
         gen = torch.Generator().manual_seed(seed)
-        s, h = self.spec, self.spec.hidden_size
-        k, g = 1 / math.sqrt(h), self.cell.gates
-        w = {
-            **self.cell.init_recurrent(s, gen),
-            "U": uniform((g * h, input_size), k, gen),
-            "b": uniform((g * h,), k, gen),
-            "V": uniform((output_size, h), k, gen),
+        fields = {f.name: getattr(self.spec, f.name) for f in dataclasses.fields(self.spec)}
+        s = InitSpec(**fields, input_size=input_size, output_size=output_size, hparams=self.hparams)
+        k = 1 / math.sqrt(s.hidden_size)
+        w = {**self.cell.init_recurrent(s, gen), **self.cell.init_input(s, gen)}
+        w |= {
+            "V": uniform((output_size, s.hidden_size), k, gen),
             "c": uniform((output_size,), k, gen),
-            **self.cell.init_extra(s, gen),
         }
+        w |= self.cell.init_extra(s, gen)
         if s.init == "identity":
             w["b"].zero_()  # IRNN: zero biases (Le et al. 2015)
         self.cell.init_biases(s, w["b"])
@@ -60,7 +62,7 @@ class Ensemble(nn.Module):
         """Models idx (E',) as a new ensemble, with copies of their weights."""
         out = Ensemble.__new__(Ensemble)
         nn.Module.__init__(out)
-        out.spec, out.cell = self.spec, self.cell
+        out.spec, out.cell, out.hparams = self.spec, self.cell, self.hparams
         for name, p in self.named_parameters():
             setattr(out, name, nn.Parameter(p.detach().index_select(0, idx)))
         return out
@@ -82,16 +84,25 @@ class Ensemble(nn.Module):
         """x (L, E, B, D) -> U x_t + b for every step, (L, E, B, G*H)."""
         return torch.einsum("lebd,egd->lebg", x, self.U) + self.b[:, None]
 
-    def step(self, state: tuple[torch.Tensor, ...], xp_t: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        """One time step: state (E, B, H)-tensors, xp_t (E, B, G*H) -> next state."""
-        return self.cell.step(self, state, xp_t)
+    def context(self):
+        """The cell's once-per-pass `prepare` result (None for a cell without one)."""
+        return self.cell.prepare(self) if self.cell.prepares else None
+
+    def step(
+        self, state: tuple[torch.Tensor, ...], xp_t: torch.Tensor, context=None
+    ) -> tuple[torch.Tensor, ...]:
+        """One time step: state (E, B, H)-tensors, xp_t (E, B, G*H) -> next state. context: the
+        pass's `context()`, computed here when not given (once per step: slower, the same)."""
+        if not self.cell.prepares:
+            return self.cell.step(self, state, xp_t)
+        return self.cell.step(self, state, xp_t, self.context() if context is None else context)
 
     def forward(self, x: torch.Tensor, every_step: bool = False) -> torch.Tensor:
         """x (L, E, B, D) -> outputs at every step (L, E, B, O), or at the last step (E, B, O)."""
-        state = self.initial_state(x.shape[2])
+        state, context = self.initial_state(x.shape[2]), self.context()
         outs = []
         for xp_t in self.input_projection(x).unbind(0):  # unbind: indexing makes backward O(L^2)
-            state = self.step(state, xp_t)
+            state = self.step(state, xp_t, context)
             if every_step:
                 outs.append(self.readout(state[0]))
         return torch.stack(outs) if every_step else self.readout(state[0])

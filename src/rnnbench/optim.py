@@ -47,19 +47,27 @@ def clip(grads: list[torch.Tensor], modes: torch.Tensor, thresholds: torch.Tenso
 
 class EnsembleOptimizer:
     """SGD (momentum), Adam or RMSprop with PyTorch's update rules, per-model learning rates,
-    masked per model."""
+    per-parameter learning-rate scales (parameter groups), masked per model."""
 
-    def __init__(self, params: list[torch.Tensor], spec: TrainSpec, lr: torch.Tensor | None = None):
-        """lr: (E,) each model's learning rate (default: spec.lr[0] for every model)."""
+    def __init__(
+        self,
+        params: list[torch.Tensor],
+        spec: TrainSpec,
+        lr: torch.Tensor | None = None,
+        scales: list[float] | None = None,
+    ):
+        """lr: (E,) each model's learning rate (default: spec.lr[0] for every model); scales:
+        per parameter, the factor on its learning rate (default 1: one group)."""
         self.params, self.spec, self.t = params, spec, 0
         n, device = params[0].shape[0], params[0].device
         lr = torch.full((n,), spec.lr[0], dtype=torch.float64) if lr is None else lr
         self.lr = lr.to(device, torch.float64)  # (E,)
+        self.scales = [1.0] * len(params) if scales is None else list(scales)
         self.state = [[torch.zeros_like(p) for _ in range(2)] for p in params]
 
     def take(self, idx: torch.Tensor, params: list[torch.Tensor]) -> EnsembleOptimizer:
         """The optimizer of models idx (E',), for their parameters taken out as `params`."""
-        out = EnsembleOptimizer(params, self.spec, self.lr[idx])
+        out = EnsembleOptimizer(params, self.spec, self.lr[idx], self.scales)
         out.t = self.t
         out.state = [[s.index_select(0, idx) for s in pair] for pair in self.state]
         return out
@@ -70,28 +78,31 @@ class EnsembleOptimizer:
         self.t += 1
         s, t = self.spec, self.t
         every = bool(active.all())  # then no masking
-        for p, g, (m, v) in zip(self.params, grads, self.state, strict=True):
+        for p, g, (m, v), scale in zip(self.params, grads, self.state, self.scales, strict=True):
             shape = (-1,) + (1,) * (p.dim() - 1)
             mask = active.view(shape)
             if not every:
                 g = torch.where(mask, g, torch.zeros_like(g))
             if s.optimizer == "sgd":
                 m.mul_(s.momentum).add_(g)
-                update = m * self._lr(1.0, p, shape)
+                update = m * self._lr(1.0, p, shape, scale)
             elif s.optimizer == "adam":  # torch.optim.Adam's formula
                 m.mul_(0.9).add_(g, alpha=0.1)
                 v.mul_(0.999).addcmul_(g, g, value=0.001)
                 denom = (v.sqrt() / math.sqrt(1 - 0.999**t)).add_(1e-8)
-                update = torch.div(m, denom).mul_(self._lr(1 - 0.9**t, p, shape))
+                update = torch.div(m, denom).mul_(self._lr(1 - 0.9**t, p, shape, scale))
             else:  # rmsprop, torch.optim.RMSprop's formula
                 v.mul_(s.rmsprop_decay).addcmul_(g, g, value=1 - s.rmsprop_decay)
-                update = torch.div(g, v.sqrt().add_(1e-8)).mul_(self._lr(1.0, p, shape))
+                update = torch.div(g, v.sqrt().add_(1e-8)).mul_(self._lr(1.0, p, shape, scale))
             p.sub_(update if every else torch.where(mask, update, torch.zeros_like(update)))
 
-    def _lr(self, divisor: float, p: torch.Tensor, shape) -> torch.Tensor:
-        """lr / divisor per model in p's dtype: computed in float64, then rounded once, as a
-        Python scalar is. With lr_decay_every = k, step t uses lr x lr_decay^((t - 1) // k)."""
+    def _lr(self, divisor: float, p: torch.Tensor, shape, scale: float = 1.0) -> torch.Tensor:
+        """lr x scale / divisor per model in p's dtype: computed in float64, then rounded once,
+        as a Python scalar is. With lr_decay_every = k, step t uses lr x lr_decay^((t - 1) // k).
+        """
         lr, every = self.lr, self.spec.lr_decay_every
         if every:
             lr = lr * self.spec.lr_decay ** ((self.t - 1) // every)
+        if scale != 1.0:  # the parameter's group
+            lr = lr * scale
         return (lr / divisor).to(p.dtype).view(shape)

@@ -83,12 +83,17 @@ def render_markdown(abstract: str, sections: list[Section], captions: dict[str, 
         for table in s.tables:
             if not len(table.frame):
                 continue
-            head, rows = _cells(table.frame)
-            esc = lambda c: c.replace("|", "\\|")  # noqa: E731
-            out += ["| " + " | ".join(map(esc, head)) + " |", "|" + "---|" * len(head)]
-            out += ["| " + " | ".join(map(esc, r)) + " |" for r in rows]
+            out += markdown_table(table.frame)
             out += ["", f"*{table.caption}*", ""] if table.caption else [""]
     return "\n".join(out)
+
+
+def markdown_table(frame: pd.DataFrame) -> list[str]:
+    """The lines of a markdown table of `frame`, its values as `fmt` prints them."""
+    head, rows = _cells(frame)
+    esc = lambda c: c.replace("|", "\\|")  # noqa: E731
+    out = ["| " + " | ".join(map(esc, head)) + " |", "|" + "---|" * len(head)]
+    return out + ["| " + " | ".join(map(esc, r)) + " |" for r in rows]
 
 
 def render_html(

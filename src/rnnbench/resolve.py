@@ -4,11 +4,12 @@ fields that need a registered variant's facts. Every reader of a user's spec goe
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 from . import cells, tasks
 from .errors import SpecError, join, unknown
-from .spec import TrialSpec, parse, read_yaml
+from .spec import ModelSpec, TrialSpec, parse, read_yaml, to_dict
 
 # What a field that names a registered variant may name (`opt(names=...)`): the registries.
 CHOICES = {
@@ -36,11 +37,42 @@ LOOKUPS = {kind: _lookup(kind) for kind in CHOICES}
 
 
 def spec(cls, data, where: str = ""):
-    """A TrialSpec, ProbeSpec or any spec dataclass from data, every name resolved."""
+    """A TrialSpec, ProbeSpec or any spec dataclass from data, every name resolved, the cell's
+    hyperparameters checked and filled with their defaults (`model.params`)."""
     out = parse(cls, data, where, LOOKUPS)
+    if isinstance(out, ModelSpec):
+        return model(out, where)
+    if isinstance(getattr(out, "model", None), ModelSpec):
+        out = dataclasses.replace(out, model=model(out.model, join(where, "model")))
     if isinstance(out, TrialSpec):
         _check_trial(out, where)
     return out
+
+
+def model(m: ModelSpec, where: str = "model") -> ModelSpec:
+    """m with its cell's hyperparameters checked and every default filled, and its probe_state
+    checked against the cell's states; a bad one is one line naming the key and the cell."""
+    cell = cells.get(m.cell)
+    names = [f.name for f in dataclasses.fields(cell.Params)]
+    bad = next((k for k in map(str, m.params) if k not in names), None)
+    if bad is not None:
+        has = f"it has: {', '.join(names)}" if names else "it has none"
+        raise SpecError(
+            join(where, f"params.{bad}"), f"unknown hyperparameter of the cell {m.cell!r} ({has})"
+        )
+    try:
+        params = to_dict(parse(cell.Params, m.params, join(where, "params")))
+    except SpecError as err:
+        raise SpecError(
+            err.key, f"{err.reason} (a hyperparameter of the cell {m.cell!r})"
+        ) from None
+    if m.probe_state not in cell.state_names:
+        raise SpecError(
+            join(where, "probe_state"),
+            f"the cell {m.cell!r} has no state {m.probe_state!r} "
+            f"(its states: {', '.join(cell.state_names)})",
+        )
+    return dataclasses.replace(m, params=params)
 
 
 def load(cls, path: str | Path):

@@ -2,8 +2,9 @@
 grid or a training grid, each key with its description, default and constraints (`opt`).
 
 A grid is tasks x seq_len x hidden_size x model variants; a model block may give a list for any
-field of `ModelSpec`, which expands into one variant per value (`rnnbench.grid.expand_models`
-checks every variant). A training grid shares one `task` setting and one `train` block.
+field of `ModelSpec` or any of the cell's hyperparameters (`params`), which expands into one
+variant per value (`expand_models` checks every variant). A training grid shares one `task`
+setting and one `train` block.
 """
 
 from __future__ import annotations
@@ -82,32 +83,53 @@ class TrainSection(GridAxes):
 
 def expand_models(blocks: list[dict], where: str) -> list[tuple[str, dict]]:
     """Model blocks with list-valued fields -> (variant label, model fields) per combination."""
+    return [(label, fields) for _, label, fields, _ in variants(blocks, where)]
+
+
+def variants(blocks: list[dict], where: str) -> list[tuple[str, str, dict, ModelSpec]]:
+    """Every variant of the model blocks: (its block's key, e.g. <experiment>.models[2], its label,
+    its model fields as given, its checked ModelSpec with hidden_size 1)."""
     out = []
     for i, block in enumerate(blocks):
-        block = dict(block)
+        block, key = dict(block), f"{where}[{i}]"
         name = block.pop("name", None)
+        params = block.pop("params", {})
+        if not isinstance(params, dict):
+            raise SpecError(f"{key}.params", f"expected a mapping, got {type(params).__name__}")
         axes = {k: v if isinstance(v, list) else [v] for k, v in block.items()}
-        combos = [
-            dict(zip(axes, values, strict=True)) for values in itertools.product(*axes.values())
-        ]
+        axes |= {("params", k): v if isinstance(v, list) else [v] for k, v in params.items()}
+        combos = [_fields(axes, values) for values in itertools.product(*axes.values())]
         if name is not None and len(combos) > 1:
             raise SpecError(
-                f"{where}[{i}].name",
+                f"{key}.name",
                 f"a named block must give one variant, it expands to "
                 f"{len(combos)} (give single values or drop the name)",
             )
         for fields in combos:
-            model = resolve.spec(ModelSpec, {**fields, "hidden_size": 1}, f"{where}[{i}]")
-            out.append((name or variant_label(model), fields))
-    labels = [label for label, _ in out]
+            model = resolve.spec(ModelSpec, {**fields, "hidden_size": 1}, key)
+            out.append((key, name or variant_label(model), fields, model))
+    labels = [label for _, label, _, _ in out]
     duplicate = next((x for x in labels if labels.count(x) > 1), None)
     if duplicate:
         raise SpecError(where, f"two model variants are both called {duplicate!r}")
     return out
 
 
+def _fields(axes: dict, values) -> dict:
+    """One combination of a block's axes as model fields (a hyperparameter under params)."""
+    out: dict = {}
+    for key, value in zip(axes, values, strict=True):
+        if isinstance(key, tuple):
+            out.setdefault("params", {})[key[1]] = value
+        else:
+            out[key] = value
+    return out
+
+
 def variant_label(model: ModelSpec) -> str:
-    """A readable label from the fields that matter to the cell, e.g. rnn-tanh-orthogonal-rho1.1."""
+    """A readable label from the fields that matter to the cell, e.g. rnn-tanh-orthogonal-rho1.1,
+    then each hyperparameter of the cell that is not at its default (cornn-dt0.01) and the
+    probed state when it is not h (lstm-default-fb1-state_c)."""
     cell = cells.get(model.cell)
     parts = [cell.name]
     if "nonlinearity" in cell.uses:
@@ -118,4 +140,12 @@ def variant_label(model: ModelSpec) -> str:
         parts.append(f"rho{model.rho:g}")
     if "forget_bias" in cell.uses:
         parts.append(f"fb{model.forget_bias:g}")
+    given, defaults = cell.hparams(model), cell.Params()
+    for f in dataclasses.fields(defaults):
+        value = getattr(given, f.name)
+        if value != getattr(defaults, f.name):
+            number = isinstance(value, int | float) and not isinstance(value, bool)
+            parts.append(f"{f.name}{value:g}" if number else f"{f.name}_{value}")
+    if model.probe_state != cell.state_names[0]:
+        parts.append(f"state_{model.probe_state}")
     return "-".join(parts)

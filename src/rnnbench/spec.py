@@ -65,6 +65,18 @@ class ModelSpec:
     forget_bias: float = opt(
         1.0, "initial forget-gate bias, for cells with one (Jozefowicz et al. 2015)"
     )
+    params: dict = opt(
+        {},
+        "the cell's own hyperparameters, by name (the command check-cell lists a cell's, with "
+        "their defaults and bounds); in a pipeline model block a list value expands into one "
+        "variant per value",
+    )
+    probe_state: str = opt(
+        "h",
+        "the state whose gradient dE_T/ds_k the gradient probes measure, by the cell's state "
+        "names (h, the state read out, for every cell; the LSTM's cell state c): a state's "
+        "gradient as the next step's input, so for c only the path through c_{k+1}",
+    )
 
 
 @dataclass(frozen=True)

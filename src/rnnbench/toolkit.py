@@ -5,15 +5,17 @@ example.
 
 - `Workspace`: buffers kept between calls (a fresh large buffer is page-faulted at every call);
 - the inputs: `inputs` (x with a column of ones, [x, 1], so that one matmul gives U x + b),
-  `gate_weights` (per gate [U_g, b_g]^T and W_g^T, contiguous), `joint_inputs` (h and [x, 1] side
-  by side in one row per step, for one matmul per step: the LSTM's layout);
+  `input_weights` (per gate [U_g, b_g]^T, contiguous), `gate_weights` (and W_g^T),
+  `joint_inputs` (h and [x, 1] side by side in one row per step, for one matmul per step: the
+  LSTM's layout);
 - the backward's state gradients: `dh_bufs` (two alternating (E, B, H) buffers) and `dh_steps`
   (dLoss/dh_t from the next step's pre-activation gradients, read-out terms included);
 - the weight gradients: `chunks` of steps, `add_products` (sum a^T b over a chunk's steps),
   `weight_grads` and `joint_weight_grads` (the per-gate sums as dW, dU, db).
 
-A `model` argument is anything with the ensemble's weights: W (E, G*H, H), U (E, G*H, D),
-b (E, G*H) and `spec.hidden_size` (`rnnbench.models.Ensemble`).
+A `model` argument is anything with the ensemble's weights: U (E, G*H, D), b (E, G*H),
+`spec.hidden_size` and, for `gate_weights` and `joint_inputs`, W (E, G*H, H)
+(`rnnbench.models.Ensemble`). examples/research_cells/exprnn.py is a plugin cell built on it.
 
 Shapes: E models, B examples, L steps, D inputs, H hidden units, G gate blocks.
 """
@@ -60,17 +62,17 @@ def inputs(model, x: torch.Tensor, ws: Workspace):
     return x1, x1.unbind(1)
 
 
+def input_weights(model) -> list[torch.Tensor]:
+    """Per gate g the contiguous [U_g, b_g]^T (E, D+1, H): x1_t [U_g, b_g]^T = U_g x_t + b_g."""
+    u_b = torch.cat([model.U, model.b[..., None]], 2).transpose(1, 2)  # (E, D+1, G*H)
+    return [u.contiguous() for u in u_b.split(model.spec.hidden_size, 2)]
+
+
 def gate_weights(model) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
     """Per gate g the contiguous [U_g, b_g]^T (E, D+1, H) and W_g^T (E, H, H): W_g^T copied once
     is faster than a transposed view in every step's matmul."""
     hid = model.spec.hidden_size
     return input_weights(model), [w.transpose(1, 2).contiguous() for w in model.W.split(hid, 1)]
-
-
-def input_weights(model) -> list[torch.Tensor]:
-    """Per gate g the contiguous [U_g, b_g]^T (E, D+1, H): x1_t [U_g, b_g]^T = U_g x_t + b_g."""
-    u_b = torch.cat([model.U, model.b[..., None]], 2).transpose(1, 2)  # (E, D+1, G*H)
-    return [u.contiguous() for u in u_b.split(model.spec.hidden_size, 2)]
 
 
 def joint_inputs(model, x: torch.Tensor, ws: Workspace):

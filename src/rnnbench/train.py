@@ -127,9 +127,16 @@ class _Run:
             frozen_step=np.full(n, -1),
             max_norm=np.zeros(n),
         )
-        optimizer = EnsembleOptimizer(list(self.full.parameters()), self.tr, self.lr)
-        self._take(self.st.live, optimizer)
+        self._take(self.st.live, self._optimizer())
         self._timed_from: tuple[int, float] | None = None  # (step, elapsed) of the first report
+
+    def _optimizer(self) -> EnsembleOptimizer:
+        """The optimizer of every model, each parameter in its group (the cell's `lr_scales`)."""
+        scales = self.full.cell.lr_scales(self.full)
+        params = dict(self.full.named_parameters())
+        return EnsembleOptimizer(
+            list(params.values()), self.tr, self.lr, [scales.get(name, 1.0) for name in params]
+        )
 
     def _take(self, live: np.ndarray, optimizer: EnsembleOptimizer, rows=None) -> None:
         """Make models `live` the live ensemble (their rows `rows` of `optimizer`)."""
@@ -172,6 +179,8 @@ class _Run:
             self._compact(keep)
         if step < tr.steps and len(keep):
             self.optimizer.step(grads, everyone[: len(keep)])
+            with torch.no_grad():
+                self.model.cell.constrain(self.model)  # the cell's projection, if any
         st.step = step + 1
 
     def _diverged(self, loss: np.ndarray, norm: np.ndarray) -> np.ndarray:
@@ -282,8 +291,7 @@ class _Run:
                 elapsed=blob["elapsed"],
             )  # fmt: skip
             live = self.st.live
-            optimizer = EnsembleOptimizer(list(self.full.parameters()), self.tr, self.lr)
-            self._take(live, optimizer, live)
+            self._take(live, self._optimizer(), live)
             self.optimizer.t = blob["opt_t"]
             for mine, saved in zip(self.optimizer.state, blob["opt_state"], strict=True):
                 for a, b in zip(mine, saved, strict=True):
@@ -397,9 +405,22 @@ def _profile_rows(prof, i: int, model: int, **extra) -> list[dict]:
     ]
 
 
+def model_columns(spec) -> dict:
+    """Every scalar spec field, the cell's label and its hyperparameters (param_<name>, every
+    one, defaults filled): the columns that say which model a row is of."""
+    cell = cells.get(spec.model.cell)
+    params = {f"param_{k}": v for k, v in to_dict(cell.hparams(spec.model)).items()}
+    return {**spec_columns(spec), "cell_label": cell.label, **params}
+
+
+def _meta(spec, seeds, cell) -> dict:
+    """A trial's provenance: its spec, seeds, versions and where and from what it ran."""
+    return dict(spec=to_dict(spec), seeds=list(seeds), versions=versions(cell))
+
+
 def _member_columns(spec, members) -> pd.DataFrame:
     """One row per model: every spec field, the cell's label, its lr, clip setting and seed."""
-    base = {**spec_columns(spec), "cell_label": cells.get(spec.model.cell).label}
+    base = model_columns(spec)
     return pd.DataFrame(
         [
             dict(
@@ -447,13 +468,24 @@ def _tables(spec, task: Task, members, st: _State, val, test) -> TrialResult:
         wall_seconds=st.elapsed / len(members),
     )
     runs["selected"] = selected_lr(runs, task, tspec)
-    curves = info.merge(pd.DataFrame(st.rows), on="model").sort_values(
-        ["model", "step"], kind="stable"
-    )
-    profiles = info.merge(pd.DataFrame(st.profile_rows), on="model")
+    curves = info.merge(pd.DataFrame(st.rows), on="model")  # step 0 is logged: never empty
+    curves = curves.sort_values(["model", "step"], kind="stable")
+    profiles = info.merge(_rows(st.profile_rows, PROFILE_ROW), on="model")  # none: all diverged
     profiles = profiles.sort_values(["model", "step"], kind="stable").reset_index(drop=True)
-    meta = dict(spec=to_dict(spec), seeds=list(spec.train.seeds), versions=versions())
+    meta = _meta(spec, spec.train.seeds, cells.get(spec.model.cell))
     return TrialResult(runs, curves.reset_index(drop=True), profiles, meta)
+
+
+PROFILE_ROW = {"model": int, "step": int, "distance": int, "log10_grad_norm": float,
+               "log10_grad_norm_median": float, "log10_bound": float}  # fmt: skip
+
+
+def _rows(rows: list[dict], columns: dict[str, type]) -> pd.DataFrame:
+    """Logged rows as a table; no rows (every model diverged at step 0): an empty table with
+    the columns."""
+    if rows:
+        return pd.DataFrame(rows)
+    return pd.DataFrame({name: pd.Series([], dtype=t) for name, t in columns.items()})
 
 
 def selected_lr(runs: pd.DataFrame, task: Task, tspec) -> pd.Series:
@@ -500,7 +532,7 @@ def skip_trial(spec: TrialSpec, failed_at: int, shorter: pd.DataFrame) -> TrialR
         wall_seconds=0.0,
         selected=selected["selected"].fillna(False).astype(bool).to_numpy(),
     )
-    meta = dict(spec=to_dict(spec), seeds=list(spec.train.seeds), versions=versions())
+    meta = _meta(spec, spec.train.seeds, cells.get(spec.model.cell))
     return TrialResult(runs, pd.DataFrame(), pd.DataFrame(), meta)
 
 
@@ -514,14 +546,14 @@ def probe_trial(spec: ProbeSpec) -> TrialResult:
     rngs = [np.random.default_rng([seed, PROBE_STREAM]) for seed in spec.seeds]
     x, y = _batch(task, rngs, spec.batch_size, spec.task.seq_len, device, torch.float64)
     prof = gradient_profile(model, task, x, y)
-    base = dict(spec_columns(spec), cell_label=model.cell.label, gradient_path=probe_path(model))
+    base = dict(model_columns(spec), gradient_path=probe_path(model))
     info = pd.DataFrame([dict(model=e, **base, seed=s) for e, s in enumerate(spec.seeds)])
     rows = [r for e in range(len(spec.seeds)) for r in _profile_rows(prof, e, e, step=0)]
     profiles = info.merge(pd.DataFrame(rows), on="model")
     factor = pd.DataFrame(
         {"model": range(len(spec.seeds)), "log10_bound_factor": prof.log10_bound_factor}
     )
-    meta = dict(spec=to_dict(spec), seeds=list(spec.seeds), versions=versions())
     return TrialResult(
-        runs=info.merge(factor, on="model"), curves=pd.DataFrame(), profiles=profiles, meta=meta
-    )
+        runs=info.merge(factor, on="model"), curves=pd.DataFrame(), profiles=profiles,
+        meta=_meta(spec, spec.seeds, model.cell),
+    )  # fmt: skip

@@ -86,6 +86,11 @@ def get_ladder_inputs(wildcards):
     return get_job(wildcards).inputs
 
 
+def get_cell_sources(wildcards):
+    """The source files of the job's plugin cells: editing one reruns exactly its jobs."""
+    return get_job(wildcards).sources
+
+
 def dataset_of(trial):
     """The downloaded dataset a trial's task reads (its task's `dataset`), or None."""
     return tasks.get(trial.spec.task).dataset

@@ -4,6 +4,7 @@
 rule probe_trials:
     input:
         data=get_data_inputs,
+        cells=get_cell_sources,
         kernels=ancient("results/kernels.json"),
     output:
         runs="results/cells/{experiment}/{job}/runs.parquet",

@@ -6,6 +6,7 @@ rule train_trials:
     input:
         after=get_ladder_inputs,
         data=get_data_inputs,
+        cells=get_cell_sources,
         kernels=ancient("results/kernels.json"),
     output:
         runs="results/cells/{experiment}/{job}/runs.parquet",

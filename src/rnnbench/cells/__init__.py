@@ -5,13 +5,35 @@ from __future__ import annotations
 
 from ..errors import SpecError
 from ..registry import Registry, one_line
-from .base import MATRIX_INITS, NONLINEARITIES, Cell, MatrixCell, uniform
+from .base import (
+    MATRIX_INITS,
+    NONLINEARITIES,
+    Cell,
+    InitSpec,
+    MatrixCell,
+    NoParams,
+    load_baseline,
+    param,
+    uniform,
+)
 from .gru import GRU
 from .indrnn import IndRNN
 from .lstm import LSTM
 from .rnn import RNN
 
-__all__ = ["CELLS", "MATRIX_INITS", "NONLINEARITIES", "Cell", "MatrixCell", "get", "uniform"]
+__all__ = [
+    "CELLS",
+    "MATRIX_INITS",
+    "NONLINEARITIES",
+    "Cell",
+    "InitSpec",
+    "MatrixCell",
+    "NoParams",
+    "get",
+    "load_baseline",
+    "param",
+    "uniform",
+]
 
 
 def _plugin(obj, path: str) -> Cell:

@@ -11,7 +11,7 @@ from torch import nn
 
 from .. import kernels, toolkit
 from ..toolkit import Workspace
-from .base import MatrixCell, uniform
+from .base import MatrixCell, load_baseline, uniform
 
 aten = torch.ops.aten
 
@@ -123,7 +123,14 @@ class GRU(MatrixCell):
         n = torch.tanh(xn + r * (hn + model.b_hn[:, None]))
         return ((1 - z) * n + z * h,)
 
+    def baseline_module(self, model, e):
+        zeros = torch.zeros(2 * model.spec.hidden_size, dtype=model.b.dtype)
+        b_hh = torch.cat([zeros, model.b_hn[e]])  # r, z: no second bias; n: b_hn
+        net = nn.GRU(model.U.shape[-1], model.spec.hidden_size)
+        return load_baseline(net, U=model.U[e], W=model.W[e], b=model.b[e], b_hh=b_hh)
+
     forward, backward = staticmethod(_forward), staticmethod(_backward)
+    compiled_loops = True
 
     def compiled_probe(self, ops, model, cache, dh_last, ws, stats):
         direct, tmp = (ws.get(name, dh_last.shape, dh_last) for name in ("direct", "tmp"))

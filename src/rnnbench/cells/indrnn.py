@@ -4,16 +4,19 @@ per unit, so that dh_t/dh_{t-1} = diag(f'(a_t) u) and ||dh_T/dh_k|| <= (gamma ma
 Its inits, reference step, hand-written BPTT (compiled where `kernels` builds: elementwise
 loops, at any H) and probe. Inits of u: default U(0, 1); identity u = rho; orthogonal +-rho with
 random signs (a diagonal orthogonal matrix scaled to rho); gaussian N(0, 1) scaled to
-max|u| = rho.
+max|u| = rho. The hyperparameter u_max bounds |u| after each optimizer step, as Li et al.
+constrain it (off by default).
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import torch
 
 from .. import kernels, toolkit
 from ..toolkit import Workspace
-from .base import Cell
+from .base import Cell, param
 from .rnn import RNN_F, RNN_F_GRAD, TRANSCENDENTALS
 
 # --- IndRNN: h_t = f(a_t), a_t = u * h_{t-1} + U x_t + b ---------------------------------------
@@ -82,9 +85,21 @@ def _grads(d_u: torch.Tensor, d_ub: torch.Tensor) -> dict[str, torch.Tensor]:
     }
 
 
+@dataclass(frozen=True)
+class IndRNNParams:
+    u_max: float = param(
+        0.0,
+        "after each optimizer step u is clamped to [-u_max, u_max] (Li et al. 2018 bound |u| "
+        "so that the gradient can neither explode nor vanish over T steps); 0: no bound",
+        min=0,
+    )
+
+
 class IndRNN(Cell):
     name, label = "indrnn", "IndRNN"
     uses = ("nonlinearity", "init", "rho")
+    Params = IndRNNParams
+    compiled_loops = True
     floats_per_unit = 5  # the hand-written BPTT keeps what the RNN's keeps (h, x1, a chunk of da)
 
     def init_recurrent(self, spec, gen):
@@ -99,6 +114,10 @@ class IndRNN(Cell):
 
     def step(self, model, state, xp_t):
         return (self.nonlinearity(model).fn(xp_t + model.u[:, None] * state[0]),)  # (E, B, H)
+
+    def constrain(self, model):
+        if model.hparams.u_max:
+            model.u.clamp_(-model.hparams.u_max, model.hparams.u_max)
 
     def recurrent_weights(self, hidden):
         return hidden

@@ -76,7 +76,8 @@ def _backward(model, cache, dh_out: torch.Tensor, ws: Workspace, probe=None):
 
 class LSTM(MatrixCell):
     name, label = "lstm", "LSTM"
-    gates, n_states = 4, 2  # state (h, c)
+    gates, n_states = 4, 2
+    states = ("h", "c")  # c: the cell state
     candidate = 2  # the block of g, in gate order i, f, g, o
     uses = ("init", "rho", "forget_bias")
     floats_per_unit = 17
@@ -95,6 +96,7 @@ class LSTM(MatrixCell):
         return (torch.sigmoid(o) * torch.tanh(c), c)
 
     forward, backward = staticmethod(_forward), staticmethod(_backward)
+    compiled_loops = True
 
     def compiled_probe(self, ops, model, cache, dh_last, ws, stats):
         dc = torch.zeros_like(dh_last)

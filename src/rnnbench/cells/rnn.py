@@ -9,7 +9,7 @@ from torch import nn
 from .. import kernels, toolkit
 from ..omega import omega as regulariser
 from ..toolkit import Workspace
-from .base import MatrixCell
+from .base import MatrixCell, load_baseline
 
 aten = torch.ops.aten
 
@@ -110,6 +110,14 @@ class RNN(MatrixCell):
         wh = torch.bmm(state[0], model.W.transpose(1, 2))  # (E, B, H)
         return (self.nonlinearity(model).fn(xp_t + wh),)
 
+    def baseline_module(self, model, e):
+        f = model.spec.nonlinearity
+        if f not in ("tanh", "relu"):  # nn.RNN has no other
+            return None
+        net = nn.RNN(model.U.shape[-1], model.spec.hidden_size, nonlinearity=f)
+        b = model.b[e]
+        return load_baseline(net, U=model.U[e], W=model.W[e], b=b, b_hh=torch.zeros_like(b))
+
     def bound_factor(self, model):
         return self.nonlinearity(model).gamma * torch.linalg.matrix_norm(
             model.W.detach().double(), ord=2
@@ -123,6 +131,7 @@ class RNN(MatrixCell):
         return {"W": regulariser(h, state_grads, model.W, model.spec.nonlinearity).grad_W}
 
     forward, backward = staticmethod(_forward), staticmethod(_backward)
+    compiled_loops = True
 
     def compiled_probe(self, ops, model, cache, dh_last, ws, stats):
         da = ws.get("da_probe", dh_last.shape, dh_last)

@@ -12,13 +12,17 @@ import pandas as pd
 
 from ..claims import Claim
 from ..plotting import Figure
-from ..report import Section
+from ..report import Section, Table
 from ..sections import ProbeSection, TrainSection
 from ..selection import of_experiment
 
 # An experiment's report section: (its section, titled and listing its figures; the tables,
 # filtered to its rows; the claims scorecard) -> the section with its text and tables.
 Report = Callable[[Section, Mapping[str, pd.DataFrame], pd.DataFrame], Section]
+
+# Its table in `rnnbench compare`: (the tables, filtered to its rows) -> one row per variant (and
+# task), a `variant` column, every number with its interval and n; the caption says how to read it.
+Comparison = Callable[[Mapping[str, pd.DataFrame]], Table]
 
 # The papers the claims cite, as the report names them.
 HOCHREITER_1991 = "Hochreiter 1991"
@@ -42,6 +46,7 @@ class Experiment:
     profiles: bool = False  # its gradient-through-time profiles feed gradient_profiles
     figures: tuple[Figure, ...] = ()  # drawn from its rows of the tables (the plot rule)
     report: Report | None = None  # its report section (rnnbench.paper); None: none
+    compare: Comparison | None = None  # its table in `rnnbench compare`; None: not compared
 
     def __post_init__(self):
         for name in ("claims", "figures"):

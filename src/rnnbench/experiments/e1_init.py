@@ -422,6 +422,30 @@ def _per_100(r) -> str:
     return ci(*values, r["n_seeds"], lambda v: fmt(v, 2), " decades per 100 steps")
 
 
+def comparison(t: dict) -> Table:
+    """Each variant's decay slope at initialisation, fastest-keeping first (`rnnbench compare`)."""
+    rates = t["decay_rates"]
+    rates = rates[rates["step"] == 0].sort_values(
+        "slope_log10_per_step", ascending=False, kind="stable"
+    )
+    table = pd.DataFrame({
+        "variant": rates["variant"],
+        "task, T, H": [f"{r.task}, {r.seq_len}, {r.hidden_size}" for r in rates.itertuples()],
+        "state": rates["probe_state"],
+        "slope (decades/step) [95%], n": [
+            ci(r.slope_log10_per_step, r.slope_low, r.slope_high, r.n_seeds, lambda v: fmt(v, 2))
+            for r in rates.itertuples()
+        ],
+        "regime": rates["regime"],
+    })  # fmt: skip
+    return Table(
+        table,
+        "Least-squares slope of log10 of the probed state's gradient norm against the distance "
+        "T - k, mean over seeds [95% bootstrap interval over seeds]; 0 keeps the gradient, "
+        "negative loses it (vanishing), positive grows it (exploding).",
+    )
+
+
 EXPERIMENT = Experiment(
     id="e1_init",
     title="E1 Gradient propagation at initialisation",
@@ -432,4 +456,5 @@ EXPERIMENT = Experiment(
     claims=CLAIMS,
     figures=(Figure("f1_gradient_decay", plot_gradient_decay, "E1 gradients at initialisation"),),
     report=report_section,
+    compare=comparison,
 )

@@ -15,7 +15,7 @@ import seaborn as sns
 
 from .. import aggregate
 from ..claims import Claim, conclusion
-from ..numbers import ci, fmt, rate
+from ..numbers import ci, fmt, pct, rate
 from ..plotting import PALETTE, Figure, errorbars, style, subplots
 from ..report import CLIPPING, Section, Table, absent, varying
 from ..sections import TrainSection
@@ -390,6 +390,32 @@ def sequences_table(h: pd.DataFrame) -> Table | None:
     )
 
 
+def comparison(t: dict) -> Table:
+    """Per task, each variant's horizon and success rate at the task's longest T, longest horizon
+    first (`rnnbench compare`)."""
+    h = t["horizons"]
+    longest = h[h["seq_len"] == h.groupby("task")["seq_len"].transform("max")]
+    longest = longest.sort_values(["task", "horizon", "success_rate"], ascending=[True, False,
+                                  False], na_position="last", kind="stable")  # fmt: skip
+    table = pd.DataFrame({
+        "task": longest["task"],
+        "variant": longest["variant"],
+        "horizon T [95%], n seeds": [
+            ci(_horizon(r), r.horizon_low, r.horizon_high, r.n_seeds) for r in longest.itertuples()
+        ],
+        "solved at the longest T [95%]": [
+            ci(r.success_rate, r.success_low, r.success_high, r.n_runs, pct)
+            for r in longest.itertuples()
+        ],
+    })  # fmt: skip
+    return Table(
+        table,
+        "Horizon: the largest T solved by at least half the seeds at the selected lr (none: no "
+        "T in the grid was; >= T: the grid's largest T, a lower bound) [95% bootstrap interval "
+        "over seeds]; success: Wilson interval, n = runs.",
+    )
+
+
 EXPERIMENT = Experiment(
     id="e3_long_range",
     title="E3 Vanishing gradients and long-range learning",
@@ -402,4 +428,5 @@ EXPERIMENT = Experiment(
         Figure("f9_sequences_to_solve", plot_sequences, "E3 long-range learning"),
     ),
     report=report_section,
+    compare=comparison,
 )

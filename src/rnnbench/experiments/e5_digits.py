@@ -88,6 +88,26 @@ def report_section(s: Section, t: dict, score: pd.DataFrame) -> Section:
     return s
 
 
+def comparison(t: dict) -> Table:
+    """Per task, each variant's mean test accuracy, best first (`rnnbench compare`)."""
+    acc = accuracies(selected(t["runs"])).sort_values(
+        ["task", "mean"], ascending=[True, False], kind="stable"
+    )
+    return Table(
+        pd.DataFrame(
+            {
+                "task": acc["task"],
+                "variant": acc["variant"],
+                "test accuracy [95%], n": [
+                    ci(r.mean, r.low, r.high, r.n, pct) for r in acc.itertuples()
+                ],
+            }
+        ),  # fmt: skip
+        "Test accuracy on the task's fixed test split, mean over seeds [95% bootstrap interval "
+        "over seeds] (selected learning rate; a diverged run counts as chance).",
+    )
+
+
 EXPERIMENT = Experiment(
     id="e5_digits",
     title="E5 Real data: digits and MNIST read step by step",
@@ -96,4 +116,5 @@ EXPERIMENT = Experiment(
     section=TrainSection,
     figures=(Figure("f6_digits", plot_digits, "E5 digits"),),
     report=report_section,
+    compare=comparison,
 )
