@@ -728,7 +728,27 @@ inline Vectorized<T> act_grad_vec(Vectorized<T> dh, Vectorized<T> h) {
   if constexpr (A == Act::linear) return dh;
 }
 
-template <typename T, int NV, Act A>
+template <typename T>
+inline Vectorized<T> act_vec(Act act, Vectorized<T> a) {  // the same, act chosen at run time:
+  switch (act) {  // one instantiation per dtype and size, not four (the build's time)
+    case Act::tanh: return act_vec<Act::tanh>(a);
+    case Act::sigmoid: return act_vec<Act::sigmoid>(a);
+    case Act::relu: return act_vec<Act::relu>(a);
+    default: return a;
+  }
+}
+
+template <typename T>
+inline Vectorized<T> act_grad_vec(Act act, Vectorized<T> dh, Vectorized<T> h) {
+  switch (act) {
+    case Act::tanh: return act_grad_vec<Act::tanh>(dh, h);
+    case Act::sigmoid: return act_grad_vec<Act::sigmoid>(dh, h);
+    case Act::relu: return act_grad_vec<Act::relu>(dh, h);
+    default: return dh;
+  }
+}
+
+template <typename T, int NV, Act A>  // A a template argument: the rows' tanh interleave
 void rnn_forward_small_impl(const Tensor& x, const Tensor& u_b, const Tensor& w_t,
                             const Tensor& h) {
   using V = Vectorized<T>;
@@ -763,9 +783,9 @@ void rnn_forward_small_impl(const Tensor& x, const Tensor& u_b, const Tensor& w_
   }
 }
 
-template <typename T, int NV, Act A>
+template <typename T, int NV>
 void rnn_backward_small_impl(const Tensor& h, const Tensor& x, const Tensor& w,
-                             const Tensor& dh_out, const Tensor& d_w, const Tensor& d_ub) {
+                             const Tensor& dh_out, const Tensor& d_w, const Tensor& d_ub, Act act) {
   using V = Vectorized<T>;
   constexpr int64_t VS = V::size(), W = NV * VS;
   constexpr int R = std::min(8, std::max(1, kAcc / NV));
@@ -784,7 +804,7 @@ void rnn_backward_small_impl(const Tensor& h, const Tensor& x, const Tensor& w,
       for (int j = 0; j < NV; ++j) {
         const int64_t m = lanes<T>(H, j);
         const V d_h = load(out.final(e) + b * out.sb + j * VS, m);
-        act_grad_vec<A>(d_h, load(h_last + b * rh.s2 + j * VS, m)).store(da.get() + b * W + j * VS);
+        act_grad_vec(act, d_h, load(h_last + b * rh.s2 + j * VS, m)).store(da.get() + b * W + j * VS);
       }
     for (int64_t t = L - 1; t >= 0; --t) {
       add_outer<T, NV>(dwt.get(), rh(e, t, 0), rh.s2, H, da.get(), W, B);  // += h_t^T da_t
@@ -810,7 +830,7 @@ void rnn_backward_small_impl(const Tensor& h, const Tensor& x, const Tensor& w,
           UNROLL
           for (int j = 0; j < NV; ++j) {
             const V h_v = load(h_t + (b + r) * rh.s2 + j * VS, lanes<T>(H, j));
-            act_grad_vec<A>(V::loadu(dh_b + r * W + j * VS), h_v)
+            act_grad_vec(act, V::loadu(dh_b + r * W + j * VS), h_v)
                 .store(da.get() + (b + r) * W + j * VS);
           }
       });
@@ -1113,8 +1133,9 @@ void gru_backward_small_impl(const Tensor& z, const Tensor& h, const Tensor& x, 
 // any H: per row and vector, the input projection as a chain of FMAs and the recurrence; in the
 // backward the sums du and [dU; db]^T in L1, in the order t = L-1..0, b = 0..B-1. -------------
 
-template <typename T, Act A>
-void indrnn_forward_impl(const Tensor& x, const Tensor& u_b, const Tensor& u, const Tensor& h) {
+template <typename T>
+void indrnn_forward_impl(const Tensor& x, const Tensor& u_b, const Tensor& u, const Tensor& h,
+                         Act act) {
   using V = Vectorized<T>;
   constexpr int64_t VS = V::size();
   const int64_t L = x.size(0), B = x.size(2), D = x.size(3), H = h.size(3);
@@ -1137,15 +1158,15 @@ void indrnn_forward_impl(const Tensor& x, const Tensor& u_b, const Tensor& u, co
           for (int64_t d = 0; d < D; ++d)
             a = at::vec::fmadd(V(x_b[d]), V::loadu(ub_p.get() + d * W + k), a);
           a = at::vec::fmadd(V::loadu(u_p.get() + k), load(h_t + k, m), a);
-          store(act_vec<A>(a), h_next + k, m);
+          store(act_vec(act, a), h_next + k, m);
         }
       }
   }
 }
 
-template <typename T, Act A>
+template <typename T>
 void indrnn_backward_impl(const Tensor& h, const Tensor& x, const Tensor& u, const Tensor& dh_out,
-                          const Tensor& d_u, const Tensor& d_ub) {
+                          const Tensor& d_u, const Tensor& d_ub, Act act) {
   using V = Vectorized<T>;
   constexpr int64_t VS = V::size();
   const int64_t L = x.size(0), B = x.size(2), D = x.size(3), H = h.size(3);
@@ -1170,7 +1191,7 @@ void indrnn_backward_impl(const Tensor& h, const Tensor& x, const Tensor& u, con
         for (int64_t k = 0; k < W; k += VS) {
           const int64_t m = std::min<int64_t>(VS, H - k);
           T* dh_k = dh.get() + b * W + k;
-          const V da = act_grad_vec<A>(V::loadu(dh_k), load(h_next + k, m));  // dLoss/da_{t+1}
+          const V da = act_grad_vec(act, V::loadu(dh_k), load(h_next + k, m));  // dLoss/da_{t+1}
           at::vec::fmadd(da, load(h_t + k, m), V::loadu(du.get() + k)).store(du.get() + k);
           for (int64_t d = 0; d < D; ++d) {
             T* s = dub.get() + d * W + k;
@@ -1237,11 +1258,9 @@ void rnn_backward_small(Tensor h, Tensor x, Tensor w, Tensor dh_out, Tensor d_w,
                                        d_ub.size(1) == x.size(3) + 1);
   AT_DISPATCH_FLOATING_TYPES(h.scalar_type(), "rnn_backward_small", [&] {
     with_vectors<scalar_t>(h.size(3), [&](auto nv) {
-      with_act(act, [&](auto a) {
-        by_models(h.size(0), [&](auto part) {
-          rnn_backward_small_impl<scalar_t, decltype(nv)::value, decltype(a)::value>(
-              part(h), part(x, 1), part(w), part(dh_out), part(d_w), part(d_ub));
-        });
+      by_models(h.size(0), [&](auto part) {
+        rnn_backward_small_impl<scalar_t, decltype(nv)::value>(
+            part(h), part(x, 1), part(w), part(dh_out), part(d_w), part(d_ub), act);
       });
     });
   });
@@ -1330,11 +1349,8 @@ void indrnn_forward(Tensor x, Tensor u_b, Tensor u, Tensor h, c10::string_view f
   check_loop("indrnn_forward", h.size(1) == x.size(0) + 1 && u.size(1) == h.size(3) &&
                                    u_b.size(1) == x.size(3) + 1 && u_b.size(2) == h.size(3));
   AT_DISPATCH_FLOATING_TYPES(h.scalar_type(), "indrnn_forward", [&] {
-    with_act(act, [&](auto a) {
-      by_models(h.size(0), [&](auto part) {
-        indrnn_forward_impl<scalar_t, decltype(a)::value>(part(x, 1), part(u_b), part(u),
-                                                          part(h));
-      });
+    by_models(h.size(0), [&](auto part) {
+      indrnn_forward_impl<scalar_t>(part(x, 1), part(u_b), part(u), part(h), act);
     });
   });
 }
@@ -1348,11 +1364,9 @@ void indrnn_backward(Tensor h, Tensor x, Tensor u, Tensor dh_out, Tensor d_u, Te
   check_loop("indrnn_backward", h.size(1) == x.size(0) + 1 && read_out_ok(dh_out, h) &&
                                     d_ub.size(1) == x.size(3) + 1);
   AT_DISPATCH_FLOATING_TYPES(h.scalar_type(), "indrnn_backward", [&] {
-    with_act(act, [&](auto a) {
-      by_models(h.size(0), [&](auto part) {
-        indrnn_backward_impl<scalar_t, decltype(a)::value>(part(h), part(x, 1), part(u),
-                                                           part(dh_out), part(d_u), part(d_ub));
-      });
+    by_models(h.size(0), [&](auto part) {
+      indrnn_backward_impl<scalar_t>(part(h), part(x, 1), part(u), part(dh_out), part(d_u),
+                                     part(d_ub), act);
     });
   });
 }
@@ -1519,9 +1533,9 @@ void gru_probe(Tensor z, Tensor h, Tensor w, Tensor dh, Tensor direct, Tensor tm
 // One model's rows at state k: dLoss/dh_k = dLoss/dh_{k+1} f'(a_{k+1}) u over dh's rows, their
 // norms (into norm, B apart by n2) and batch sum (into sum), in one pass; the next rows of h to
 // be read prefetched. NV vectors hold a row (the batch sum in registers), or 0: any H.
-template <typename T, Act A, int NV>
+template <typename T, int NV>
 void indrnn_probe_model(T* dh, int64_t ldh, const T* h, int64_t lh, const T* next, const T* u,
-                        T* norm, int64_t n2, T* sum, int64_t B, int64_t H) {
+                        T* norm, int64_t n2, T* sum, int64_t B, int64_t H, Act act) {
   using V = Vectorized<T>;
   constexpr int64_t VS = V::size();
   if constexpr (NV > 0) {
@@ -1539,7 +1553,7 @@ void indrnn_probe_model(T* dh, int64_t ldh, const T* h, int64_t lh, const T* nex
       UNROLL
       for (int j = 0; j < NV; ++j) {
         const int64_t m = lanes<T>(H, j);
-        const V d_k = act_grad_vec<A>(load(d + j * VS, m), load(h_v + j * VS, m)) * uv[j];
+        const V d_k = act_grad_vec(act, load(d + j * VS, m), load(h_v + j * VS, m)) * uv[j];
         store(d_k, d + j * VS, m);
         s[j] = s[j] + d_k;
         sq = at::vec::fmadd(d_k, d_k, sq);
@@ -1557,7 +1571,7 @@ void indrnn_probe_model(T* dh, int64_t ldh, const T* h, int64_t lh, const T* nex
       if (next) prefetch<T, 0>(next + b * lh, H);
       for (int64_t j = 0; j < H; j += VS) {
         const int64_t m = std::min<int64_t>(VS, H - j);
-        const V d_k = act_grad_vec<A>(load(d + j, m), load(h_v + j, m)) * load(u + j, m);
+        const V d_k = act_grad_vec(act, load(d + j, m), load(h_v + j, m)) * load(u + j, m);
         store(d_k, d + j, m);
         store(load(sum + j, m) + d_k, sum + j, m);
       }
@@ -1568,9 +1582,9 @@ void indrnn_probe_model(T* dh, int64_t ldh, const T* h, int64_t lh, const T* nex
 
 // Every state k = L-1..0 at once for all models (indrnn_probe_model), then probe_rescale: the
 // pass walks back through every model's states, each model's far from the others' in memory.
-template <typename T, Act A, int NV>
+template <typename T, int NV>
 void indrnn_probe_impl(const Tensor& h, const Tensor& u, const Tensor& dh, const Tensor& norms,
-                       const Tensor& sums, const Tensor& log_scale, double limit) {
+                       const Tensor& sums, const Tensor& log_scale, double limit, Act act) {
   const int64_t E = dh.size(0), B = dh.size(1), H = dh.size(2), L = h.size(1) - 1;
   const Rows4<T> rh(h);
   T* dh_data = dh.data_ptr<T>();
@@ -1591,9 +1605,9 @@ void indrnn_probe_impl(const Tensor& h, const Tensor& u, const Tensor& dh, const
       for (int64_t e = lo; e < hi; ++e) {
         const T* next = e + 1 < hi ? rh(e + 1, k + 1, 0) : k > 0 ? rh(lo, k, 0) : nullptr;
         T* norm = n_data + e * n0 + k * n1;
-        indrnn_probe_model<T, A, NV>(dh_data + e * dh.stride(0), dh.stride(1), rh(e, k + 1, 0),
-                                     rh.s2, next, u_data + e * u0, norm, n2,
-                                     s_data + e * s0 + k * s1, B, H);
+        indrnn_probe_model<T, NV>(dh_data + e * dh.stride(0), dh.stride(1), rh(e, k + 1, 0),
+                                  rh.s2, next, u_data + e * u0, norm, n2,
+                                  s_data + e * s0 + k * s1, B, H, act);
         T peak = 0;
         for (int64_t b = 0; b < B; ++b) {
           const T r = norm[b * n2];
@@ -1617,17 +1631,14 @@ void indrnn_probe(Tensor h, Tensor u, Tensor dh, Tensor norms, Tensor sums, Tens
   check_loop("indrnn_probe", h.size(0) == dh.size(0) && h.size(2) == dh.size(1) &&
                                  h.size(3) == dh.size(2) && u.size(1) == dh.size(2));
   AT_DISPATCH_FLOATING_TYPES(dh.scalar_type(), "indrnn_probe", [&] {
-    with_act(act, [&](auto a) {
-      constexpr Act A = decltype(a)::value;
-      if (dh.size(2) > kSmall) {
-        indrnn_probe_impl<scalar_t, A, 0>(h, u, dh, norms, sums, log_scale, limit);
-      } else {
-        with_vectors<scalar_t>(dh.size(2), [&](auto nv) {
-          indrnn_probe_impl<scalar_t, A, decltype(nv)::value>(h, u, dh, norms, sums, log_scale,
-                                                              limit);
-        });
-      }
-    });
+    if (dh.size(2) > kSmall) {
+      indrnn_probe_impl<scalar_t, 0>(h, u, dh, norms, sums, log_scale, limit, act);
+    } else {
+      with_vectors<scalar_t>(dh.size(2), [&](auto nv) {
+        indrnn_probe_impl<scalar_t, decltype(nv)::value>(h, u, dh, norms, sums, log_scale, limit,
+                                                         act);
+      });
+    }
   });
 }
 

@@ -14,9 +14,9 @@ each model's weights in L1, the elementwise work fused, the weight gradients sum
 the numbers of the Python loops up to float rounding (`small`; `aten_loops()` or
 RNNBENCH_SMALL=off keeps the ATen calls). IndRNN's loops and probe are elementwise, at any H.
 It is compiled on first use for the widest instruction set that torch itself uses on this CPU,
-AVX-512 or AVX2 (ATEN_CPU_CAPABILITY=avx2 caps both), once per torch build (`kernel_build`: cached
-under $TORCH_EXTENSIONS_DIR, default ~/.cache/torch_extensions, safe under kills and races), and
-used for CPU tensors.
+AVX-512 or AVX2 (ATEN_CPU_CAPABILITY=avx2 caps both), once per source and torch build
+(`kernel_build`: cached under $TORCH_EXTENSIONS_DIR, default ~/.cache/torch_extensions, safe under
+kills and races; benchmarks/README.md says how long it takes), and used for CPU tensors.
 Elsewhere (CUDA, a CPU without AVX2, no C++ compiler, RNNBENCH_KERNELS=eager) the Python loops
 and the eager cell functions below compute the same numbers up to float rounding (1e-6 in
 float32); `lstm_cell_name` says which build (or eager) runs, and every table made from a job that
