@@ -13,7 +13,7 @@ before in the process (`set_allocator`).
 - `naive`: one `nn.RNN` / `nn.LSTM` / `nn.GRU` + `nn.Linear` read-out per seed, autograd,
   `torch.optim.Adam`, at torch's default thread count, the seeds one after another.
 - `ensemble`: the suite's trainer: every seed in one `Ensemble`, gradients from the hand-written
-  BPTT (`bptt.loss_and_grads`), per-model clipping and `EnsembleOptimizer`.
+  BPTT, per-model clipping and `EnsembleOptimizer`: the trainer's own step (`trainstep`).
 - `autograd`: the same ensemble with autograd through the time loop (optional, for reference).
 - `eager`: the same ensemble without the compiled kernels: the cells' Python time loops, and for the
   LSTM the eager cell instead of the fused one (optional).
@@ -484,16 +484,16 @@ def ensemble_step(
     eager: bool = False,
     aten: bool = False,
 ):
-    """One step of the suite's trainer (train.train_trial's inner loop) for all seeds at once;
-    eager: no compiled kernels (the cells' Python loops, the LSTM's eager cell); aten: the compiled
-    loops with ATen calls per step at every H (`kernels.aten_loops`)."""
+    """One step of the suite's trainer (`trainstep`, as train.train_trial runs it) for all seeds
+    at once; eager: no compiled kernels (the cells' Python loops, the LSTM's eager cell); aten:
+    the compiled loops with ATen calls per step at every H (`kernels.aten_loops`)."""
     import contextlib
 
     import torch
 
-    from . import bptt, kernels
+    from . import kernels, trainstep
     from .models import Ensemble
-    from .optim import CLIP_MODES, EnsembleOptimizer, clip
+    from .optim import CLIP_MODES
     from .spec import ModelSpec, TrainSpec
     from .tasks import TASKS
     from .toolkit import Workspace
@@ -501,31 +501,19 @@ def ensemble_step(
     task = TASKS[TASK]
     spec = ModelSpec(cell=cell, hidden_size=hidden)
     model = Ensemble(spec, task.input_size, task.output_size, list(range(models))).to(device)
-    scales = model.cell.lr_scales(model)  # the cell's parameter groups, as train.py
-    params = dict(model.named_parameters())
-    optimizer = EnsembleOptimizer(
-        list(params.values()),
-        TrainSpec(optimizer="adam"),
-        scales=[scales.get(n, 1.0) for n in params],
-    )
+    optimizer = trainstep.optimizer(model, TrainSpec(optimizer="adam"))
     modes = torch.full((models,), CLIP_MODES["norm"], device=device)
     thresholds = torch.full((models,), 1.0, dtype=torch.float64, device=device)
-    active = torch.ones(models, dtype=torch.bool, device=device)
     x, y = _batch(seq_len, batch, models, device)
     workspace = Workspace()
-
     cell_choice = kernels.eager if eager else kernels.aten_loops if aten else contextlib.nullcontext
 
     def step():
-        if autograd:
-            _, grads = bptt.autograd_loss_and_grads(model, task, x, y, active)
-        else:
-            with cell_choice():
-                _, grads = bptt.loss_and_grads(model, task, x, y, active, workspace)
-        clip(grads, modes, thresholds)
-        optimizer.step(grads, active)
-        with torch.no_grad():
-            model.cell.constrain(model)  # the cell's projection, if any (as train.py)
+        with cell_choice():
+            _, grads, _, _ = trainstep.gradients(
+                model, task, x, y, modes, thresholds, workspace, autograd=autograd
+            )
+        trainstep.update(model, optimizer, grads)
 
     return step
 

@@ -21,11 +21,11 @@ import numpy as np
 import pandas as pd
 import torch
 
-from . import bptt, cells, runtime, tasks
+from . import bptt, cells, runtime, tasks, trainstep
 from .errors import CorruptFileError
 from .gradients import gradient_profile, probe_path
 from .models import Ensemble
-from .optim import CLIP_MODES, EnsembleOptimizer, clip
+from .optim import CLIP_MODES, EnsembleOptimizer
 from .resources import EVAL_CHUNK, check_memory
 from .spec import ProbeSpec, TrialSpec, to_dict
 from .tables import NOT_RECORDED, atomic_write, spec_columns, versions
@@ -127,16 +127,8 @@ class _Run:
             frozen_step=np.full(n, -1),
             max_norm=np.zeros(n),
         )
-        self._take(self.st.live, self._optimizer())
+        self._take(self.st.live, trainstep.optimizer(self.full, self.tr, self.lr))
         self._timed_from: tuple[int, float] | None = None  # (step, elapsed) of the first report
-
-    def _optimizer(self) -> EnsembleOptimizer:
-        """The optimizer of every model, each parameter in its group (the cell's `lr_scales`)."""
-        scales = self.full.cell.lr_scales(self.full)
-        params = dict(self.full.named_parameters())
-        return EnsembleOptimizer(
-            list(params.values()), self.tr, self.lr, [scales.get(name, 1.0) for name in params]
-        )
 
     def _take(self, live: np.ndarray, optimizer: EnsembleOptimizer, rows=None) -> None:
         """Make models `live` the live ensemble (their rows `rows` of `optimizer`)."""
@@ -154,11 +146,10 @@ class _Run:
         st, tr, step = self.st, self.tr, self.st.step
         x, y = _batch(self.task, [st.rngs[e] for e in st.live], tr.batch_size,
                       self.spec.task.seq_len, self.device, self.dtype)  # fmt: skip
-        everyone = torch.ones(len(st.live), dtype=torch.bool, device=self.device)
-        loss, grads = bptt.loss_and_grads(
-            self.model, self.task, x, y, everyone, self.workspace, omega=tr.omega
-        )
-        norm, clipped = clip(grads, self.live_modes, self.live_thresholds)
+        loss, grads, norm, clipped = trainstep.gradients(
+            self.model, self.task, x, y, self.live_modes, self.live_thresholds, self.workspace,
+            omega=tr.omega,
+        )  # fmt: skip
         train = dict(
             train_loss=loss.detach().double().cpu().numpy(),
             grad_norm=norm.cpu().numpy(),
@@ -178,9 +169,7 @@ class _Run:
             grads = [g[torch.from_numpy(keep).to(self.device)] for g in grads]
             self._compact(keep)
         if step < tr.steps and len(keep):
-            self.optimizer.step(grads, everyone[: len(keep)])
-            with torch.no_grad():
-                self.model.cell.constrain(self.model)  # the cell's projection, if any
+            trainstep.update(self.model, self.optimizer, grads)
         st.step = step + 1
 
     def _diverged(self, loss: np.ndarray, norm: np.ndarray) -> np.ndarray:
@@ -291,7 +280,7 @@ class _Run:
                 elapsed=blob["elapsed"],
             )  # fmt: skip
             live = self.st.live
-            self._take(live, self._optimizer(), live)
+            self._take(live, trainstep.optimizer(self.full, self.tr, self.lr), live)
             self.optimizer.t = blob["opt_t"]
             for mine, saved in zip(self.optimizer.state, blob["opt_state"], strict=True):
                 for a, b in zip(mine, saved, strict=True):
