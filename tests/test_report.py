@@ -600,6 +600,19 @@ def test_n_to_decide_scales_the_interval_as_one_over_sqrt_n():
     assert n_to_decide(Measured(5, 90, -math.inf, math.inf, ""), above(0)) == math.inf
 
 
+def test_the_scorecard_prints_n_to_decide_and_says_how_it_treats_many_claims():
+    from rnnbench.paper import claims_section
+
+    score = card(tables())
+    section = claims_section(score)
+    shown = section.tables[0].frame["n to decide"]
+    for text, n in zip(shown, score["n_to_decide"], strict=True):
+        assert text == (fmt(n) if math.isfinite(n) else "–")
+    decided = int((score["verdict"] != INCONCLUSIVE).sum())
+    assert f"of the {decided} decided" in section.paragraphs[0]
+    assert "per-claim coverage" in section.paragraphs[0] and "Holm" in section.paragraphs[0]
+
+
 def test_a_claim_on_a_task_whose_positive_control_failed_is_inconclusive_saying_why():
     from rnnbench import aggregate
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import platform
 import shutil
@@ -199,24 +200,41 @@ def _span(low, high) -> str:
 
 def claims_section(score: pd.DataFrame) -> Section:
     s = Section("Claims scorecard")
-    table = score.assign(**{"effect [95% interval]": [effect_text(r) for r in score.itertuples()]})
+    table = score.assign(**{
+        "effect [95% interval]": [effect_text(r) for r in score.itertuples()],
+        "n to decide": [_n_to_decide(r) for r in score.itertuples()],
+    })  # fmt: skip
     columns = ["claim", "source", "measurement", "test", "n", "effect [95% interval]"]
     s.tables.append(
         Table(
-            table[[*columns, "expected", "measured", "verdict"]],
+            table[[*columns, "expected", "measured", "verdict", "n to decide"]],
             "Each claim of the papers the benchmark rests on, tested on this run's tables "
             "(results/tables/claims.csv). A claim is reproduced when the 95% interval of its "
             "effect lies strictly inside the expected region, not reproduced when it lies "
-            "strictly outside it, and inconclusive otherwise (ties included).",
+            "strictly outside it, and inconclusive otherwise (ties included). n to decide: the "
+            "n (seeds, or runs for a rate) at which the interval would clear the edge of the "
+            "expected region if it narrowed as 1/sqrt(n) around the same estimate, a planning "
+            "figure (– where more of the same cannot decide: an estimate on the edge or an "
+            "interval open on that side).",
         )
     )
     counts = score["verdict"].value_counts()
+    decided = counts.get("reproduced", 0) + counts.get("not reproduced", 0)
     s.paragraphs.append(
         f"{count(counts.get('reproduced', 0), 'claim')} reproduced, "
         f"{counts.get('not reproduced', 0)} not reproduced, "
-        f"{counts.get('inconclusive', 0)} inconclusive."
+        f"{counts.get('inconclusive', 0)} inconclusive. Each verdict rests on its own 95% "
+        "interval (per-claim coverage); the scorecard does not correct for testing "
+        f"{count(len(score), 'claim')} at once (no family-wise correction such as Holm's), so "
+        f"of the {decided} decided, about {fmt(0.05 * decided, 1)} would be expected to rest on an "
+        "interval that misses its effect (5% each): read each claim's interval, not the count, "
+        "as the evidence."
     )
     return s
+
+
+def _n_to_decide(row) -> str:
+    return fmt(row.n_to_decide) if math.isfinite(row.n_to_decide) else "–"
 
 
 def limitations_section(tables: dict) -> Section:
