@@ -83,6 +83,8 @@ def run_row(experiment="e2_clipping", status="unsolved", **kw):
         status=status,
         diverged_step=3 if status == "diverged" else None,
         sequences_to_solve=None,
+        solved_step=None,
+        steps_trained=100,
         final_loss=0.2,
         baseline_loss=1 / 6,
         final_metric=0.2,
@@ -598,6 +600,20 @@ def test_n_to_decide_scales_the_interval_as_one_over_sqrt_n():
     assert n_to_decide(Measured(5, -0.1, -0.3, 0.1, ""), above(0)) == 20  # towards "not"
     assert n_to_decide(Measured(5, 0.0, -0.3, 0.3, ""), above(0)) == math.inf  # on the edge
     assert n_to_decide(Measured(5, 90, -math.inf, math.inf, ""), above(0)) == math.inf
+
+
+def test_threshold_hugging_counts_runs_stopped_as_solved_that_fail_the_test_set():
+    from rnnbench.experiments.e3_long_range import hugging_text
+
+    runs = pd.DataFrame([
+        run_row("e3_long_range", "solved", solved_step=40, steps_trained=40, freeze_margin=0.5),
+        run_row("e3_long_range", "unsolved", solved_step=40, steps_trained=40, freeze_margin=0.5),
+        run_row("e3_long_range", "unsolved", solved_step=90, steps_trained=100,
+                freeze_margin=0.5),  # met the criterion once, never by the margin: not stopped
+        run_row("e3_long_range", "diverged", solved_step=None, steps_trained=3, freeze_margin=0.5),
+    ])  # fmt: skip
+    text = hugging_text(runs)
+    assert "freeze_margin = {0.5}, 1 of 2 fail" in text and "n = 2" in text
 
 
 def test_the_scorecard_prints_n_to_decide_and_says_how_it_treats_many_claims():

@@ -15,7 +15,7 @@ import seaborn as sns
 
 from .. import aggregate
 from ..claims import Claim, conclusion
-from ..numbers import ci, fmt, pct, rate
+from ..numbers import ci, fmt, pct, rate, values
 from ..plotting import PALETTE, Figure, errorbars, style, subplots
 from ..report import CLIPPING, Section, Table, absent, varying
 from ..sections import TrainSection
@@ -250,6 +250,7 @@ def report_section(s: Section, t: dict, score: pd.DataFrame) -> Section:
         "tasks, is " + "; ".join(f"{v} {rate(*at_max.loc[v].tolist())}" for v in order) + "."
     )
     s.paragraphs.append(skipped_text(selected(t["runs"])))
+    s.paragraphs.append(hugging_text(t["runs"]))
     lrs = lr_table(t["runs"])
     if isinstance(lrs, str):
         s.paragraphs.append(lrs)
@@ -340,6 +341,28 @@ def skipped_text(runs: pd.DataFrame) -> str:
         "skipped_after), and they count as unsolved. This is a lower-bound argument: a model "
         "that fails at T is counted as failing at every longer T, so it can only lower the "
         "success rates at long T and the horizons, never raise them."
+    )
+
+
+def hugging_text(runs: pd.DataFrame) -> str:
+    """How many runs stopped as solved on the validation set fail the criterion on the test set
+    (threshold hugging: a model just inside the criterion on one set, outside on the other)."""
+    frozen = runs[
+        runs["solved_step"].notna()
+        & (runs["steps_trained"] < runs["steps"])
+        & (runs["status"] != "diverged")
+    ]
+    if frozen.empty:
+        return "No run stopped as solved on the validation set."
+    failed = int((frozen["status"] != "solved").sum())
+    margin = (
+        f" by train.freeze_margin = {values(frozen['freeze_margin'])}"
+        if "freeze_margin" in frozen
+        else ""
+    )
+    return (
+        f"Of the runs stopped as solved on the validation set{margin}, {failed} of {len(frozen)} "
+        f"fail the criterion on the test set ({rate(failed, len(frozen))})."
     )
 
 
