@@ -308,6 +308,9 @@ def test_selected_only_keeps_the_rows_at_the_selected_lr():
     curves = runs[[*aggregate.RUN_KEY]].assign(step=5)
     kept = aggregate.selected_only(curves, runs)
     assert kept["lr"].tolist() == [0.01]
+    # an experiment the run left out: its table is empty, untyped (object columns)
+    empty = pd.DataFrame(columns=curves.columns, dtype=object)
+    assert aggregate.selected_only(empty, runs.iloc[:0]).empty
 
 
 def test_decay_rates_and_horizons_keep_every_spec_field_and_the_clip_setting():

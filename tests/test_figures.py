@@ -217,6 +217,9 @@ def expected_names(name: str, t: dict[str, pd.DataFrame]) -> set[str]:
         "f4_horizons": lambda: (
             of("horizons", "e3_long_range", "variant") | of("horizons", "e3_long_range", "task")
         ),
+        "f9_sequences_to_solve": lambda: (
+            of("horizons", "e3_long_range", "variant") | of("horizons", "e3_long_range", "task")
+        ),
         "f5_gradient_flow": lambda: of("gradient_profiles", "e4_gradient_flow", "variant"),
         "f6_digits": lambda: of("runs", "e5_digits", "variant") | of("runs", "e5_digits", "task"),
         "f7_replications": lambda: set(ran["target"]),

@@ -232,6 +232,8 @@ def _check_selected(df: pd.DataFrame) -> None:
 
 def selected_only(table: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
     """The rows of a curves, profiles or decay_rates table at their setting's selected lr."""
+    if table.empty or runs.empty:  # an experiment this run left out: its tables are empty
+        return table.iloc[:0]
     keys = [*SETTING, "lr"]
     chosen = runs.loc[runs["selected"], keys].drop_duplicates()
     return table.merge(chosen, on=keys, how="inner")
