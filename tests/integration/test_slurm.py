@@ -86,14 +86,14 @@ def squeue(*args: str) -> list[list[str]]:
 
 
 def training_jobs(jobid: str) -> list[tuple[str, str]]:
-    """(experiment, pack) of every train_trials job that SLURM job runs (its --target-jobs)."""
+    """(experiment, job) of every train_trials job that SLURM job runs (its --target-jobs)."""
     script = subprocess.run(
         ["scontrol", "write", "batch_script", jobid, "-"],
         capture_output=True,
         text=True,
         check=True,
     ).stdout
-    return re.findall(r"'train_trials:experiment=([^,']+),pack=([^,']+)'", script)
+    return re.findall(r"'train_trials:experiment=([^,']+),job=([^,']+)'", script)
 
 
 def cancel_a_running_training_job(work: Path, run: subprocess.Popen, timeout: float) -> str:
@@ -109,9 +109,9 @@ def cancel_a_running_training_job(work: Path, run: subprocess.Popen, timeout: fl
                 continue
             if [f"{jobid}.0"] not in squeue("-s", "-j", jobid, "-o", "%i"):
                 continue
-            for experiment, pack in training_jobs(jobid):
-                log = work / f"logs/cells/{experiment}/{pack}.log"
-                done = work / f"results/cells/{experiment}/{pack}/runs.parquet"
+            for experiment, job in training_jobs(jobid):
+                log = work / f"logs/cells/{experiment}/{job}.log"
+                done = work / f"results/cells/{experiment}/{job}/runs.parquet"
                 if log.exists() and not done.exists():
                     subprocess.run(["scancel", jobid], check=True)
                     return jobid
