@@ -101,7 +101,7 @@ rule compute_horizons:
 rule compute_replications:
     input:
         table="results/tables/runs.parquet",
-        code=[f"{LIBRARY}/replications.py", f"{LIBRARY}/measures.py", *AGGREGATE_CODE],
+        code=[f"{LIBRARY}/replications.py", *MEASURES_CODE, *AGGREGATE_CODE],
     output:
         parquet="results/tables/replications.parquet",
         csv="results/tables/replications.csv",

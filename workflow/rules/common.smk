@@ -47,11 +47,10 @@ ENABLED = [
 # relative to the working directory, so a copied or moved run stays up to date.
 LIBRARY = os.path.relpath(f"{workflow.basedir}/src/rnnbench")
 AGGREGATE_CODE = [f"{LIBRARY}/aggregate.py", f"{LIBRARY}/stats.py"]
+MEASURES_CODE = sorted(str(p) for p in Path(LIBRARY, "measures").glob("*.py"))
 PLOTTING_CODE = [
-    *(
-        f"{LIBRARY}/{name}.py"
-        for name in ("plotting", "results", "measures", "selection")
-    ),
+    *(f"{LIBRARY}/{name}.py" for name in ("plotting", "results", "selection")),
+    *MEASURES_CODE,
     *AGGREGATE_CODE,
 ]
 REPORT_CODE = [
