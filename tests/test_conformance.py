@@ -12,6 +12,7 @@ import torch
 
 from rnnbench import cli, config, conformance
 from rnnbench.cells import CELLS, Cell, MatrixCell
+from rnnbench.cells.lstm97 import LSTM97
 from rnnbench.errors import SpecError
 from tests.cases import CASES
 from tests.workflow import ROOT, copy_workflow
@@ -145,6 +146,24 @@ class WrongBackward(MatrixCell):
         return grads if probe else {**grads, "W": grads["W"] * 1.001}
 
 
+class UndeclaredTruncation(LSTM97):
+    """The 1997 LSTM's truncated step, its truncation not declared."""
+
+    name, label = "undeclared", "Undeclared"
+    truncated = ()
+
+
+class UntruncatedStep(LSTM97):
+    """Declares the 1997 LSTM's truncation, computes the full gradient."""
+
+    name, label = "untruncated", "Untruncated"
+
+    def step(self, model, state, xp_t):
+        i, g, o = (xp_t + torch.bmm(state[0], model.W.transpose(1, 2))).chunk(3, -1)
+        c = state[1] + torch.sigmoid(i) * (4 * torch.sigmoid(g) - 2)
+        return (torch.sigmoid(o) * (2 * torch.sigmoid(c) - 1), c)
+
+
 class HalfStates(Plain):
     states = ("y",)
 
@@ -169,6 +188,8 @@ BROKEN = [  # (class, the check that fails, words of its message)
     ("BadScales", "lr_scales", "lr_scales names 'A', not a parameter (W, U, b, V, c)"),
     ("WrongGradient", "gradients", "autograd"),
     ("WrongBackward", "backward", "hand-written d loss / d W against autograd"),
+    ("UndeclaredTruncation", "gradients", "autograd"),
+    ("UntruncatedStep", "gradients", "central difference of the loss with h held (truncated"),
 ]
 
 

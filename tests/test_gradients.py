@@ -34,7 +34,8 @@ def autograd_profile(model, task, x, y):
         h.retain_grad()
     loss = task.last_step_loss(model.readout(hs[-1]), y.double() if task.regression else y)
     loss.sum().backward()
-    g = torch.stack([h.grad for h in hs], -1)  # (E, B, H, L+1)
+    g = torch.stack([torch.zeros_like(h) if h.grad is None else h.grad for h in hs], -1)
+    # (E, B, H, L+1); no gradient (None) where the cell truncates it: lstm97's h before T
     mean = torch.log10(g.mean(1).norm(dim=1))
     median = torch.log10(g.norm(dim=2)).median(1).values
     return mean.detach().numpy(), median.detach().numpy()

@@ -19,8 +19,11 @@ ACTIVATIONS = {
 
 
 def reference_rnn(model: Ensemble, e: int):
-    """An nn.RNN/LSTM/GRU (or a loop: linear/sigmoid RNN, IndRNN) holding model e's weights."""
+    """An nn.RNN/LSTM/GRU (or a loop: linear/sigmoid RNN, IndRNN, the 1997 LSTM) holding model
+    e's weights."""
     cell, f = model.spec.cell, model.spec.nonlinearity
+    if cell == "lstm97":
+        return lstm97_loop(model.U[e], model.W[e], model.b[e])
     if cell == "indrnn" or f in ("linear", "sigmoid"):
         act = ACTIVATIONS[f]
         recur = (lambda h: h * model.u[e]) if cell == "indrnn" else (lambda h: h @ model.W[e].T)
@@ -51,6 +54,24 @@ def reference_rnn(model: Ensemble, e: int):
         del net._parameters[name]
         setattr(net, name, value)
     return lambda x: net(x)[0]
+
+
+def lstm97_loop(U, W, b):
+    """Hochreiter & Schmidhuber's (1997) equations (Appendix A.1), one model, x (L, B, D) ->
+    h (L, B, H): the net inputs read h_{t-1} detached, so that autograd gives their truncated
+    gradient (error flows back in time through the cell state only)."""
+
+    def loop(x):
+        h = c = torch.zeros(x.shape[1], W.shape[1], dtype=x.dtype)  # (B, H)
+        hs = []
+        for x_t in x:
+            net_in, net_c, net_out = (x_t @ U.T + h.detach() @ W.T + b).chunk(3, -1)
+            c = c + torch.sigmoid(net_in) * (4 / (1 + torch.exp(-net_c)) - 2)  # eq. 5, no forget
+            h = torch.sigmoid(net_out) * (2 / (1 + torch.exp(-c)) - 1)  # eq. 4
+            hs.append(h)
+        return torch.stack(hs)
+
+    return loop
 
 
 @pytest.mark.parametrize("cell,f", CASES)

@@ -249,8 +249,9 @@ def _check_cell(args) -> int:
         args.cell, key_values(args.params, "--params"), **key_values(args.model, "--model")
     )
     cell = cells.get(spec.cell)
+    truncated = f"; gradient truncated at {', '.join(cell.truncated)}" if cell.truncated else ""
     print(f"cell {spec.cell}: {cell.label}, {cell.gates} gate block(s), states "
-          f"{', '.join(cell.state_names)}")  # fmt: skip
+          f"{', '.join(cell.state_names)}{truncated}")  # fmt: skip
     fields = dataclasses.fields(cell.Params)
     print("hyperparameters (model.params):" if fields else "hyperparameters: none")
     for f in fields:

@@ -10,8 +10,10 @@ shapes, its step returns a tuple of `n_states` (E, B, H) tensors of the input's 
 finite, two runs give the same numbers bit for bit, a model's NaN leaves the other models
 unchanged, its `constrain` is a projection (applying it twice changes nothing), and its
 `lr_scales` name its parameters. All checks (`CHECKS`, the command and the tests) add, in
-float64: autograd's gradients against central finite differences, the gradient probe against
-autograd, the hand-written backward (if any) against autograd, and `torch_baseline` (if any)
+float64: autograd's gradients against central finite differences (for a cell whose training
+gradient is truncated, `Cell.truncated`, of a surrogate loss with those states held at their
+values where they enter each step: exactly the gradient the cell declares), the gradient probe
+against autograd, the hand-written backward (if any) against autograd, and `torch_baseline` (if any)
 against the cell.
 """
 
@@ -323,14 +325,45 @@ def _loss(model: Ensemble, x: torch.Tensor) -> torch.Tensor:
     return model(x, every_step=True).pow(2).sum()
 
 
+def _held_loss(model: Ensemble, x: torch.Tensor, held: list[tuple[torch.Tensor, ...]]):
+    """`_loss` with each of the cell's `truncated` states entering every step at its value in
+    `held` (the states of an unperturbed pass, as `_states` returns them), not the live one: a
+    surrogate whose exact gradient is the truncated gradient the cell declares."""
+    names = model.cell.state_names
+    context, state, outs = model.context(), model.initial_state(x.shape[2]), []
+    for t, xp_t in enumerate(model.input_projection(x).unbind(0)):
+        state = tuple(held[t][i] if n in model.cell.truncated else s
+                      for i, (n, s) in enumerate(zip(names, state, strict=True)))  # fmt: skip
+        state = model.step(state, xp_t, context)
+        outs.append(model.readout(state[0]))
+    return torch.stack(outs).pow(2).sum()
+
+
 def check_gradients(spec: ModelSpec) -> None:
-    """Autograd's gradients against central finite differences (float64)."""
+    """Autograd's gradients against central finite differences (float64): of the loss, or for a
+    cell with a truncated gradient (`truncated`) of the loss with those states held at their
+    values at every step's input (the gradient the cell declares)."""
     task, x, _ = _data()
     model = _ensemble(spec, task)
     params = dict(model.named_parameters())
     grads = dict(
         zip(params, torch.autograd.grad(_loss(model, x), list(params.values())), strict=True)
     )
+    truncated = model.cell.truncated
+    if truncated:
+        with torch.no_grad():
+            held = [tuple(s.clone() for s in state) for state in _states(model, x)]
+
+        def loss() -> torch.Tensor:
+            return _held_loss(model, x, held)
+
+        what = f" of the loss with {', '.join(truncated)} held (truncated gradient)"
+    else:
+
+        def loss() -> torch.Tensor:
+            return _loss(model, x)
+
+        what = ""
     gen, eps = torch.Generator().manual_seed(0), 1e-6
     with torch.no_grad():
         for name, p in params.items():
@@ -338,15 +371,15 @@ def check_gradients(spec: ModelSpec) -> None:
             for i in torch.randperm(flat.numel(), generator=gen)[:6].tolist():
                 keep = float(flat[i])
                 flat[i] = keep + eps
-                up = float(_loss(model, x))
+                up = float(loss())
                 flat[i] = keep - eps
-                down = float(_loss(model, x))
+                down = float(loss())
                 flat[i] = keep
                 numeric, exact = (up - down) / (2 * eps), float(g[i])
                 if abs(numeric - exact) > 1e-5 * max(1.0, abs(exact)):
                     raise Fail(
-                        f"d loss / d {name}[{i}]: autograd {exact:.10g}, central difference "
-                        f"{numeric:.10g} (float64, eps {eps:g})"
+                        f"d loss / d {name}[{i}]: autograd {exact:.10g}, central difference"
+                        f"{what} {numeric:.10g} (float64, eps {eps:g})"
                     )
 
 

@@ -1,8 +1,9 @@
 """Ensembles of recurrent models: E independent models with weights stacked on a leading axis.
 
-The cell (`cells.get(spec.cell)`) owns the recurrent weights, their inits, the init of the input
-weights, its hyperparameters (`hparams`) and the step; the ensemble owns what every cell shares:
-the input projection U x_t + b (G gate blocks), the linear read-out, and the stacking. Model e
+The cell (`cells.get(spec.cell)`) owns the recurrent weights, the init of the input weights, its
+hyperparameters (`hparams`) and the step; the init scheme (`cells.INITS[spec.init]`) draws what
+the cell asks it for and the read-out; the ensemble owns what every cell shares: the input
+projection U x_t + b (G gate blocks), the linear read-out, and the stacking. Model e
 is initialised from its own generator seeded with seeds[e], so a model in an ensemble starts
 exactly where it would start alone.
 
@@ -18,7 +19,7 @@ import torch
 from torch import nn
 
 from . import cells
-from .cells import InitSpec, uniform
+from .cells import INITS, InitSpec
 from .spec import ModelSpec
 
 
@@ -46,15 +47,12 @@ class Ensemble(nn.Module):
         gen = torch.Generator().manual_seed(seed)
         fields = {f.name: getattr(self.spec, f.name) for f in dataclasses.fields(self.spec)}
         s = InitSpec(**fields, input_size=input_size, output_size=output_size, hparams=self.hparams)
-        k = 1 / math.sqrt(s.hidden_size)
+        scheme = INITS[s.init]
         w = {**self.cell.init_recurrent(s, gen), **self.cell.init_input(s, gen)}
-        w |= {
-            "V": uniform((output_size, s.hidden_size), k, gen),
-            "c": uniform((output_size,), k, gen),
-        }
+        w |= scheme.readout(output_size, s.hidden_size, gen)  # V (O, H), c (O,)
         w |= self.cell.init_extra(s, gen)
-        if s.init == "identity":
-            w["b"].zero_()  # IRNN: zero biases (Le et al. 2015)
+        if scheme.zero_input_bias:
+            w["b"].zero_()
         self.cell.init_biases(s, w["b"])
         return w
 

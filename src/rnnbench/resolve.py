@@ -16,7 +16,7 @@ CHOICES = {
     "cell": cells.CELLS,
     "task": tasks.TASKS,
     "nonlinearity": cells.NONLINEARITIES,
-    "init": cells.MATRIX_INITS,
+    "init": cells.INITS,
 }
 
 
@@ -50,8 +50,8 @@ def spec(cls, data, where: str = ""):
 
 
 def model(m: ModelSpec, where: str = "model") -> ModelSpec:
-    """m with its cell's hyperparameters checked and every default filled, and its probe_state
-    checked against the cell's states; a bad one is one line naming the key and the cell."""
+    """m with its cell's hyperparameters checked and every default filled, and its init and
+    probe_state checked against the cell's; a bad one is one line naming the key and the cell."""
     cell = cells.get(m.cell)
     names = [f.name for f in dataclasses.fields(cell.Params)]
     bad = next((k for k in map(str, m.params) if k not in names), None)
@@ -66,6 +66,11 @@ def model(m: ModelSpec, where: str = "model") -> ModelSpec:
         raise SpecError(
             err.key, f"{err.reason} (a hyperparameter of the cell {m.cell!r})"
         ) from None
+    if cell.inits is not None and m.init not in cell.inits:
+        raise SpecError(
+            join(where, "init"),
+            f"the cell {m.cell!r} has no init {m.init!r} (its inits: {', '.join(cell.inits)})",
+        )
     if m.probe_state not in cell.state_names:
         raise SpecError(
             join(where, "probe_state"),

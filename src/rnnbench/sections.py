@@ -136,7 +136,7 @@ def variant_label(model: ModelSpec) -> str:
         parts.append(model.nonlinearity)
     if "init" in cell.uses:
         parts.append(model.init)
-    if "rho" in cell.uses and model.init != "default":
+    if "rho" in cell.uses and cells.INITS[model.init].scales_rho:
         parts.append(f"rho{model.rho:g}")
     if "forget_bias" in cell.uses:
         parts.append(f"fb{model.forget_bias:g}")

@@ -57,10 +57,14 @@ class ModelSpec:
     )
     init: str = opt(
         "default",
-        "recurrent-weight init (each gate block of gated cells); identity is the IRNN's",
+        "weight init scheme (rnnbench.cells.INITS): the recurrent matrix (each gate block of "
+        "gated cells), and the input weights, biases and read-out (PyTorch's but for cai and "
+        "hs97, which draw every weight as their sources do); identity is the IRNN's",
         names="init",
     )
-    rho: float = opt(1.0, "spectral radius the init scales W to (ignored by 'default')", gt=0)
+    rho: float = opt(
+        1.0, "spectral radius the init scales W to (orthogonal, gaussian, identity)", gt=0
+    )
     hidden_size: int = opt(64, "hidden units H", min=1)
     forget_bias: float = opt(
         1.0, "initial forget-gate bias, for cells with one (Jozefowicz et al. 2015)"

@@ -5,32 +5,27 @@ from __future__ import annotations
 
 from ..errors import SpecError
 from ..registry import Registry, one_line
-from .base import (
-    MATRIX_INITS,
-    NONLINEARITIES,
-    Cell,
-    InitSpec,
-    MatrixCell,
-    NoParams,
-    load_baseline,
-    param,
-    uniform,
-)
+from .base import NONLINEARITIES, Cell, InitSpec, MatrixCell, NoParams, load_baseline, param
 from .gru import GRU
 from .indrnn import IndRNN
+from .inits import INITS, MATRIX_INITS, Init, normal, uniform
 from .lstm import LSTM
+from .lstm97 import LSTM97
 from .rnn import RNN
 
 __all__ = [
     "CELLS",
+    "INITS",
     "MATRIX_INITS",
     "NONLINEARITIES",
     "Cell",
+    "Init",
     "InitSpec",
     "MatrixCell",
     "NoParams",
     "get",
     "load_baseline",
+    "normal",
     "param",
     "uniform",
 ]
@@ -52,6 +47,9 @@ def _plugin(obj, path: str) -> Cell:
 
 
 CELLS: Registry[Cell] = Registry(
-    "model.cell", {c.name: c for c in (RNN(), LSTM(), GRU(), IndRNN())}, _plugin, plugins=True
+    "model.cell",
+    {c.name: c for c in (RNN(), LSTM(), GRU(), IndRNN(), LSTM97())},
+    _plugin,
+    plugins=True,
 )
 get = CELLS.get  # the built-in cell `name`, or the Cell subclass at import path "module:Class"

@@ -1,21 +1,21 @@
 """The cell protocol: what a recurrent cell family owns, and what every cell shares.
 
-A cell is a `Cell` subclass. It owns its recurrent weights and their inits, its state layout,
-its plain-torch reference step (the autograd path every cell has), and optionally its own
-hyperparameters (`Params`, given as `model.params` in a spec), a once-per-pass `prepare` whose
-result every step receives, the init of its input weights U and b (`init_input`), a projection
-after each optimizer step (`constrain`), per-parameter learning-rate scales (`lr_scales`), a
-hand-written BPTT (`forward` / `backward`, `compiled_probe`), its gradient bound, its memory and
-FLOP counts and its `torch.nn` baseline. Everything else (`models.Ensemble`, `bptt`,
-`gradients`, `resources`, `bench`) asks the cell and never branches on its name;
-`rnnbench.conformance` checks that a cell keeps this contract (`rnnbench check-cell`).
+A cell is a `Cell` subclass. It owns its recurrent weights (drawn by the init scheme that
+`model.init` names, `cells.inits`, where it asks for one), its state layout, its plain-torch
+reference step (the autograd path every cell has), and optionally its own hyperparameters
+(`Params`, given as `model.params` in a spec), a once-per-pass `prepare` whose result every step
+receives, the init of its input weights U and b (`init_input`), a projection after each optimizer
+step (`constrain`), per-parameter learning-rate scales (`lr_scales`), a truncated training
+gradient (`truncated`), a hand-written BPTT (`forward` / `backward`, `compiled_probe`), its
+gradient bound, its memory and FLOP counts and its `torch.nn` baseline. Everything else
+(`models.Ensemble`, `bptt`, `gradients`, `resources`, `bench`) asks the cell and never branches
+on its name; `rnnbench.conformance` checks that a cell keeps this contract (`rnnbench check-cell`).
 
 Shapes: E models, B examples, L steps, D inputs, H hidden units, G gate blocks, O outputs.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 from ..spec import ModelSpec, opt, parse
+from .inits import INITS
 
 
 @dataclass(frozen=True)
@@ -36,29 +37,6 @@ NONLINEARITIES = {
     "tanh": Nonlinearity(torch.tanh, 1.0),
     "sigmoid": Nonlinearity(torch.sigmoid, 0.25),
     "relu": Nonlinearity(torch.relu, 1.0),
-}
-
-
-def uniform(shape, bound: float, gen: torch.Generator) -> torch.Tensor:
-    """U(-bound, bound) in float64, drawn from gen."""
-    return (torch.rand(shape, generator=gen, dtype=torch.float64) * 2 - 1) * bound
-
-
-def _orthogonal(h: int, rho: float, gen: torch.Generator) -> torch.Tensor:
-    q, r = torch.linalg.qr(torch.randn(h, h, generator=gen, dtype=torch.float64))
-    return rho * q * torch.sign(torch.diagonal(r))  # Haar-distributed, every |eigenvalue| = rho
-
-
-def _gaussian(h: int, rho: float, gen: torch.Generator) -> torch.Tensor:
-    w = torch.randn(h, h, generator=gen, dtype=torch.float64) / math.sqrt(h)  # N(0, 1/H)
-    return w * (rho / torch.linalg.eigvals(w).abs().max())
-
-
-MATRIX_INITS: dict[str, Callable[[int, float, torch.Generator], torch.Tensor]] = {
-    "default": lambda h, rho, gen: uniform((h, h), 1 / math.sqrt(h), gen),  # PyTorch's
-    "orthogonal": _orthogonal,
-    "gaussian": _gaussian,
-    "identity": lambda h, rho, gen: rho * torch.eye(h, dtype=torch.float64),  # IRNN (Le et al.)
 }
 
 
@@ -93,6 +71,10 @@ class Cell:
     n_states: int = 1  # state tensors (E, B, H) each; the first is h, the one read out
     states: tuple[str, ...] | None = None  # their names, the first "h" (default h, s1, s2, ...)
     uses: tuple[str, ...] = ("init", "rho")  # ModelSpec fields that change this cell's model
+    inits: tuple[str, ...] | None = None  # the init schemes (INITS) it draws; None: every one
+    truncated: tuple[str, ...] = ()  # states whose gradient training does not carry back
+    # through the step: d step / d s_{t-1} := 0 for these (its step detaches them), as Hochreiter
+    # & Schmidhuber's (1997) truncated backprop; `rnnbench.conformance` checks that gradient
     Params: type = NoParams  # a frozen dataclass of hyperparameters, fields made with `param`
     floats_per_unit: float = 20.0  # floats kept per example, step and hidden unit for BPTT
     torch_baseline: type | None = None  # the torch.nn module with the same equations
@@ -119,9 +101,10 @@ class Cell:
 
     def init_input(self, spec: InitSpec, gen: torch.Generator) -> dict[str, torch.Tensor]:
         """One model's input weights U (G*H, D) and biases b (G*H,) in float64, drawn after the
-        recurrent weights. Default: U(-1/sqrt(H), 1/sqrt(H)) each, PyTorch's."""
-        g, h, k = self.gates, spec.hidden_size, 1 / math.sqrt(spec.hidden_size)
-        return {"U": uniform((g * h, spec.input_size), k, gen), "b": uniform((g * h,), k, gen)}
+        recurrent weights. Default: the init scheme's (`INITS[spec.init].input`; PyTorch's
+        U(-1/sqrt(H), 1/sqrt(H)) for default, orthogonal, gaussian and identity)."""
+        h = spec.hidden_size
+        return INITS[spec.init].input(self.gates * h, spec.input_size, h, gen)
 
     def init_extra(self, spec, gen: torch.Generator) -> dict[str, torch.Tensor]:
         """Weights drawn after U, b, V and c (one model's, float64)."""
@@ -206,14 +189,14 @@ class Cell:
 
 class MatrixCell(Cell):
     """A cell whose recurrent weights are one matrix W (E, G*H, H): G blocks of H rows, each drawn
-    from the named init; block `candidate` acts as W in the BPTT product h_{k-1} -> h_k."""
+    by the named init scheme; block `candidate` acts as W in the BPTT product h_{k-1} -> h_k."""
 
     candidate: int = 0
 
     def init_recurrent(self, spec, gen):
         h = spec.hidden_size
         return {
-            "W": torch.cat([MATRIX_INITS[spec.init](h, spec.rho, gen) for _ in range(self.gates)])
+            "W": torch.cat([INITS[spec.init].matrix(h, spec.rho, gen) for _ in range(self.gates)])
         }
 
     def recurrent_matrix(self, model):

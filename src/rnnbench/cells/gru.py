@@ -4,14 +4,13 @@ and hand-written BPTT (compiled where `kernels` builds). Gated: no vanilla-RNN b
 
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import nn
 
 from .. import kernels, toolkit
 from ..toolkit import Workspace
-from .base import MatrixCell, load_baseline, uniform
+from .base import MatrixCell, load_baseline
+from .inits import INITS
 
 aten = torch.ops.aten
 
@@ -110,7 +109,7 @@ class GRU(MatrixCell):
 
     def init_extra(self, spec, gen):
         h = spec.hidden_size
-        return {"b_hn": uniform((h,), 1 / math.sqrt(h), gen)}  # inside r * (W_hn h + b_hn)
+        return {"b_hn": INITS[spec.init].bias((h,), h, gen)}  # inside r * (W_hn h + b_hn)
 
     def transcendentals(self, spec):
         return 1, 2  # tanh(n); sigmoid(r, z)

@@ -98,6 +98,7 @@ class IndRNNParams:
 class IndRNN(Cell):
     name, label = "indrnn", "IndRNN"
     uses = ("nonlinearity", "init", "rho")
+    inits = ("default", "orthogonal", "gaussian", "identity")  # its own draws of u, below
     Params = IndRNNParams
     compiled_loops = True
     floats_per_unit = 5  # the hand-written BPTT keeps what the RNN's keeps (h, x1, a chunk of da)
