@@ -18,6 +18,7 @@ from .base import (
 )
 from .gru import GRU
 from .indrnn import IndRNN
+from .indrnn2 import IndRNN2
 from .lstm import LSTM
 from .rnn import RNN
 
@@ -51,7 +52,6 @@ def _plugin(obj, path: str) -> Cell:
         raise SpecError(CELLS.key, f"{path!r}() failed ({one_line(err)})") from None
 
 
-CELLS: Registry[Cell] = Registry(
-    "model.cell", {c.name: c for c in (RNN(), LSTM(), GRU(), IndRNN())}, _plugin, plugins=True
-)
+BUILT_IN = (RNN(), LSTM(), GRU(), IndRNN(), IndRNN2())
+CELLS: Registry[Cell] = Registry("model.cell", {c.name: c for c in BUILT_IN}, _plugin, plugins=True)
 get = CELLS.get  # the built-in cell `name`, or the Cell subclass at import path "module:Class"
