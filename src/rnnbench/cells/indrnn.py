@@ -12,7 +12,8 @@ root of the largest tolerable gradient growth; Section 5.1: |u| in (0, 2^(1/T)) 
 `u_init: paper` draws u ~ U(1/r, r) and `input_std` U ~ N(0, input_std^2) with b = 0, as the
 authors' adding code (github.com/Sunnydreamrain/IndRNN_Theano_Lasagne @ d0892679,
 adding/adding.py: MAG = 2 line 32, r lines 48-49, the last layer's u line 83, input weights
-N(0, 0.001^2) line 35, the clip of u before every step line 154). `u_max` is a fixed bound.
+N(0, 0.001^2) line 35, the clip of u before every step line 154; b = 0: adding/IndRNN.py line
+53). `u_max` is a fixed bound; with `mag` too, the smaller bound holds.
 """
 
 from __future__ import annotations

@@ -4,12 +4,15 @@ second layer.
     h1_t = relu(u1 * h1_{t-1} + U x_t + b)        (U, b: the ensemble's input projection)
     h_t  = relu(u2 * h_{t-1} + W h1_t + b2)       (h: the state read out)
 
-One layer cannot solve adding: without recurrence across units, a unit that gates the marked
-values through its ReLU also wipes its own memory at every unmarked step; here the first layer
-gates and the second accumulates. Both |u| are bounded by r = MAG^(1/L) after every optimizer
-step (L the task's sequence length), and the inits are the authors' (IndRNN_Theano_Lasagne @
-d0892679, adding/adding.py lines 32-35, 48-49, 82-83, 154): u1 ~ U(0, r), u2 ~ U(1/r, r), U and
-W ~ N(0, input_std^2), b = b2 = 0. Without a task r = 1 (their README's bound for any length).
+One layer does not learn adding here (E3's report says why): no unit reads another's state, so
+a unit that lets only the marked values through its ReLU also wipes its own memory at every
+unmarked step; here the first layer selects and the second accumulates. Both |u| are bounded
+by r = MAG^(1/L) after every optimizer step (L the task's sequence length), and the inits are
+the authors' (github.com/Sunnydreamrain/IndRNN_Theano_Lasagne @ d0892679, adding/adding.py:
+MAG = 2 line 32, input weights N(0, 0.001^2) line 35, r lines 48-49, the layers' u lines 82-83,
+the clip of u line 154; biases 0, adding/IndRNN.py line 53): u1 ~ U(0, r), u2 ~ U(1/r, r), U
+and W ~ N(0, input_std^2), b = b2 = 0. Without a task r = 1 (their README's bound for any
+length). The read-out V, c is the ensemble's (PyTorch's init, not Lasagne's Glorot and 0).
 
 Its hand-written BPTT runs layer by layer: each layer's time loop is elementwise (two or three
 ops per step), and what couples the layers (W h1_t, W^T da_t, dW) is one batched matmul over
