@@ -10,6 +10,7 @@ def _nonlinearities(cell) -> list[str]:
 
 
 CASES = [(name, f) for name, cell in CELLS.items() for f in _nonlinearities(cell)]
-HAND_WRITTEN = [case for case in CASES if CELLS[case[0]].backward is not None]  # compiled too
-ATEN_LOOPS = [case for case in HAND_WRITTEN if isinstance(CELLS[case[0]], MatrixCell)]  # their
+HAND_WRITTEN = [case for case in CASES if CELLS[case[0]].backward is not None]
+COMPILED = [case for case in HAND_WRITTEN if CELLS[case[0]].compiled_loops]  # loops in kernels
+ATEN_LOOPS = [case for case in COMPILED if isinstance(CELLS[case[0]], MatrixCell)]  # their
 # compiled loops also run with ATen calls per step (kernels.aten_loops), as the Python loops do

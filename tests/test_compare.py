@@ -128,7 +128,8 @@ def test_the_documented_research_cells_run_through_every_command(tmp_path):
 
     built_in = work / "results/cells/e3_long_range/adding_T5_H8/runs.parquet"
     before = built_in.stat().st_mtime_ns
-    result = run(commands[at:])  # the comparisons: the built-ins' jobs are done already
+    exports = [c for c in commands[:at] if c.startswith("export ")]  # where Python finds them
+    result = run(exports + commands[at:])  # the comparisons: the built-ins' jobs are done already
     assert result.returncode == 0, result.stderr[-3000:]
     assert built_in.stat().st_mtime_ns == before  # reused, not retrained
     for name in ("cornn-dt0.06-gamma66-epsilon15", "exprnn"):

@@ -11,7 +11,7 @@ import torch
 from rnnbench import kernel_build, kernels, toolkit
 from rnnbench.bptt import loss_and_grads
 from rnnbench.tasks import TASKS
-from tests.cases import ATEN_LOOPS, HAND_WRITTEN
+from tests.cases import ATEN_LOOPS, COMPILED
 from tests.test_bptt import _data, _model, reference
 
 CPU = torch.device("cpu")
@@ -248,7 +248,7 @@ SMALL_TOL = {torch.float32: (1e-4, 1e-5), torch.float64: (1e-12, 1e-12)}  # rtol
 # largest entry): as test_bptt's float32 against float64 and autograd's; the sums' order differs
 
 
-@pytest.mark.parametrize("cell,f", HAND_WRITTEN)
+@pytest.mark.parametrize("cell,f", COMPILED)
 @pytest.mark.parametrize("task_name", ["adding", "copy"])  # dLoss/dh at the last, every step
 @pytest.mark.parametrize("hidden", [3, 16, 19, 32])  # within, on, across vectors; the largest
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
@@ -292,7 +292,7 @@ def test_small_path_builds_give_the_same_numbers(monkeypatch, dtype, hidden):
         for isa in BUILDS:
             _fused_build(isa, monkeypatch)
             out.append(
-                [_small_run(cell, "tanh", "copy", hidden, dtype, True) for cell, _ in HAND_WRITTEN]
+                [_small_run(cell, "tanh", "copy", hidden, dtype, True) for cell, _ in COMPILED]
             )
     finally:
         kernels._fused.cache_clear()
@@ -315,7 +315,7 @@ def test_small_path_switch(monkeypatch):
         kernels.small(16)
 
 
-@pytest.mark.parametrize("cell,f", HAND_WRITTEN)
+@pytest.mark.parametrize("cell,f", COMPILED)
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 @pytest.mark.parametrize("hidden", [19, 40])  # IndRNN's probe: a row in registers or not
 def test_compiled_probe_matches_the_python_probe(fused, monkeypatch, cell, f, dtype, hidden):

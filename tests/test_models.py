@@ -24,6 +24,18 @@ def reference_rnn(model: Ensemble, e: int):
     cell, f = model.spec.cell, model.spec.nonlinearity
     if cell == "lstm97":
         return lstm97_loop(model.U[e], model.W[e], model.b[e])
+    if cell == "indrnn2":  # two IndRNN layers, the second read out (ReLU, whatever f says)
+
+        def two_layers(x):  # x (L, B, D)
+            h1 = h = torch.zeros(x.shape[1], H, dtype=x.dtype)
+            hs = []
+            for t in range(x.shape[0]):
+                h1 = torch.relu(x[t] @ model.U[e].T + model.b[e] + model.u1[e] * h1)
+                h = torch.relu(h1 @ model.W[e].T + model.b2[e] + model.u2[e] * h)
+                hs.append(h)
+            return torch.stack(hs)
+
+        return two_layers
     if cell == "indrnn" or f in ("linear", "sigmoid"):
         act = ACTIVATIONS[f]
         recur = (lambda h: h * model.u[e]) if cell == "indrnn" else (lambda h: h @ model.W[e].T)

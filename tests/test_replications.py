@@ -234,7 +234,7 @@ def test_the_laptop_tier_pipeline_runs_end_to_end_at_a_tiny_budget(tmp_path):
         cwd=work, capture_output=True, text=True, timeout=900, env=isolated_env(work),
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
-    assert "replications, tier laptop: 8 training cells" in result.stderr
+    assert "replications, tier laptop: 9 trials" in result.stderr
     table = pd.read_csv(work / "results/tables/replications.csv")
     rep = replications.load(section())
     assert list(table["target"]) == list(rep.targets)
@@ -243,7 +243,7 @@ def test_the_laptop_tier_pipeline_runs_end_to_end_at_a_tiny_budget(tmp_path):
     assert (table.loc[table["tier"] == "full", "verdict"] == "not run").all()
     runs = pd.read_parquet(work / "results/tables/runs.parquet")
     assert set(runs["experiment"]) == {"replications"} and len(runs) == 3 * (
-        3 * 2 + 6  # two hs97 runs sweep 3 lrs; six runs have one
+        3 * 2 + 7  # two hs97 runs sweep 3 lrs; seven runs have one
     )
     report = (work / "report/report.md").read_text()
     assert "## Replications: published numbers beside ours" in report

@@ -218,6 +218,7 @@ def e3_runs(model_statuses: dict[tuple[str, str], dict[int, list[str]]], task="a
         "rnn-tanh": ("rnn", "tanh", "orthogonal"),
         "rnn-sigmoid": ("rnn", "sigmoid", "orthogonal"),
         "irnn": ("rnn", "relu", "identity"),
+        "indrnn": ("indrnn", "relu", "default"),
     }
     rows = []
     for variant, by_t in model_statuses.items():
@@ -386,6 +387,17 @@ def test_e2_and_e3_sections_print_n_intervals_skips_and_the_shared_clip_label():
     seqs = e3.tables[1].frame
     assert seqs.columns.tolist() == ["variant", "task", "T", "sequences to solve"]
     assert seqs["sequences to solve"].iloc[0].endswith("n = 4 (4 solved)")
+
+
+def test_e3_says_why_one_indrnn_layer_has_no_horizon_on_adding_and_cites_the_replication():
+    def paragraphs(indrnn):
+        t = e3_tables(e3_runs({"lstm": {10: [S] * 4, 20: [S] * 4}, "indrnn": indrnn}))
+        return " ".join(section("e3_long_range", t).paragraphs)
+
+    text = paragraphs({10: [U] * 4, 20: [K] * 4})
+    assert "indrnn (one IndRNN layer) solves adding at no T of this grid" in text
+    assert "Section 5.1" in text and "llczg18_adding_indrnn" in text
+    assert "one IndRNN layer" not in paragraphs({10: [S] * 4, 20: [U] * 4})
 
 
 def test_replications_section_without_targets_says_how_to_run_them():

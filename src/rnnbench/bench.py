@@ -500,7 +500,8 @@ def ensemble_step(
 
     task = TASKS[TASK]
     spec = ModelSpec(cell=cell, hidden_size=hidden)
-    model = Ensemble(spec, task.input_size, task.output_size, list(range(models))).to(device)
+    model = Ensemble(spec, task.input_size, task.output_size, list(range(models)), seq_len=seq_len)
+    model = model.to(device)
     optimizer = trainstep.optimizer(model, TrainSpec(optimizer="adam"))
     modes = torch.full((models,), CLIP_MODES["norm"], device=device)
     thresholds = torch.full((models,), 1.0, dtype=torch.float64, device=device)
@@ -548,7 +549,8 @@ def _profile_rows(cfg: BenchConfig, device, log) -> list[dict]:
     rows = []
     for cell in cfg.cells:
         for hidden in cfg.hidden_sizes:
-            model = Ensemble(ModelSpec(cell=cell, hidden_size=hidden), 2, 1, list(range(e)))
+            spec = ModelSpec(cell=cell, hidden_size=hidden)
+            model = Ensemble(spec, 2, 1, list(range(e)), seq_len=seq_len)
             model = model.to(device)
             step = ensemble_step(cell, hidden, b, seq_len, e, device)
             runs = {"train_step": (step, cfg.round_seconds)}  # name: (fn, min_seconds)

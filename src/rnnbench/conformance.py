@@ -133,7 +133,7 @@ def _data(task_name: str = "adding", n: int = len(SEEDS), seed: int = 0):
 
 
 def _ensemble(spec: ModelSpec, task, dtype=torch.float64, seeds=SEEDS) -> Ensemble:
-    return Ensemble(spec, task.input_size, task.output_size, list(seeds), dtype)
+    return Ensemble(spec, task.input_size, task.output_size, list(seeds), dtype, task.length(STEPS))
 
 
 def _states(model: Ensemble, x: torch.Tensor) -> list[tuple[torch.Tensor, ...]]:
@@ -217,7 +217,7 @@ def check_init(spec: ModelSpec) -> None:
     cell, task = cells.get(spec.cell), TASKS["adding"]
     s = cells.InitSpec(**{f.name: getattr(spec, f.name) for f in dataclasses.fields(spec)},
                        input_size=task.input_size, output_size=task.output_size,
-                       hparams=cell.hparams(spec))  # fmt: skip
+                       hparams=cell.hparams(spec), seq_len=STEPS)  # fmt: skip
     g, h, d = cell.gates, spec.hidden_size, task.input_size
     gen = torch.Generator().manual_seed(0)
     drawn = {
@@ -340,12 +340,17 @@ def _held_loss(model: Ensemble, x: torch.Tensor, held: list[tuple[torch.Tensor, 
 
 
 def check_gradients(spec: ModelSpec) -> None:
-    """Autograd's gradients against central finite differences (float64): of the loss, or for a
-    cell with a truncated gradient (`truncated`) of the loss with those states held at their
-    values at every step's input (the gradient the cell declares)."""
+    """Autograd's gradients against central finite differences (float64), at the init with
+    every weight moved by N(0, 0.1^2) (no ReLU at its kink: zero biases, tiny inits): of the
+    loss, or for a cell with a truncated gradient (`truncated`) of the loss with those states
+    held at their values at every step's input (the gradient the cell declares)."""
     task, x, _ = _data()
     model = _ensemble(spec, task)
     params = dict(model.named_parameters())
+    gen = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for p in params.values():
+            p.add_(0.1 * torch.randn(p.shape, generator=gen, dtype=p.dtype))
     grads = dict(
         zip(params, torch.autograd.grad(_loss(model, x), list(params.values())), strict=True)
     )
@@ -364,7 +369,7 @@ def check_gradients(spec: ModelSpec) -> None:
             return _loss(model, x)
 
         what = ""
-    gen, eps = torch.Generator().manual_seed(0), 1e-6
+    eps = 1e-6
     with torch.no_grad():
         for name, p in params.items():
             flat, g = p.view(-1), grads[name].reshape(-1)

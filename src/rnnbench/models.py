@@ -33,9 +33,12 @@ class Ensemble(nn.Module):
         output_size: int,
         seeds: list[int],
         dtype: torch.dtype = torch.float32,
+        seq_len: int | None = None,
     ):
+        """seq_len: L, the steps of the task's sequences (the cell's init and `constrain` may
+        depend on it, as IndRNN's bound on |u|); None: built without a task."""
         super().__init__()
-        self.spec, self.cell = spec, cells.get(spec.cell)
+        self.spec, self.cell, self.seq_len = spec, cells.get(spec.cell), seq_len
         self.hparams = self.cell.hparams(spec)  # the cell's hyperparameters, defaults filled
         weights = [self._init_one(seed, input_size, output_size) for seed in seeds]
         for name in weights[0]:  # the cell's recurrent weights, U (E, G*H, D), b (E, G*H),
@@ -46,7 +49,8 @@ class Ensemble(nn.Module):
         """One model's weights in float64, drawn in a fixed order from its own generator."""
         gen = torch.Generator().manual_seed(seed)
         fields = {f.name: getattr(self.spec, f.name) for f in dataclasses.fields(self.spec)}
-        s = InitSpec(**fields, input_size=input_size, output_size=output_size, hparams=self.hparams)
+        s = InitSpec(**fields, input_size=input_size, output_size=output_size,
+                     hparams=self.hparams, seq_len=self.seq_len)  # fmt: skip
         scheme = INITS[s.init]
         w = {**self.cell.init_recurrent(s, gen), **self.cell.init_input(s, gen)}
         w |= scheme.readout(output_size, s.hidden_size, gen)  # V (O, H), c (O,)
@@ -61,6 +65,7 @@ class Ensemble(nn.Module):
         out = Ensemble.__new__(Ensemble)
         nn.Module.__init__(out)
         out.spec, out.cell, out.hparams = self.spec, self.cell, self.hparams
+        out.seq_len = self.seq_len
         for name, p in self.named_parameters():
             setattr(out, name, nn.Parameter(p.detach().index_select(0, idx)))
         return out

@@ -108,7 +108,8 @@ class _Run:
         n = len(self.members)
         seeds = [seed for _, _, seed in self.members]
         task, device = self.task, self.device
-        self.full = Ensemble(spec.model, task.input_size, task.output_size, seeds, self.dtype)
+        self.full = Ensemble(spec.model, task.input_size, task.output_size, seeds, self.dtype,
+                             task.length(spec.task.seq_len))  # fmt: skip
         self.full = self.full.to(device)  # every model; frozen ones keep their last weights
         self.lr = torch.tensor([lr for lr, _, _ in self.members], dtype=torch.float64)
         self.modes = torch.tensor([CLIP_MODES[c.mode] for _, c, _ in self.members])
@@ -531,7 +532,9 @@ def probe_trial(spec: ProbeSpec) -> TrialResult:
     task = tasks.get(spec.task)
     task.check(spec.task.seq_len)
     seeds = list(spec.seeds)  # float64 weights: the probe runs in float64 throughout
-    model = Ensemble(spec.model, task.input_size, task.output_size, seeds, torch.float64).to(device)
+    length = task.length(spec.task.seq_len)
+    model = Ensemble(spec.model, task.input_size, task.output_size, seeds, torch.float64, length)
+    model = model.to(device)
     rngs = [np.random.default_rng([seed, PROBE_STREAM]) for seed in spec.seeds]
     x, y = _batch(task, rngs, spec.batch_size, spec.task.seq_len, device, torch.float64)
     prof = gradient_profile(model, task, x, y)

@@ -8,6 +8,7 @@ from ..registry import Registry, one_line
 from .base import NONLINEARITIES, Cell, InitSpec, MatrixCell, NoParams, load_baseline, param
 from .gru import GRU
 from .indrnn import IndRNN
+from .indrnn2 import IndRNN2
 from .inits import INITS, MATRIX_INITS, Init, normal, uniform
 from .lstm import LSTM
 from .lstm97 import LSTM97
@@ -46,10 +47,6 @@ def _plugin(obj, path: str) -> Cell:
         raise SpecError(CELLS.key, f"{path!r}() failed ({one_line(err)})") from None
 
 
-CELLS: Registry[Cell] = Registry(
-    "model.cell",
-    {c.name: c for c in (RNN(), LSTM(), GRU(), IndRNN(), LSTM97())},
-    _plugin,
-    plugins=True,
-)
+BUILT_IN = (RNN(), LSTM(), GRU(), IndRNN(), IndRNN2(), LSTM97())
+CELLS: Registry[Cell] = Registry("model.cell", {c.name: c for c in BUILT_IN}, _plugin, plugins=True)
 get = CELLS.get  # the built-in cell `name`, or the Cell subclass at import path "module:Class"

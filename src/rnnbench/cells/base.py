@@ -53,12 +53,13 @@ class NoParams:
 
 @dataclass(frozen=True)
 class InitSpec(ModelSpec):
-    """What a cell's init hooks see: the model spec, the task's input and output sizes, and the
-    cell's hyperparameters (its `Params`, defaults filled)."""
+    """What a cell's init hooks see: the model spec, the task's input and output sizes and
+    sequence length, and the cell's hyperparameters (its `Params`, defaults filled)."""
 
     input_size: int = 1  # D
     output_size: int = 1  # O
     hparams: object = NoParams()
+    seq_len: int | None = None  # L, the steps the model reads; None: built without a task
 
 
 class Cell:

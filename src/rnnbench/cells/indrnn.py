@@ -4,12 +4,21 @@ per unit, so that dh_t/dh_{t-1} = diag(f'(a_t) u) and ||dh_T/dh_k|| <= (gamma ma
 Its inits, reference step, hand-written BPTT (compiled where `kernels` builds: elementwise
 loops, at any H) and probe. Inits of u: default U(0, 1); identity u = rho; orthogonal +-rho with
 random signs (a diagonal orthogonal matrix scaled to rho); gaussian N(0, 1) scaled to
-max|u| = rho. The hyperparameter u_max bounds |u| after each optimizer step, as Li et al.
-constrain it (off by default).
+max|u| = rho.
+
+The paper's regime, as hyperparameters (off by default): `mag` bounds |u| by r = MAG^(1/L)
+after each optimizer step, L the task's sequence length (Section 3.1: |u| below the (T-t)-th
+root of the largest tolerable gradient growth; Section 5.1: |u| in (0, 2^(1/T)) on adding);
+`u_init: paper` draws u ~ U(1/r, r) and `input_std` U ~ N(0, input_std^2) with b = 0, as the
+authors' adding code (github.com/Sunnydreamrain/IndRNN_Theano_Lasagne @ d0892679,
+adding/adding.py: MAG = 2 line 32, r lines 48-49, the last layer's u line 83, input weights
+N(0, 0.001^2) line 35, the clip of u before every step line 154; b = 0: adding/IndRNN.py line
+53). `u_max` is a fixed bound; with `mag` too, the smaller bound holds.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -85,6 +94,45 @@ def _grads(d_u: torch.Tensor, d_ub: torch.Tensor) -> dict[str, torch.Tensor]:
     }
 
 
+def band(hparams, seq_len: int | None) -> float:
+    """r = MAG^(1/L), the bound on |u| over L steps (hparams.mag = MAG); 1 without a bound or a
+    task (the limit L -> inf: the authors' README bounds |u| by 1 and sets the last layer's u to
+    1 there)."""
+    return hparams.mag ** (1 / seq_len) if hparams.mag and seq_len else 1.0
+
+
+def clamp(model, limit: float, names: tuple[str, ...]) -> None:
+    """Each named weight clamped to [-limit, limit] in place (inf: unchanged)."""
+    if math.isfinite(limit):
+        for name in names:
+            getattr(model, name).clamp_(-limit, limit)
+
+
+def paper_input(spec, gen: torch.Generator, std: float) -> dict[str, torch.Tensor]:
+    """The authors' input weights: U ~ N(0, std^2) (H, D), b = 0 (Lasagne's default bias)."""
+    h, d = spec.hidden_size, spec.input_size
+    return {
+        "U": torch.randn(h, d, generator=gen, dtype=torch.float64) * std,
+        "b": torch.zeros(h, dtype=torch.float64),
+    }
+
+
+def between(low: float, high: float, n: int, gen: torch.Generator) -> torch.Tensor:
+    """U(low, high) (n,) float64."""
+    return low + (high - low) * torch.rand(n, generator=gen, dtype=torch.float64)
+
+
+MAG_HELP = (
+    "Li et al.'s MAG: after each optimizer step |u| <= r = MAG^(1/L), L the task's sequence "
+    "length (the gradient through the recurrence grows at most MAG-fold over the sequence; the "
+    "authors' adding code: 2); without a task r = 1"
+)
+INPUT_STD_HELP = (
+    "> 0: input weights U ~ N(0, input_std^2) and biases b = 0, the authors' init (their adding "
+    "code: 0.001)"
+)
+
+
 @dataclass(frozen=True)
 class IndRNNParams:
     u_max: float = param(
@@ -92,6 +140,16 @@ class IndRNNParams:
         "after each optimizer step u is clamped to [-u_max, u_max] (Li et al. 2018 bound |u| "
         "so that the gradient can neither explode nor vanish over T steps); 0: no bound",
         min=0,
+    )
+    mag: float = param(0.0, f"{MAG_HELP}; 0: no such bound", min=0)
+    u_init: str = param(
+        "model",
+        "u's init: model (model.init and model.rho), or paper: U(1/r, r) with r = MAG^(1/L), "
+        "the authors' init of the layer read out (r = 1 when mag is 0: u = 1)",
+        choices=("model", "paper"),
+    )
+    input_std: float = param(
+        0.0, f"{INPUT_STD_HELP}; 0: U, b ~ U(-1/sqrt(H), 1/sqrt(H)), PyTorch's", min=0
     )
 
 
@@ -111,14 +169,23 @@ class IndRNN(Cell):
             "orthogonal": lambda: rho * torch.randint(0, 2, (h,), generator=gen).double() * 2 - rho,
             "gaussian": lambda: _scaled(torch.randn(h, generator=gen, dtype=torch.float64), rho),
         }
+        if spec.hparams.u_init == "paper":
+            r = band(spec.hparams, spec.seq_len)
+            return {"u": between(1 / r, r, h, gen)}  # (H,)
         return {"u": draw[spec.init]()}  # (H,)
+
+    def init_input(self, spec, gen):
+        if spec.hparams.input_std:
+            return paper_input(spec, gen, spec.hparams.input_std)
+        return super().init_input(spec, gen)
 
     def step(self, model, state, xp_t):
         return (self.nonlinearity(model).fn(xp_t + model.u[:, None] * state[0]),)  # (E, B, H)
 
     def constrain(self, model):
-        if model.hparams.u_max:
-            model.u.clamp_(-model.hparams.u_max, model.hparams.u_max)
+        p = model.hparams
+        bound = band(p, model.seq_len) if p.mag else math.inf
+        clamp(model, min(bound, p.u_max or math.inf), ("u",))
 
     def recurrent_weights(self, hidden):
         return hidden

@@ -32,6 +32,7 @@ PASCANU_2013 = "Pascanu, Mikolov & Bengio 2013"
 LE_2015 = "Le, Jaitly & Hinton 2015"
 JOZEFOWICZ_2015 = "Jozefowicz, Zaremba & Sutskever 2015"
 ARJOVSKY_2016 = "Arjovsky, Shah & Bengio 2016"
+LI_2018 = "Li, Li, Cook, Zhu & Gao 2018"
 
 
 @dataclass(frozen=True)

@@ -19,14 +19,27 @@ from ..numbers import ci, fmt, pct, rate, values
 from ..plotting import PALETTE, Figure, errorbars, style, subplots
 from ..report import CLIPPING, Section, Table, absent, varying
 from ..sections import TrainSection
-from ..selection import selected
+from ..selection import Missing, select, selected
 from ..verdicts import above, below, between
-from .base import BENGIO_1994, LE_2015, LSTM_1997, Experiment
+from .base import BENGIO_1994, LE_2015, LI_2018, LSTM_1997, Experiment
 
 TANH_RNN = {"cell": "rnn", "nonlinearity": "tanh", "init": ("!=", "identity")}
 IRNN = {"cell": "rnn", "nonlinearity": "relu", "init": "identity"}
 LSTM = {"cell": "lstm"}
 COMPARABLE = 3  # Le et al.'s "comparable": horizons within this factor (log2: +-1.58)
+
+# Data, as the claims': the rows of a one-layer IndRNN on adding, and why it has no horizon there
+# (said where one of its variants solves no T), citing where Li et al.'s two layers solve it.
+ONE_LAYER_INDRNN = {"cell": "indrnn", "task": "adding"}
+ONE_LAYER_INDRNN_NOTE = (
+    "{variants} (one IndRNN layer) solves adding at no T of this grid: no unit reads another's "
+    "state, so a unit whose ReLU lets only the marked values in (a negative bias that the marker "
+    "lifts) also wipes its own memory at every unmarked step, and a unit that holds its memory "
+    f"also sums the unmarked values. {LI_2018} (Section 5.1) solve adding with two IndRNN "
+    "layers, the first selecting and the second accumulating, |u| <= 2^(1/T); the replication "
+    "llczg18_adding_indrnn (config/replications.yaml: the cell indrnn2, their init and bound, "
+    "T = 100) shows where it does."
+)
 
 
 def _lstm_beats_tanh(task: str, place: str) -> Claim:
@@ -242,6 +255,8 @@ def report_section(s: Section, t: dict, score: pd.DataFrame) -> Section:
         return absent(s)
     s.paragraphs.append(controls_text(aggregate.controls(h)))
     s.tables.append(_horizon_table(h))
+    if why := one_layer_indrnn_text(h):
+        s.paragraphs.append(why)
     longest = h["seq_len"].max()
     at_max = h[h["seq_len"] == longest].groupby("variant")[["n_solved", "n_runs"]].sum()
     order = (at_max["n_solved"] / at_max["n_runs"]).sort_values(ascending=False).index
@@ -292,6 +307,16 @@ def controls_text(checks: pd.DataFrame) -> str:
             "control)."
         )
     return " ".join(out)
+
+
+def one_layer_indrnn_text(h: pd.DataFrame) -> str | None:
+    """ONE_LAYER_INDRNN's note, where a variant of its rows has no horizon (None: none has)."""
+    try:
+        rows = select(h, ONE_LAYER_INDRNN)
+    except Missing:
+        return None
+    none = sorted(v for v, g in rows.groupby("variant") if g["horizon"].isna().all())
+    return ONE_LAYER_INDRNN_NOTE.format(variants=", ".join(none)) if none else None
 
 
 def edge_text(h: pd.DataFrame) -> str:
