@@ -90,7 +90,9 @@ def step_seconds(spec: TrialSpec, examples: int | None = None) -> float:
         + outputs * NS_PER_OUTPUT * 1e-9
         + steps * US_PER_STEP * 1e-6
     )
-    return seconds * (AUTOGRAD_FACTOR if cell.backward is None else 1.0)
+    if cell.backward is not None:
+        return seconds
+    return seconds * (cell.autograd_factor or AUTOGRAD_FACTOR)
 
 
 def estimate_seconds(spec: TrialSpec) -> float:

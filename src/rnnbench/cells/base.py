@@ -78,6 +78,8 @@ class Cell:
     # & Schmidhuber's (1997) truncated backprop; `rnnbench.conformance` checks that gradient
     Params: type = NoParams  # a frozen dataclass of hyperparameters, fields made with `param`
     floats_per_unit: float = 20.0  # floats kept per example, step and hidden unit for BPTT
+    autograd_factor: float | None = None  # the time model's factor for a step trained by
+    # autograd (no `backward`), against the fitted hand-written one; None: resources'
     torch_baseline: type | None = None  # the torch.nn module with the same equations
 
     # --- what every cell defines ---------------------------------------------------------
