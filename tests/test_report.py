@@ -27,7 +27,7 @@ from rnnbench.cells import CELLS
 from rnnbench.experiments import EXPERIMENTS, FIGURES, e1_init, e2_clipping
 from rnnbench.numbers import fmt
 from rnnbench.spec import ClipSpec
-from rnnbench.verdicts import INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED, above, below
+from rnnbench.verdicts import INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED, above, below, between
 from rnnbench.verdicts import claim_verdict as verdict
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -612,6 +612,9 @@ def test_n_to_decide_scales_the_interval_as_one_over_sqrt_n():
     assert n_to_decide(Measured(5, -0.1, -0.3, 0.1, ""), above(0)) == 20  # towards "not"
     assert n_to_decide(Measured(5, 0.0, -0.3, 0.3, ""), above(0)) == math.inf  # on the edge
     assert n_to_decide(Measured(5, 90, -math.inf, math.inf, ""), above(0)) == math.inf
+    # inside an equivalence region (-1, 1): both ends must clear; 5 x (0.8 / 0.5)^2 = 12.8
+    assert n_to_decide(Measured(5, 0.5, 0.0, 1.3, ""), between(-1, 1)) == 13
+    assert n_to_decide(Measured(5, 0.0, -1.0, math.inf, ""), between(-1, 1)) == math.inf
 
 
 def test_threshold_hugging_counts_runs_stopped_as_solved_that_fail_the_test_set():
@@ -639,6 +642,14 @@ def test_the_scorecard_prints_n_to_decide_and_says_how_it_treats_many_claims():
     decided = int((score["verdict"] != INCONCLUSIVE).sum())
     assert f"of the {decided} decided" in section.paragraphs[0]
     assert "per-claim coverage" in section.paragraphs[0] and "Holm" in section.paragraphs[0]
+
+    score = claims.scorecard(experiments.claims(), tables())  # as the report builds it
+    score[["low", "high"]] = 0.0  # every interval closed: nothing more to say
+    assert len(claims_section(score).paragraphs) == 1
+    first = score.index[0]
+    score.loc[first, ["verdict", "high"]] = [INCONCLUSIVE, math.inf]  # censored above
+    said = claims_section(score).paragraphs[1]
+    assert said.startswith(f"Undecided by the grid, not by the seeds: {score.loc[first, 'id']} ")
 
 
 def test_a_claim_on_a_task_whose_positive_control_failed_is_inconclusive_saying_why():

@@ -150,21 +150,28 @@ def scorecard(claims: list[Claim], tables: Mapping[str, pd.DataFrame]) -> pd.Dat
 
 def n_to_decide(m: Measured, claimed: Region) -> float:
     """The n (seeds, or runs for a rate) at which the 95% interval would clear the edge of the
-    claimed region nearest the estimate, either way, if its half-width on that side shrank as
-    1/sqrt(n) around the same estimate; n when it already does; inf when more of the same
+    claimed region nearest the estimate, either way (both edges of an equivalence region the
+    estimate lies in), if its half-width on that side shrank as 1/sqrt(n) around the same
+    estimate; n when it already does; inf when more of the same
     cannot decide it (an estimate on the edge, an interval open on that side, no measurement).
     A planning figure, not a measurement."""
     edges = [e for e in (claimed.low, claimed.high) if math.isfinite(e)]
     if m.n == 0 or not edges or math.isnan(m.effect):
         return math.inf
-    edge = min(edges, key=lambda e: abs(m.effect - e))
-    distance = abs(m.effect - edge)
-    width = m.effect - m.low if edge < m.effect else m.high - m.effect
     if claim_verdict(m.low, m.high, claimed) != INCONCLUSIVE:
         return float(m.n)
-    if distance == 0 or not math.isfinite(width):
-        return math.inf
-    return float(math.ceil(m.n * (width / distance) ** 2))
+    if len(edges) == 2 and claimed.low < m.effect < claimed.high:
+        sides = edges  # inside an equivalence region: both ends of the interval must clear
+    else:
+        sides = [min(edges, key=lambda e: abs(m.effect - e))]
+    n = 0.0
+    for edge in sides:
+        distance = abs(m.effect - edge)
+        width = m.effect - m.low if edge < m.effect else m.high - m.effect
+        if distance == 0 or not math.isfinite(width):
+            return math.inf
+        n = max(n, math.ceil(m.n * (width / distance) ** 2))
+    return float(n)
 
 
 def check(claims: list[Claim]) -> None:

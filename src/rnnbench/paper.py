@@ -20,6 +20,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from . import aggregate, experiments, stats
@@ -230,6 +231,17 @@ def claims_section(score: pd.DataFrame) -> Section:
         "interval that misses its effect (5% each): read each claim's interval, not the count, "
         "as the evidence."
     )
+    open_ = score[
+        (score["verdict"] == "inconclusive") & ~np.isfinite(score[["low", "high"]]).all(1)
+    ]
+    if len(open_):
+        s.paragraphs.append(
+            f"Undecided by the grid, not by the seeds: {', '.join(open_.get('id', open_.index))} "
+            f"{'has an interval' if len(open_) == 1 else 'have intervals'} open on one side, "
+            "where a horizon reaches the grid's largest T (censored) in some resamples. More "
+            "seeds cannot decide such a claim; a T grid that extends past it can (`rnnbench "
+            "estimate --configfile` with that grid prints its cost before anything runs)."
+        )
     return s
 
 
