@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 import torch
 
-from rnnbench import bench
+from rnnbench import bench, benchsteps
 from rnnbench.cli import main
 
 
@@ -85,7 +85,7 @@ def test_cli_writes_csv(tmp_path, capsys):
 
 def test_step_seconds_times_consecutive_steps_after_one_untimed():
     calls = []
-    seconds = bench._step_seconds(lambda: calls.append(1), torch.device("cpu"), 0)
+    seconds = benchsteps.step_seconds(lambda: calls.append(1), torch.device("cpu"), 0)
     assert len(calls) == 2 and seconds >= 0  # one untimed, then at least one timed
 
 
@@ -117,7 +117,7 @@ def test_steady_allocator_keeps_freed_memory(mode, returned):
 def test_roofline_counts_products_and_transcendentals(cell):
     """A closed form: 6 B T (R + G H (D+1)) flops at the sgemm peak plus B T H (tanh + sigmoid)
     evaluations at theirs, per model step (adding: D = 2; every cell with tanh)."""
-    peaks = bench.Peaks(sgemm=100.0, tanh=2.0, sigmoid=4.0)
+    peaks = benchsteps.Peaks(sgemm=100.0, tanh=2.0, sigmoid=4.0)
     b, t, h = 32, 100, 16
     weights, gates, evals = {
         "rnn": (h * h, 1, (1, 0)),
@@ -127,7 +127,7 @@ def test_roofline_counts_products_and_transcendentals(cell):
     }[cell]
     seconds = 6 * b * t * (weights + gates * h * 3) / 100e9
     seconds += b * t * h * (evals[0] / 2e9 + evals[1] / 4e9)
-    assert bench.roofline_steps_per_s(cell, h, b, t, peaks) == pytest.approx(1 / seconds)
+    assert benchsteps.roofline_steps_per_s(cell, h, b, t, peaks) == pytest.approx(1 / seconds)
 
 
 def test_pipeline_shapes_are_not_measured_twice():

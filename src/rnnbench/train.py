@@ -26,11 +26,20 @@ from .errors import CorruptFileError
 from .gradients import gradient_profile, probe_path
 from .models import Ensemble
 from .optim import CLIP_MODES, EnsembleOptimizer
-from .resources import EVAL_CHUNK, check_memory
+from .resources import check_memory
 from .spec import ProbeSpec, TrialSpec, to_dict
 from .tables import NOT_RECORDED, atomic_write, spec_columns, versions
 from .tasks import Task
 from .toolkit import Workspace
+from .trialdata import (
+    PROFILE_ROW,
+    broadcast,
+    evaluate,
+    profile_due,
+    profile_rows,
+    sample_batch,
+    table_of,
+)
 
 DATA_STREAM, PROBE_STREAM = 1, 2  # second word of each model's numpy seed: independent streams
 ETA_AFTER_S = 10.0  # no estimate of the time left before this much time (or 5% of the budget)
@@ -145,7 +154,7 @@ class _Run:
     def step(self) -> None:
         """Step st.step for every live model: gradient, clipping, checks, logs, profiles, update."""
         st, tr, step = self.st, self.tr, self.st.step
-        x, y = _batch(self.task, [st.rngs[e] for e in st.live], tr.batch_size,
+        x, y = sample_batch(self.task, [st.rngs[e] for e in st.live], tr.batch_size,
                       self.spec.task.seq_len, self.device, self.dtype)  # fmt: skip
         loss, grads, norm, clipped = trainstep.gradients(
             self.model, self.task, x, y, self.live_modes, self.live_thresholds, self.workspace,
@@ -162,7 +171,7 @@ class _Run:
         frozen = diverged | (solved & tr.stop_when_solved)
         scheduled = step % tr.log_every == 0 or step == tr.steps
         self._log(np.ones_like(frozen) if scheduled else frozen, train)
-        due = _profile_due(step, tr.steps, tr.profile_every)
+        due = profile_due(step, tr.steps, tr.profile_every)
         self._profile((np.ones_like(frozen) if due else frozen) & ~diverged)
         keep = np.flatnonzero(~frozen)
         st.frozen_step[st.live[frozen]] = step
@@ -225,10 +234,10 @@ class _Run:
         part = self.model if who.all() else self.model.take(torch.from_numpy(idx).to(self.device))
         b = self.tr.batch_size
         x, y = self.val
-        probe = _broadcast(x[:, :b], y[..., :b], len(idx), self.device, self.dtype)
+        probe = broadcast(x[:, :b], y[..., :b], len(idx), self.device, self.dtype)
         prof = gradient_profile(part, self.task, *probe, self.probe_workspace, self.dtype)
         for i, e in enumerate(self.st.live[idx]):
-            self.st.profile_rows += _profile_rows(prof, i, model=int(e), step=self.st.step)
+            self.st.profile_rows += profile_rows(prof, i, model=int(e), step=self.st.step)
 
     def _compact(self, keep: np.ndarray) -> None:
         """Drop the frozen models from the live ensemble: keep (E',) are the rows that stay."""
@@ -336,65 +345,6 @@ def _identity(spec: TrialSpec) -> dict:
     return out
 
 
-def evaluate(model: Ensemble, task: Task, x: np.ndarray, y: np.ndarray, device, dtype):
-    """Held-out loss and metric per model, (E,) each, on the shared set x (L, N, D)."""
-    n, losses, metrics = model.n_models, [], []
-    with torch.no_grad():
-        for lo in range(0, x.shape[1], EVAL_CHUNK):
-            xc, yc = _broadcast(
-                x[:, lo : lo + EVAL_CHUNK], y[..., lo : lo + EVAL_CHUNK], n, device, dtype
-            )
-            out = model(xc, task.every_step)
-            size = xc.shape[2]
-            losses.append(task.example_loss(out, yc).double().mean(1) * size)
-            metrics.append(task.metric(out, yc).double() * size)
-    total = x.shape[1]
-    return (torch.stack(losses).sum(0) / total).cpu().numpy(), (
-        torch.stack(metrics).sum(0) / total
-    ).cpu().numpy()
-
-
-def _batch(task: Task, rngs, batch: int, seq_len: int, device, dtype):
-    """One training batch per model from its own stream: x (L, E, B, D), y (E, B) or (L, E, B)."""
-    xs, ys = zip(*(task.sample(batch, seq_len, rng) for rng in rngs), strict=True)
-    x = torch.from_numpy(np.stack(xs, 1)).to(device, dtype)
-    y = torch.from_numpy(np.stack(ys, -2))
-    return x, (y.to(device, dtype) if task.regression else y.to(device))
-
-
-def _broadcast(x: np.ndarray, y: np.ndarray, n: int, device, dtype):
-    """The same examples for every model: x (L, B, D) -> (L, E, B, D); y (.., B) -> (.., E, B)."""
-    xt = torch.from_numpy(np.ascontiguousarray(x)).to(device, dtype)
-    yt = torch.from_numpy(np.ascontiguousarray(y)).to(device)
-    yt = yt.to(dtype) if yt.is_floating_point() else yt
-    return xt.unsqueeze(1).expand(-1, n, -1, -1), yt.unsqueeze(-2).expand(*yt.shape[:-1], n, -1)
-
-
-def _profile_due(step: int, steps: int, every: int) -> bool:
-    return step in (0, steps) or (every > 0 and step % every == 0)
-
-
-def _profile_rows(prof, i: int, model: int, **extra) -> list[dict]:
-    """Rows of model i of the profile, recorded as model `model` (its index in the trial)."""
-    return [
-        dict(
-            model=model,
-            **extra,
-            distance=int(d),
-            log10_grad_norm=float(g),
-            log10_grad_norm_median=float(m),
-            log10_bound=float(b),
-        )
-        for d, g, m, b in zip(
-            prof.distances(),
-            prof.log10_grad_norm[i],
-            prof.log10_grad_norm_median[i],
-            prof.log10_bound[i],
-            strict=True,
-        )
-    ]
-
-
 def model_columns(spec) -> dict:
     """Every scalar spec field, the cell's label and its hyperparameters (param_<name>, every
     one, defaults filled): the columns that say which model a row is of."""
@@ -460,22 +410,10 @@ def _tables(spec, task: Task, members, st: _State, val, test) -> TrialResult:
     runs["selected"] = selected_lr(runs, task, tspec)
     curves = info.merge(pd.DataFrame(st.rows), on="model")  # step 0 is logged: never empty
     curves = curves.sort_values(["model", "step"], kind="stable")
-    profiles = info.merge(_rows(st.profile_rows, PROFILE_ROW), on="model")  # none: all diverged
+    profiles = info.merge(table_of(st.profile_rows, PROFILE_ROW), on="model")  # none: all diverged
     profiles = profiles.sort_values(["model", "step"], kind="stable").reset_index(drop=True)
     meta = _meta(spec, spec.train.seeds, cells.get(spec.model.cell))
     return TrialResult(runs, curves.reset_index(drop=True), profiles, meta)
-
-
-PROFILE_ROW = {"model": int, "step": int, "distance": int, "log10_grad_norm": float,
-               "log10_grad_norm_median": float, "log10_bound": float}  # fmt: skip
-
-
-def _rows(rows: list[dict], columns: dict[str, type]) -> pd.DataFrame:
-    """Logged rows as a table; no rows (every model diverged at step 0): an empty table with
-    the columns."""
-    if rows:
-        return pd.DataFrame(rows)
-    return pd.DataFrame({name: pd.Series([], dtype=t) for name, t in columns.items()})
 
 
 def selected_lr(runs: pd.DataFrame, task: Task, tspec) -> pd.Series:
@@ -536,11 +474,11 @@ def probe_trial(spec: ProbeSpec) -> TrialResult:
     model = Ensemble(spec.model, task.input_size, task.output_size, seeds, torch.float64, length)
     model = model.to(device)
     rngs = [np.random.default_rng([seed, PROBE_STREAM]) for seed in spec.seeds]
-    x, y = _batch(task, rngs, spec.batch_size, spec.task.seq_len, device, torch.float64)
+    x, y = sample_batch(task, rngs, spec.batch_size, spec.task.seq_len, device, torch.float64)
     prof = gradient_profile(model, task, x, y)
     base = dict(model_columns(spec), gradient_path=probe_path(model))
     info = pd.DataFrame([dict(model=e, **base, seed=s) for e, s in enumerate(spec.seeds)])
-    rows = [r for e in range(len(spec.seeds)) for r in _profile_rows(prof, e, e, step=0)]
+    rows = [r for e in range(len(spec.seeds)) for r in profile_rows(prof, e, e, step=0)]
     profiles = info.merge(pd.DataFrame(rows), on="model")
     factor = pd.DataFrame(
         {"model": range(len(spec.seeds)), "log10_bound_factor": prof.log10_bound_factor}
