@@ -664,3 +664,24 @@ def test_a_claim_on_a_task_whose_positive_control_failed_is_inconclusive_saying_
     solved = {10: [S] * 6, 100: [U] * 6}
     t = e3_tables(e3_runs({"lstm": solved, "rnn-tanh": fails}))
     assert card(t).loc["lstm_beats_tanh_adding", "verdict"] == "reproduced"
+
+
+def test_the_lr_edge_text_counts_each_edge_and_says_when_every_choice_is_one():
+    from rnnbench.experiments.e3_long_range import edge_text
+
+    h = pd.DataFrame(
+        {
+            "n_skipped": [0, 0, 0, 5],
+            "n_runs": [5] * 4,
+            "lr": [0.03, 0.003, 0.01, 0.03],
+            "lr_at_edge": [True, True, False, True],
+        }
+    )
+    runs = pd.DataFrame({"experiment": "e3_long_range", "lr": [0.003, 0.01, 0.03]})
+    text = edge_text(h, runs)  # the last trial was skipped by the ladder: not counted
+    assert text.startswith("In 2 of 3 trained trials") and "(1 the largest, 1 the smallest)" in text
+    assert "every choice is at an edge" not in text
+    h = pd.DataFrame({"n_skipped": [0, 0], "n_runs": [5, 5], "lr": [0.01, 0.003],
+                      "lr_at_edge": [True, True]})  # fmt: skip
+    two = edge_text(h, runs[runs["lr"] < 0.03])
+    assert "(1 the largest, 1 the smallest)" in two and "every choice is at an edge" in two

@@ -224,9 +224,10 @@ def plot_sequences(horizons: pd.DataFrame) -> plt.Figure:
             seen = d[~d["censored"]]
             high = seen["km_sequences_high"].where(np.isfinite(seen["km_sequences_high"]),
                                                    seen["budget"])  # fmt: skip
-            errorbars(ax, x[~d["censored"]], seen["km_sequences_to_solve"],
-                      seen["km_sequences_low"], high, marker="o", ms=3.5, lw=1.1,
-                      color=colors[variant], label=variant)  # fmt: skip
+            if len(seen):  # one legend entry per variant: the line, or else the triangle
+                errorbars(ax, x[~d["censored"]], seen["km_sequences_to_solve"],
+                          seen["km_sequences_low"], high, marker="o", ms=3.5, lw=1.1,
+                          color=colors[variant], label=variant)  # fmt: skip
             cens = d[d["censored"]]
             ax.plot(x[d["censored"]], cens["budget"], "^", mfc="none", color=colors[variant],
                     ms=6, label=None if len(seen) else variant)  # fmt: skip
@@ -271,7 +272,7 @@ def report_section(s: Section, t: dict, score: pd.DataFrame) -> Section:
         s.paragraphs.append(lrs)
     else:
         s.tables.append(lrs)
-        s.paragraphs.append(edge_text(h))
+        s.paragraphs.append(edge_text(h, t["runs"]))
     seqs = sequences_table(h)
     if seqs is None:
         s.paragraphs.append("No selected run met its solved criterion on the validation set.")
@@ -319,15 +320,24 @@ def one_layer_indrnn_text(h: pd.DataFrame) -> str | None:
     return ONE_LAYER_INDRNN_NOTE.format(variants=", ".join(none)) if none else None
 
 
-def edge_text(h: pd.DataFrame) -> str:
-    """How often the selected learning rate is the sweep's smallest or largest."""
+def edge_text(h: pd.DataFrame, runs: pd.DataFrame) -> str:
+    """How often the selected learning rate is the sweep's smallest or largest, and which."""
     trained = h[h["n_skipped"] < h["n_runs"]]
     edge = trained[trained["lr_at_edge"]]
-    return (
+    lrs = runs.loc[runs["experiment"] == "e3_long_range", "lr"].unique()
+    top = int((edge["lr"] == lrs.max()).sum()) if len(lrs) else 0
+    text = (
         f"In {len(edge)} of {len(trained)} trained trials the selected learning rate is the "
-        "smallest or largest of its sweep, so a better one may lie outside it: such a choice is "
-        "censored too (the horizons table's lr_at_edge)."
+        f"smallest or largest of its sweep ({top} the largest, {len(edge) - top} the smallest), "
+        "so a better one may lie outside it: such a choice is censored too (the horizons "
+        "table's lr_at_edge)."
     )
+    if len(lrs) == 2:
+        text += (
+            " With two learning rates in the sweep every choice is at an edge; a sweep of three "
+            "or more says which choices are."
+        )
+    return text
 
 
 def _horizon_table(h: pd.DataFrame) -> Table:
