@@ -646,6 +646,8 @@ def test_the_scorecard_prints_n_to_decide_and_says_how_it_treats_many_claims():
     score = claims.scorecard(experiments.claims(), tables())  # as the report builds it
     score[["low", "high"]] = 0.0  # every interval closed: nothing more to say
     assert len(claims_section(score).paragraphs) == 1
+    score.loc[score.index[1], ["verdict", "low", "high"]] = [INCONCLUSIVE, math.nan, math.nan]
+    assert len(claims_section(score).paragraphs) == 1  # not measured: not a censored interval
     first = score.index[0]
     score.loc[first, ["verdict", "high"]] = [INCONCLUSIVE, math.inf]  # censored above
     said = claims_section(score).paragraphs[1]

@@ -232,13 +232,14 @@ def claims_section(score: pd.DataFrame) -> Section:
         "as the evidence."
     )
     open_ = score[
-        (score["verdict"] == "inconclusive") & ~np.isfinite(score[["low", "high"]]).all(1)
+        (score["verdict"] == "inconclusive") & np.isinf(score[["low", "high"]]).any(axis=1)
     ]
     if len(open_):
         s.paragraphs.append(
             f"Undecided by the grid, not by the seeds: {', '.join(open_.get('id', open_.index))} "
-            f"{'has an interval' if len(open_) == 1 else 'have intervals'} open on one side, "
-            "where a horizon reaches the grid's largest T (censored) in some resamples. More "
+            f"{'has an interval' if len(open_) == 1 else 'have intervals'} open on one side: "
+            "censored, where a horizon reaches the grid's largest T in some resamples or a run "
+            "never solved within its budget. More "
             "seeds cannot decide such a claim; a T grid that extends past it can (`rnnbench "
             "estimate --configfile` with that grid prints its cost before anything runs)."
         )
