@@ -136,4 +136,4 @@ def test_the_documented_research_cells_run_through_every_command(tmp_path):
         text = (work / f"results/compare/{name}/comparison.md").read_text()
         assert f"**{name}**" in text and "n = 2" in text and "[" in text
         assert yaml.safe_load((work / f"results/compare/{name}/config.yaml").read_text())
-    assert "### E5: digits, pixel by pixel" in result.stdout
+    assert f"### {EXPERIMENTS['e5_digits'].title}" in result.stdout
