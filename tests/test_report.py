@@ -650,6 +650,7 @@ def test_the_scorecard_prints_n_to_decide_and_says_how_it_treats_many_claims():
     assert len(claims_section(score).paragraphs) == 1  # not measured: not a censored interval
     first = score.index[0]
     score.loc[first, ["verdict", "high"]] = [INCONCLUSIVE, math.inf]  # censored above
+    assert len(claims_section(pd.DataFrame(columns=claims.COLUMNS)).paragraphs) == 1  # no claim
     said = claims_section(score).paragraphs[1]
     assert said.startswith(f"Undecided by the grid, not by the seeds: {score.loc[first, 'id']} ")
 

@@ -231,9 +231,8 @@ def claims_section(score: pd.DataFrame) -> Section:
         "interval that misses its effect (5% each): read each claim's interval, not the count, "
         "as the evidence."
     )
-    open_ = score[
-        (score["verdict"] == "inconclusive") & np.isinf(score[["low", "high"]]).any(axis=1)
-    ]
+    bounds = score[["low", "high"]].astype(float)  # (an empty scorecard's are untyped)
+    open_ = score[(score["verdict"] == "inconclusive") & np.isinf(bounds).any(axis=1)]
     if len(open_):
         s.paragraphs.append(
             f"Undecided by the grid, not by the seeds: {', '.join(open_.get('id', open_.index))} "
