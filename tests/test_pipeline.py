@@ -69,7 +69,9 @@ def test_cell_ids_are_derived_from_the_grid_values():
 def test_changing_one_grid_point_changes_only_its_jobs():
     before = merged("default")
     after = copy.deepcopy(before)
-    after["e3_long_range"]["seq_len"] = [10, 20, 40, 100, 160, 320]  # 80 -> 100
+    after["e3_long_range"]["seq_len"] = [
+        100 if t == 80 else t for t in after["e3_long_range"]["seq_len"]
+    ]
     old = {(p.experiment, p.job_id): p.params() for p in grid.jobs(before)}
     new = {(p.experiment, p.job_id): p.params() for p in grid.jobs(after)}
     changed = {k for k in old.keys() | new.keys() if old.get(k) != new.get(k)}
