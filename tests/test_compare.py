@@ -15,9 +15,7 @@ from rnnbench import compare, config
 from rnnbench.errors import SpecError
 from rnnbench.experiments import EXPERIMENTS
 from rnnbench.tables import write_table
-from tests.workflow import ROOT, copy_workflow, isolated_env
-
-DOC = ROOT / "docs/custom-cell.md"
+from tests.workflow import ROOT, copy_workflow, documented_block, isolated_env
 
 
 @pytest.fixture
@@ -88,19 +86,12 @@ def test_the_comparison_gives_every_number_with_its_interval(tmp_path):
     )
 
 
-def documented_commands() -> str:
-    """The bash block of docs/custom-cell.md that runs the research cells."""
-    blocks = re.findall(r"```bash\n(.*?)```", DOC.read_text(), re.S)
-    (block,) = [b for b in blocks if "examples/research_cells" in b]
-    return block
-
-
 @pytest.mark.slow
 def test_the_documented_research_cells_run_through_every_command(tmp_path):
     work = copy_workflow(tmp_path / "work")
     shutil.copytree(ROOT / "examples", work / "examples")
     env = isolated_env(work)
-    commands = documented_commands().splitlines()
+    commands = documented_block("research_cells").splitlines()
     at = next(i for i, c in enumerate(commands) if c.startswith("rnnbench compare"))
     run = lambda lines: subprocess.run(  # noqa: E731
         ["bash", "-euo", "pipefail", "-c", "\n".join(lines)],

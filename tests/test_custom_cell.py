@@ -1,7 +1,6 @@
 """Bring your own cell: the example of docs/custom-cell.md, run by its documented commands, and
 the one-line errors for a cell that cannot be used."""
 
-import re
 import shutil
 import subprocess
 
@@ -11,16 +10,7 @@ import pytest
 from rnnbench import cells, resolve
 from rnnbench.errors import SpecError
 from rnnbench.spec import TrialSpec
-from tests.workflow import ROOT, copy_workflow, isolated_env
-
-DOC = ROOT / "docs/custom-cell.md"
-
-
-def documented_commands() -> str:
-    """The bash block of docs/custom-cell.md that runs the example."""
-    blocks = re.findall(r"```bash\n(.*?)```", DOC.read_text(), re.S)
-    (block,) = [b for b in blocks if "examples/custom_cell" in b]
-    return block
+from tests.workflow import ROOT, copy_workflow, documented_block, isolated_env
 
 
 @pytest.mark.slow
@@ -28,7 +18,7 @@ def test_the_documented_example_runs_through_cli_and_pipeline(tmp_path):
     work = copy_workflow(tmp_path / "work")
     shutil.copytree(ROOT / "examples", work / "examples")
     result = subprocess.run(
-        ["bash", "-euo", "pipefail", "-c", documented_commands()],
+        ["bash", "-euo", "pipefail", "-c", documented_block("custom_cell")],
         cwd=work, capture_output=True, text=True, timeout=1200, env=isolated_env(work),
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]

@@ -1,6 +1,7 @@
 """Shared helpers for tests that run the Snakemake workflow in a scratch copy."""
 
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -11,6 +12,14 @@ ROOT = Path(__file__).resolve().parents[1]
 TIMING_COLUMNS = ["wall_seconds"]  # the only columns allowed to differ between identical runs
 WORKFLOW_FILES = ("Snakefile", "workflow", "config", ".test", "src", "profiles")
 TEST_CONFIG = ".test/config/config.yaml"  # the tiny grid CI runs end to end
+CUSTOM_CELL_DOC = ROOT / "docs/custom-cell.md"
+
+
+def documented_block(example: str) -> str:
+    """The one bash block of docs/custom-cell.md that runs examples/<example>."""
+    blocks = re.findall(r"```bash\n(.*?)```", CUSTOM_CELL_DOC.read_text(), re.S)
+    (block,) = [b for b in blocks if f"examples/{example}" in b]
+    return block
 
 
 def copy_workflow(dest: Path) -> Path:

@@ -121,17 +121,7 @@ def main(argv: list[str] | None = None) -> int:
         "line per check; exit status 1 if any check failed. The spec and pipeline loaders run "
         "the quick checks (--quick) on a plugin cell before any job.",
     )
-    check.add_argument("cell", help="a built-in cell name or module:Class")
-    check.add_argument(
-        "--params", nargs="+", default=[], metavar="KEY=VALUE", help="the cell's hyperparameters"
-    )
-    check.add_argument(
-        "--model",
-        nargs="+",
-        default=[],
-        metavar="KEY=VALUE",
-        help="other model keys (nonlinearity, init, rho, forget_bias, probe_state)",
-    )
+    _cell_arguments(check, "other model keys (nonlinearity, init, rho, forget_bias, probe_state)")
     check.add_argument("--quick", action="store_true", help="only the checks the loaders run")
     comp = sub.add_parser(
         "compare",
@@ -144,13 +134,7 @@ def main(argv: list[str] | None = None) -> int:
         "reused) and write the comparison, every number with its 95%% interval, to "
         "results/compare/<variant>/comparison.md.",
     )
-    comp.add_argument("cell", help="a built-in cell name or module:Class")
-    comp.add_argument(
-        "--params", nargs="+", default=[], metavar="KEY=VALUE", help="the cell's hyperparameters"
-    )
-    comp.add_argument(
-        "--model", nargs="+", default=[], metavar="KEY=VALUE", help="other model keys (init, ...)"
-    )
+    _cell_arguments(comp, "other model keys (init, ...)")
     comp.add_argument(
         "--configfile", nargs="+", default=[], help="configs merged over config/config.yaml"
     )
@@ -189,6 +173,15 @@ def main(argv: list[str] | None = None) -> int:
     except (SpecError, CorruptFileError) as err:
         print(f"rnnbench: error: {err}", file=sys.stderr)
         return 2
+
+
+def _cell_arguments(parser, model_help: str) -> None:
+    """The cell, its hyperparameters and other model keys: check-cell's and compare's."""
+    parser.add_argument("cell", help="a built-in cell name or module:Class")
+    parser.add_argument(
+        "--params", nargs="+", default=[], metavar="KEY=VALUE", help="the cell's hyperparameters"
+    )
+    parser.add_argument("--model", nargs="+", default=[], metavar="KEY=VALUE", help=model_help)
 
 
 def _run(args) -> int:

@@ -215,9 +215,8 @@ def check_states(spec: ModelSpec) -> None:
 def check_init(spec: ModelSpec) -> None:
     """The inits draw float64 tensors of the right shapes, none named U, b, V or c."""
     cell, task = cells.get(spec.cell), TASKS["adding"]
-    s = cells.InitSpec(**{f.name: getattr(spec, f.name) for f in dataclasses.fields(spec)},
-                       input_size=task.input_size, output_size=task.output_size,
-                       hparams=cell.hparams(spec), seq_len=STEPS)  # fmt: skip
+    s = cells.InitSpec.of(spec, input_size=task.input_size, output_size=task.output_size,
+                          hparams=cell.hparams(spec), seq_len=STEPS)  # fmt: skip
     g, h, d = cell.gates, spec.hidden_size, task.input_size
     gen = torch.Generator().manual_seed(0)
     drawn = {

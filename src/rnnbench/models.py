@@ -12,7 +12,6 @@ Shapes: E models, B examples, L steps, D inputs, H hidden units, G gate blocks, 
 
 from __future__ import annotations
 
-import dataclasses
 import math
 
 import torch
@@ -48,9 +47,8 @@ class Ensemble(nn.Module):
     def _init_one(self, seed: int, input_size: int, output_size: int) -> dict[str, torch.Tensor]:
         """One model's weights in float64, drawn in a fixed order from its own generator."""
         gen = torch.Generator().manual_seed(seed)
-        fields = {f.name: getattr(self.spec, f.name) for f in dataclasses.fields(self.spec)}
-        s = InitSpec(**fields, input_size=input_size, output_size=output_size,
-                     hparams=self.hparams, seq_len=self.seq_len)  # fmt: skip
+        s = InitSpec.of(self.spec, input_size=input_size, output_size=output_size,
+                        hparams=self.hparams, seq_len=self.seq_len)  # fmt: skip
         scheme = INITS[s.init]
         w = {**self.cell.init_recurrent(s, gen), **self.cell.init_input(s, gen)}
         w |= scheme.readout(output_size, s.hidden_size, gen)  # V (O, H), c (O,)

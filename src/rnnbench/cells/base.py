@@ -16,6 +16,7 @@ Shapes: E models, B examples, L steps, D inputs, H hidden units, G gate blocks, 
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -60,6 +61,11 @@ class InitSpec(ModelSpec):
     output_size: int = 1  # O
     hparams: object = NoParams()
     seq_len: int | None = None  # L, the steps the model reads; None: built without a task
+
+    @classmethod
+    def of(cls, spec: ModelSpec, **given) -> InitSpec:
+        """spec's fields, with the task's and the cell's facts given (input_size, ...)."""
+        return cls(**{f.name: getattr(spec, f.name) for f in dataclasses.fields(spec)}, **given)
 
 
 class Cell:

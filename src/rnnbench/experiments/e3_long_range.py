@@ -151,43 +151,53 @@ def horizon_data(horizons: pd.DataFrame) -> pd.DataFrame:
     return df
 
 
+def task_panels(data: pd.DataFrame, height: float):
+    """F4's and F9's layout: one panel (row) per task, T on a log axis ticked at the grid's
+    values, a colour and a small sideways offset (overlapping bars stay visible) per variant.
+    -> fig, [(ax, task, its rows, [(variant, its rows by T, colour, x factor)])]."""
+    tasks = list(dict.fromkeys(data["task"]))
+    variants = list(dict.fromkeys(data["variant"]))
+    colors = dict(zip(variants, sns.color_palette(PALETTE, len(variants)), strict=True))
+    fig, axes = subplots(max(len(tasks), 1), 1, height, extra=0.9, sharex=True)
+    ticks = sorted(data["seq_len"].unique())
+    panels = []
+    for ax, task in zip(axes[:, 0], tasks, strict=False):
+        ax.set_xscale("log")
+        ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
+        ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
+        sub = data[data["task"] == task]
+        lines = [
+            (v, d.sort_values("seq_len"), colors[v], 1 + 0.025 * (i - (len(variants) - 1) / 2))
+            for i, v in enumerate(variants)
+            if not (d := sub[sub["variant"] == v]).empty
+        ]
+        panels.append((ax, task, sub, lines))
+    axes[-1, 0].set_xlabel("sequence length T (steps, log scale)")
+    return fig, panels
+
+
 def plot_horizons(horizons: pd.DataFrame) -> plt.Figure:
     """F4: success rate (Wilson 95% bars) against T per model, one panel (row) per task with its
     legend beside it; horizons marked with a star."""
     style()
-    data = horizon_data(horizons)
-    tasks = list(dict.fromkeys(data["task"]))
-    variants = list(dict.fromkeys(data["variant"]))
-    colors = dict(zip(variants, sns.color_palette(PALETTE, len(variants)), strict=True))
-    fig, axes = subplots(max(len(tasks), 1), 1, 1.8, extra=0.9, sharex=True)
-    for ax, task in zip(axes[:, 0], tasks, strict=False):
-        sub = data[data["task"] == task]
-        for i, variant in enumerate(variants):
-            d = sub[sub["variant"] == variant].sort_values("seq_len")
-            if d.empty:
-                continue
-            jitter = 1 + 0.025 * (i - (len(variants) - 1) / 2)  # overlapping bars stay visible
-            label = d["model (horizon T)"].iloc[0]
+    fig, panels = task_panels(horizon_data(horizons), 1.8)
+    for ax, task, sub, lines in panels:
+        for _, d, color, jitter in lines:
             x = d["seq_len"] * jitter
-            errorbars(ax, x, d["success_rate"], d["success_low"], d["success_high"],
-                       marker="o", ms=3.5, lw=1.1, color=colors[variant], label=label)  # fmt: skip
+            label = d["model (horizon T)"].iloc[0]
+            errorbars(ax, x, d["success_rate"], d["success_low"], d["success_high"], marker="o",
+                      ms=3.5, lw=1.1, color=color, label=label)  # fmt: skip
             h = d["horizon"].iloc[0]
             if not pd.isna(h):
                 at = d[d["seq_len"] == h]
                 ax.plot(at["seq_len"] * jitter, at["success_rate"], marker="*", ms=11,
-                        color=colors[variant], mec="black", mew=0.6, ls="none",
-                        zorder=4)  # fmt: skip
+                        color=color, mec="black", mew=0.6, ls="none", zorder=4)  # fmt: skip
         ax.axhline(0.5, color="grey", ls=":", lw=1)
-        ax.set_xscale("log")
-        ticks = sorted(data["seq_len"].unique())
-        ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
-        ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
         ax.set_ylim(-0.1, 1.1)
         ax.set_ylabel("fraction solved")
         ax.set_title(f"{task} (n = {sub['n_runs'].max()} seeds per point)")
         ax.legend(title="model (horizon T [95%])", loc="upper left", bbox_to_anchor=(1.01, 1.02),
                   frameon=False)  # fmt: skip
-    axes[-1, 0].set_xlabel("sequence length T (steps, log scale)")
     fig.suptitle("F4  Learnable horizon: largest T solved by >= half the seeds (star)")
     return fig
 
@@ -209,37 +219,25 @@ def plot_sequences(horizons: pd.DataFrame) -> plt.Figure:
     Meier median with its 95% interval (seeds that never solved right-censored at the budget);
     a median not reached within the budget is an open triangle at the budget."""
     style()
-    data = sequences_data(horizons)
-    tasks = list(dict.fromkeys(data["task"]))
-    variants = list(dict.fromkeys(data["variant"]))
-    colors = dict(zip(variants, sns.color_palette(PALETTE, len(variants)), strict=True))
-    fig, axes = subplots(max(len(tasks), 1), 1, 1.9, extra=0.9, sharex=True)
-    for ax, task in zip(axes[:, 0], tasks, strict=False):
-        sub = data[data["task"] == task]
-        for i, variant in enumerate(variants):
-            d = sub[sub["variant"] == variant].sort_values("seq_len")
-            if d.empty:
-                continue
-            x = d["seq_len"] * (1 + 0.025 * (i - (len(variants) - 1) / 2))
+    fig, panels = task_panels(sequences_data(horizons), 1.9)
+    for ax, task, sub, lines in panels:
+        for variant, d, color, jitter in lines:
+            x = d["seq_len"] * jitter
             seen = d[~d["censored"]]
             high = seen["km_sequences_high"].where(np.isfinite(seen["km_sequences_high"]),
                                                    seen["budget"])  # fmt: skip
             if len(seen):  # one legend entry per variant: the line, or else the triangle
                 errorbars(ax, x[~d["censored"]], seen["km_sequences_to_solve"],
                           seen["km_sequences_low"], high, marker="o", ms=3.5, lw=1.1,
-                          color=colors[variant], label=variant)  # fmt: skip
+                          color=color, label=variant)  # fmt: skip
             cens = d[d["censored"]]
-            ax.plot(x[d["censored"]], cens["budget"], "^", mfc="none", color=colors[variant],
-                    ms=6, label=None if len(seen) else variant)  # fmt: skip
+            ax.plot(x[d["censored"]], cens["budget"], "^", mfc="none", color=color, ms=6,
+                    label=None if len(seen) else variant)  # fmt: skip
         ax.axhline(sub["budget"].max(), color="grey", ls=":", lw=1)
-        ax.set(xscale="log", yscale="log")
-        ticks = sorted(data["seq_len"].unique())
-        ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
-        ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
+        ax.set_yscale("log")
         ax.set_ylabel("sequences to solve")
         ax.set_title(f"{task} (n = {sub['n_runs'].max()} seeds per point; dotted: the budget)")
         ax.legend(title="model", loc="upper left", bbox_to_anchor=(1.01, 1.02), frameon=False)
-    axes[-1, 0].set_xlabel("sequence length T (steps, log scale)")
     fig.suptitle("F9  Sequences to solve against T (open triangle: not solved within the budget)")
     return fig
 
